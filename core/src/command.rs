@@ -1,0 +1,124 @@
+//! Commands: what a client asked for, lowered from its protocol.
+//!
+//! A `Command` is deterministic given an [`crate::ApplyCtx`]: relative times
+//! stay relative here and are resolved against the entry's timestamp when
+//! applied, so every replica computes the same absolute deadline.
+
+use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
+use serde::{Deserialize, Serialize};
+
+pub type Key = Vec<u8>;
+pub type Value = Vec<u8>;
+
+/// A deadline as the client gave it.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Milliseconds after the entry's timestamp (EX, PX, EXPIRE, PEXPIRE).
+    RelativeMs(i64),
+    /// Milliseconds since the Unix epoch (EXAT, PXAT, EXPIREAT, PEXPIREAT).
+    AbsoluteMs(i64),
+}
+
+/// SET's NX / XX.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCondition {
+    Always,
+    /// Only if the key does not exist.
+    IfAbsent,
+    /// Only if the key exists.
+    IfPresent,
+}
+
+/// What SET does with the key's time to live.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetExpiry {
+    /// No option: the new value has no expiry.
+    Clear,
+    /// KEEPTTL: keep the existing expiry.
+    Keep,
+    /// EX / PX / EXAT / PXAT.
+    At(Expiry),
+}
+
+/// GETEX's options.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetExExpiry {
+    /// No option: leave the expiry alone.
+    Unchanged,
+    Persist,
+    At(Expiry),
+}
+
+/// EXPIRE's NX / XX / GT / LT.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCondition {
+    Always,
+    /// Only if the key has no expiry.
+    IfNoExpiry,
+    /// Only if the key has an expiry.
+    IfHasExpiry,
+    /// Only if the new expiry is later than the current one.
+    IfGreater,
+    /// Only if the new expiry is earlier than the current one.
+    IfLess,
+}
+
+/// One command against one shard. Reads (see [`Command::is_read_only`]) are
+/// served from applied state after a ReadIndex check; everything else becomes
+/// one log entry.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// SET, and GETSET as `get: true`, SETEX / PSETEX with an expiry.
+    Set { key: Key, value: Value, condition: SetCondition, expiry: SetExpiry, get: bool },
+    Get { key: Key },
+    GetDel { key: Key },
+    GetEx { key: Key, expiry: GetExExpiry },
+    MSet { pairs: Vec<(Key, Value)> },
+    /// MSETNX, and SETNX as one pair. Replies 1 if all were set, else 0.
+    MSetNx { pairs: Vec<(Key, Value)> },
+    MGet { keys: Vec<Key> },
+    /// DEL and UNLINK.
+    Del { keys: Vec<Key> },
+    Exists { keys: Vec<Key> },
+    /// INCR, DECR, INCRBY, DECRBY.
+    IncrBy { key: Key, delta: i64 },
+    IncrByFloat { key: Key, delta: f64 },
+    Append { key: Key, value: Value },
+    StrLen { key: Key },
+    GetRange { key: Key, start: i64, end: i64 },
+    SetRange { key: Key, offset: u64, value: Value },
+    /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT.
+    Expire { key: Key, expiry: Expiry, condition: ExpireCondition },
+    /// TTL (`millis: false`) and PTTL.
+    Ttl { key: Key, millis: bool },
+    Persist { key: Key },
+    Type { key: Key },
+    DbSize,
+    FlushDb,
+    FlushAll,
+    Keys { pattern: Vec<u8> },
+    /// RENAME, and RENAMENX as `only_if_absent: true`.
+    Rename { source: Key, target: Key, only_if_absent: bool },
+    /// Internal: the leader asks every replica to delete up to `limit` keys
+    /// whose deadline is at or before the entry's timestamp.
+    ExpireSweep { limit: u32 },
+}
+
+impl Command {
+    /// True for commands that never change state. They are answered from the
+    /// applied state after a linearizability check instead of a log entry.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Get { .. }
+                | Command::MGet { .. }
+                | Command::Exists { .. }
+                | Command::StrLen { .. }
+                | Command::GetRange { .. }
+                | Command::Ttl { .. }
+                | Command::Type { .. }
+                | Command::DbSize
+                | Command::Keys { .. }
+        )
+    }
+}

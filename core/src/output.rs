@@ -1,0 +1,48 @@
+//! The result of executing a command, independent of any wire protocol.
+
+use serde::{Deserialize, Serialize};
+
+/// What a command returns. Protocol sessions encode it in their own form
+/// (RESP replies; later PostgreSQL rows).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum Output {
+    /// The `OK` status.
+    Ok,
+    /// Another simple status, such as `string` from TYPE.
+    Status(String),
+    /// No value (RESP null bulk string).
+    Nil,
+    Int(i64),
+    Bytes(Vec<u8>),
+    Array(Vec<Output>),
+    /// A command error. The message starts with its Redis error code
+    /// (`ERR ...`, `WRONGTYPE ...`), which other protocols map to their own.
+    Error(String),
+}
+
+impl Output {
+    pub fn err(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        debug_assert!(msg.split(' ').next().is_some_and(|code| !code.is_empty()));
+        Output::Error(msg)
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Output::Error(_))
+    }
+}
+
+/// Redis's error texts, shared so every path says the same words.
+pub mod errors {
+    pub const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{cmd}' command";
+    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+}

@@ -1,0 +1,33 @@
+//! The openraft type configuration and the log entry payload.
+
+use std::io::Cursor;
+
+use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::command::Command;
+use crate::output::Output;
+
+/// One client request as it travels through the Raft log.
+///
+/// `ts_ms` is the proposer's clock (milliseconds since the Unix epoch) when it
+/// proposed the entry. The state machine never reads a clock: expiry and
+/// relative TTLs are resolved against this stamp (made monotonic per shard at
+/// apply time, see `orbit_core::apply`).
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Request {
+    pub ts_ms: u64,
+    pub db: u8,
+    pub cmd: Command,
+}
+
+openraft::declare_raft_types!(
+    /// Orbit's Raft types: requests in, outputs out, snapshots as byte buffers.
+    pub TypeConfig:
+        D = Request,
+        R = Output,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+);

@@ -1,0 +1,19 @@
+//! orbit-storage: where a shard's bytes live.
+//!
+//! - [`log`]: the Raft log as segment files of framed, checksummed records,
+//!   recovered after crashes; [`log_store`] puts openraft's API and group
+//!   commit on top.
+//! - [`state`]: the shard state machine over fjall, with the applied log id
+//!   written in the same batch as the data, and snapshots.
+//! - [`disk`]: the file-access seam the simulator replaces.
+
+pub mod disk;
+pub mod log;
+pub mod log_store;
+pub mod record;
+
+pub use disk::{Disk, DiskFile, FsDisk};
+pub use log::{LogError, SegmentLog};
+pub use log_store::LogStore;
+pub mod state;
+pub use state::{ShardState, StateMachine};

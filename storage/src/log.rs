@@ -1,0 +1,421 @@
+//! The Raft log: a directory of segment files of framed [`LogRecord`]s.
+//!
+//! Invariants:
+//! - The entries held form one contiguous run of indexes `first..first+len`,
+//!   and every index at or below the purge point is gone or ignored.
+//! - Segment `NNNNNNNNNNNNNNNNNNNN.log` starts with the entry of index N.
+//! - Every byte read back is checksum-verified before it is decoded.
+//! - Recovery truncates a torn tail of the last segment (an unsynced write cut
+//!   short by a crash) and refuses anything else that fails to verify, naming
+//!   the file and byte offset.
+//!
+//! This type does blocking I/O through [`Disk`] and never syncs on its own
+//! except for truncation and metadata; [`SegmentLog::take_unsynced`] hands the
+//! files written since the last sync to the group-commit flusher.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::sync::Arc;
+
+use openraft::{Entry, LogId, Vote};
+use orbit_core::TypeConfig;
+
+use crate::disk::{read_file, write_file_atomic, Disk, DiskFile};
+use crate::record::{
+    encode_framed, from_rkyv, log_id, read_frame, to_rkyv, write_frame, FrameError, LogIdRecord,
+    LogRecord, VoteRecord,
+};
+
+pub const SEGMENT_SIZE_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
+const VOTE_FILE: &str = "vote";
+const PURGED_FILE: &str = "purged";
+const SEGMENT_SUFFIX: &str = ".log";
+/// How far past a bad frame recovery looks for a valid one before it calls
+/// the damage a torn tail.
+const TORN_SCAN_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// A failure of the log. `Corrupt` is fatal: the node must not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log I/O error on {file}: {source}")]
+    Io { file: String, source: io::Error },
+    #[error("log corrupted in {file} at byte offset {offset}: {reason}")]
+    Corrupt { file: String, offset: u64, reason: String },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    segment: u64,
+    offset: u64,
+    frame_len: u32,
+    term: u64,
+    leader: u64,
+}
+
+struct Segment {
+    name: String,
+    file: Arc<dyn DiskFile>,
+    len: u64,
+}
+
+/// Files written since the last sync; the flusher syncs them.
+#[derive(Default)]
+pub struct SyncJob {
+    pub files: Vec<Arc<dyn DiskFile>>,
+    pub dir: bool,
+}
+
+pub struct SegmentLog {
+    disk: Arc<dyn Disk>,
+    segments: BTreeMap<u64, Segment>,
+    locs: VecDeque<Loc>,
+    /// Index of `locs[0]` (or of the next entry when empty).
+    first: u64,
+    purged: Option<LogId<u64>>,
+    segment_size_max: u64,
+    unsynced: BTreeSet<u64>,
+    dir_unsynced: bool,
+}
+
+fn segment_name(first_index: u64) -> String {
+    format!("{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+fn io_err(disk: &dyn Disk, name: &str) -> impl FnOnce(io::Error) -> LogError {
+    let file = disk.describe(name);
+    move |source| LogError::Io { file, source }
+}
+
+impl SegmentLog {
+    /// Opens the log in `disk`, recovering from a crash if needed.
+    pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<SegmentLog, LogError> {
+        assert!(segment_size_max >= 4096, "segments must hold at least a page");
+        let purged = match read_file(&*disk, PURGED_FILE).map_err(io_err(&*disk, PURGED_FILE))? {
+            None => None,
+            Some(bytes) => Some(decode_meta::<LogIdRecord>(&*disk, PURGED_FILE, &bytes)?.to_log_id()),
+        };
+        let mut log = SegmentLog {
+            disk: disk.clone(),
+            segments: BTreeMap::new(),
+            locs: VecDeque::new(),
+            first: purged.map_or(0, |p| p.index + 1),
+            purged,
+            segment_size_max,
+            unsynced: BTreeSet::new(),
+            dir_unsynced: false,
+        };
+        let names = disk.list().map_err(io_err(&*disk, "."))?;
+        let mut firsts: Vec<(u64, String)> = names
+            .into_iter()
+            .filter_map(|name| {
+                let stem = name.strip_suffix(SEGMENT_SUFFIX)?;
+                Some((stem.parse::<u64>().ok()?, name))
+            })
+            .collect();
+        firsts.sort();
+        let count = firsts.len();
+        for (position, (first_index, name)) in firsts.into_iter().enumerate() {
+            log.recover_segment(first_index, name, position + 1 == count)?;
+        }
+        log.drop_purged_segments()?;
+        Ok(log)
+    }
+
+    fn recover_segment(&mut self, first_index: u64, name: String, last: bool) -> Result<(), LogError> {
+        let disk = self.disk.clone();
+        let file = disk.open(&name, false).map_err(io_err(&*disk, &name))?;
+        let len = file.size().map_err(io_err(&*disk, &name))?;
+        let mut data = vec![0u8; usize::try_from(len).expect("segment fits in memory")];
+        file.read_at(0, &mut data).map_err(io_err(&*disk, &name))?;
+        let corrupt = |offset: usize, reason: String| LogError::Corrupt {
+            file: disk.describe(&name),
+            offset: offset as u64,
+            reason,
+        };
+        let mut offset = 0usize;
+        let mut expected = first_index;
+        while offset < data.len() {
+            let (payload, used) = match read_frame(&data[offset..]) {
+                Ok(frame) => frame,
+                Err(e) if last && is_torn_tail(&data, offset, &e) => {
+                    tracing::warn!(file = %disk.describe(&name), offset, error = %e, "truncating torn log tail");
+                    file.truncate(offset as u64).map_err(io_err(&*disk, &name))?;
+                    file.sync().map_err(io_err(&*disk, &name))?;
+                    break;
+                }
+                Err(e) => return Err(corrupt(offset, e.to_string())),
+            };
+            let record: LogRecord = from_rkyv(payload).map_err(|e| corrupt(offset, e.to_string()))?;
+            if record.index != expected {
+                return Err(corrupt(offset, format!("expected entry {expected}, found {}", record.index)));
+            }
+            self.push_recovered(first_index, offset, used, &record).map_err(|r| corrupt(offset, r))?;
+            expected += 1;
+            offset += used;
+        }
+        if offset == 0 {
+            if !last {
+                return Err(corrupt(0, "empty segment before the last one".into()));
+            }
+            // Created, then crashed before its first write reached the disk.
+            disk.remove(&name).map_err(io_err(&*disk, &name))?;
+            disk.sync_dir().map_err(io_err(&*disk, "."))?;
+            return Ok(());
+        }
+        if let Some((prev_first, _)) = self.segments.last_key_value() {
+            if *prev_first >= first_index {
+                return Err(corrupt(0, "segments out of order".into()));
+            }
+        }
+        self.segments.insert(first_index, Segment { name, file, len: offset as u64 });
+        Ok(())
+    }
+
+    fn push_recovered(&mut self, segment: u64, offset: usize, used: usize, record: &LogRecord) -> Result<(), String> {
+        if self.purged.is_some_and(|p| record.index <= p.index) {
+            return Ok(());
+        }
+        match self.locs.back() {
+            Some(last) if record.term < last.term => {
+                return Err(format!("term goes back from {} to {}", last.term, record.term));
+            }
+            Some(_) => {}
+            None if self.purged.is_some() && record.index != self.first => {
+                return Err(format!("log resumes at {}, expected {}", record.index, self.first));
+            }
+            None => self.first = record.index,
+        }
+        self.locs.push_back(Loc {
+            segment,
+            offset: offset as u64,
+            frame_len: u32::try_from(used).expect("frames are below 4 GiB"),
+            term: record.term,
+            leader: record.leader,
+        });
+        Ok(())
+    }
+
+    /// Index of the first entry held (or the next to be appended).
+    pub fn first_index(&self) -> u64 {
+        self.first
+    }
+
+    /// One past the last entry held.
+    pub fn next_index(&self) -> u64 {
+        self.first + self.locs.len() as u64
+    }
+
+    pub fn purged(&self) -> Option<LogId<u64>> {
+        self.purged
+    }
+
+    pub fn last_log_id(&self) -> Option<LogId<u64>> {
+        match self.locs.back() {
+            Some(loc) => Some(log_id(loc.term, loc.leader, self.next_index() - 1)),
+            None => self.purged,
+        }
+    }
+
+    /// Appends entries; they are readable at once and durable after the next
+    /// sync of [`Self::take_unsynced`].
+    pub fn append(&mut self, entries: &[Entry<TypeConfig>]) -> Result<(), LogError> {
+        let mut buf = Vec::new();
+        let mut staged: Vec<Loc> = Vec::new();
+        for entry in entries {
+            let index = entry.log_id.index;
+            if self.locs.is_empty() && staged.is_empty() && self.purged.is_none() {
+                self.first = index;
+            }
+            assert_eq!(index, self.next_index() + staged.len() as u64, "the log must stay contiguous");
+            let full = self.segments.last_key_value().is_none_or(|(_, s)| s.len + buf.len() as u64 >= self.segment_size_max);
+            if full {
+                self.write_staged(&mut buf, &mut staged)?;
+                self.create_segment(index)?;
+            }
+            let (segment, seg) = self.segments.last_key_value().expect("a segment exists");
+            let start = buf.len();
+            write_frame(&mut buf, &to_rkyv(&LogRecord::from_entry(entry)));
+            staged.push(Loc {
+                segment: *segment,
+                offset: seg.len + start as u64,
+                frame_len: u32::try_from(buf.len() - start).expect("frames are below 4 GiB"),
+                term: entry.log_id.leader_id.term,
+                leader: entry.log_id.leader_id.node_id,
+            });
+        }
+        self.write_staged(&mut buf, &mut staged)
+    }
+
+    fn write_staged(&mut self, buf: &mut Vec<u8>, staged: &mut Vec<Loc>) -> Result<(), LogError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let mut last = self.segments.last_entry().expect("a segment exists");
+        let first = *last.key();
+        let seg = last.get_mut();
+        seg.file.write_at(seg.len, buf).map_err(io_err(&*self.disk, &seg.name))?;
+        seg.len += buf.len() as u64;
+        self.unsynced.insert(first);
+        self.locs.extend(staged.drain(..));
+        buf.clear();
+        Ok(())
+    }
+
+    fn create_segment(&mut self, first_index: u64) -> Result<(), LogError> {
+        let name = segment_name(first_index);
+        let file = self.disk.open(&name, true).map_err(io_err(&*self.disk, &name))?;
+        file.truncate(0).map_err(io_err(&*self.disk, &name))?;
+        self.segments.insert(first_index, Segment { name, file, len: 0 });
+        self.dir_unsynced = true;
+        Ok(())
+    }
+
+    /// The files written since the last call; syncing them makes every entry
+    /// appended so far durable.
+    pub fn take_unsynced(&mut self) -> SyncJob {
+        let files = std::mem::take(&mut self.unsynced)
+            .into_iter()
+            .filter_map(|first| self.segments.get(&first).map(|s| s.file.clone()))
+            .collect();
+        SyncJob { files, dir: std::mem::take(&mut self.dir_unsynced) }
+    }
+
+    /// Syncs a job's files (blocking; called by the flusher).
+    pub fn sync_job(disk: &dyn Disk, job: &SyncJob) -> io::Result<()> {
+        for file in &job.files {
+            file.sync()?;
+        }
+        if job.dir {
+            disk.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    pub fn disk(&self) -> Arc<dyn Disk> {
+        self.disk.clone()
+    }
+
+    /// Reads the entry at `index`, verifying its checksum.
+    pub fn entry(&self, index: u64) -> Result<Entry<TypeConfig>, LogError> {
+        assert!(index >= self.first && index < self.next_index(), "entry {index} is not held");
+        let loc = self.locs[usize::try_from(index - self.first).expect("fits")];
+        let seg = self.segments.get(&loc.segment).expect("a held entry's segment exists");
+        let mut buf = vec![0u8; loc.frame_len as usize];
+        seg.file.read_at(loc.offset, &mut buf).map_err(io_err(&*self.disk, &seg.name))?;
+        let corrupt = |reason: String| LogError::Corrupt { file: self.disk.describe(&seg.name), offset: loc.offset, reason };
+        let (payload, _) = read_frame(&buf).map_err(|e| corrupt(e.to_string()))?;
+        let record: LogRecord = from_rkyv(payload).map_err(|e| corrupt(e.to_string()))?;
+        if record.index != index || record.term != loc.term {
+            return Err(corrupt(format!("expected entry {index}/{}, found {}/{}", loc.term, record.index, record.term)));
+        }
+        Ok(record.into_entry())
+    }
+
+    /// Reads entries in `start..end`, clamped to what is held.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>, LogError> {
+        let start = start.max(self.first);
+        let end = end.min(self.next_index());
+        (start..end).map(|index| self.entry(index)).collect()
+    }
+
+    /// Removes every entry at or after `index` (a conflicting suffix), durably.
+    pub fn truncate(&mut self, index: u64) -> Result<(), LogError> {
+        if index >= self.next_index() {
+            return Ok(());
+        }
+        assert!(index >= self.first, "cannot truncate below the first held entry");
+        let keep = usize::try_from(index - self.first).expect("fits");
+        let cut = self.locs[keep];
+        self.locs.truncate(keep);
+        let doomed: Vec<u64> = self.segments.range(cut.segment + 1..).map(|(first, _)| *first).collect();
+        for first in doomed {
+            self.remove_segment(first)?;
+        }
+        if cut.offset == 0 {
+            self.remove_segment(cut.segment)?;
+        } else {
+            let seg = self.segments.get_mut(&cut.segment).expect("the cut segment exists");
+            seg.file.truncate(cut.offset).map_err(io_err(&*self.disk, &seg.name))?;
+            seg.file.sync().map_err(io_err(&*self.disk, &seg.name))?;
+            seg.len = cut.offset;
+        }
+        self.disk.sync_dir().map_err(io_err(&*self.disk, "."))
+    }
+
+    fn remove_segment(&mut self, first: u64) -> Result<(), LogError> {
+        if let Some(seg) = self.segments.remove(&first) {
+            self.disk.remove(&seg.name).map_err(io_err(&*self.disk, &seg.name))?;
+            self.unsynced.remove(&first);
+        }
+        Ok(())
+    }
+
+    /// Forgets every entry up to and including `upto`, which the state
+    /// machine already holds in a durable snapshot. The purge point is written
+    /// first, so a crash in between only leaves extra files behind.
+    pub fn purge(&mut self, upto: LogId<u64>) -> Result<(), LogError> {
+        if self.purged.is_some_and(|p| p.index >= upto.index) {
+            return Ok(());
+        }
+        let record = encode_framed(&LogIdRecord::from_log_id(&upto));
+        write_file_atomic(&*self.disk, PURGED_FILE, &record).map_err(io_err(&*self.disk, PURGED_FILE))?;
+        self.purged = Some(upto);
+        let drop_count = (upto.index + 1).saturating_sub(self.first).min(self.locs.len() as u64);
+        self.locs.drain(..usize::try_from(drop_count).expect("fits"));
+        self.first = self.first.max(upto.index + 1);
+        self.drop_purged_segments()
+    }
+
+    /// Removes segments whose every entry is at or below the purge point.
+    fn drop_purged_segments(&mut self) -> Result<(), LogError> {
+        let Some(purged) = self.purged else { return Ok(()) };
+        let firsts: Vec<u64> = self.segments.keys().copied().collect();
+        for pair in firsts.windows(2) {
+            if pair[1] <= purged.index + 1 {
+                self.remove_segment(pair[0])?;
+            }
+        }
+        if let Some(last) = firsts.last() {
+            if self.locs.is_empty() && *last <= purged.index {
+                // Everything held is purged: start afresh at the next append.
+                self.remove_segment(*last)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn save_vote(&self, vote: &Vote<u64>) -> Result<(), LogError> {
+        let record = encode_framed(&VoteRecord::from_vote(vote));
+        write_file_atomic(&*self.disk, VOTE_FILE, &record).map_err(io_err(&*self.disk, VOTE_FILE))
+    }
+
+    pub fn read_vote(&self) -> Result<Option<Vote<u64>>, LogError> {
+        match read_file(&*self.disk, VOTE_FILE).map_err(io_err(&*self.disk, VOTE_FILE))? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote())),
+        }
+    }
+}
+
+fn is_torn_tail(data: &[u8], offset: usize, error: &FrameError) -> bool {
+    if matches!(error, FrameError::Decode(_)) {
+        return false;
+    }
+    let end = data.len().min(offset.saturating_add(TORN_SCAN_BYTES_MAX));
+    // A valid frame anywhere after the damage means the damage is not the tail.
+    !(offset + 1..end).any(|probe| read_frame(&data[probe..]).is_ok())
+}
+
+fn decode_meta<T>(disk: &dyn Disk, name: &str, bytes: &[u8]) -> Result<T, LogError>
+where
+    T: rkyv::Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
+{
+    let corrupt = |reason: String| LogError::Corrupt { file: disk.describe(name), offset: 0, reason };
+    let (payload, used) = read_frame(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));
+    }
+    from_rkyv(payload).map_err(|e| corrupt(e.to_string()))
+}

@@ -1,0 +1,167 @@
+//! openraft's log storage over [`SegmentLog`], with group commit.
+//!
+//! `append` writes the entries into the segment (page cache) and returns at
+//! once; a flusher thread collects every append queued while the previous
+//! fsync ran, syncs the touched files once, and then reports all of them
+//! flushed, in order. Many clients' writes thus share one fsync.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{Entry, LogId, StorageError, StorageIOError, Vote};
+use orbit_core::TypeConfig;
+
+use crate::disk::Disk;
+use crate::log::{LogError, SegmentLog, SyncJob};
+
+/// Entries returned by one `limited_get_log_entries` call at most.
+const READ_BATCH_ENTRIES_MAX: u64 = 4096;
+
+struct FlushRequest {
+    job: SyncJob,
+    callback: LogFlushed<TypeConfig>,
+}
+
+/// The handle openraft owns; clones share one log.
+#[derive(Clone)]
+pub struct LogStore {
+    log: Arc<Mutex<SegmentLog>>,
+    flush_tx: mpsc::Sender<FlushRequest>,
+}
+
+fn storage_err(e: LogError) -> StorageError<u64> {
+    StorageError::IO { source: StorageIOError::write_logs(&e) }
+}
+
+fn read_err(e: LogError) -> StorageError<u64> {
+    StorageError::IO { source: StorageIOError::read_logs(&e) }
+}
+
+impl LogStore {
+    /// Opens (recovering) the log and starts its flusher thread.
+    pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<LogStore, LogError> {
+        let log = SegmentLog::open(disk.clone(), segment_size_max)?;
+        let (flush_tx, flush_rx) = mpsc::channel::<FlushRequest>();
+        std::thread::Builder::new()
+            .name("orbit-log-flush".into())
+            .spawn(move || run_flusher(&*disk, flush_rx))
+            .map_err(|source| LogError::Io { file: "flusher thread".into(), source })?;
+        Ok(LogStore { log: Arc::new(Mutex::new(log)), flush_tx })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SegmentLog> {
+        self.log.lock().expect("a panic while holding the log lock is fatal anyway")
+    }
+
+    /// The last log id held (for status reports).
+    pub fn last_log_id(&self) -> Option<LogId<u64>> {
+        self.lock().last_log_id()
+    }
+}
+
+/// Group commit: sync everything queued since the last round, then report.
+fn run_flusher(disk: &dyn Disk, rx: mpsc::Receiver<FlushRequest>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut result = Ok(());
+        for request in &batch {
+            if let Err(e) = SegmentLog::sync_job(disk, &request.job) {
+                result = Err(e);
+                break;
+            }
+        }
+        for request in batch {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            request.callback.log_io_completed(outcome);
+        }
+    }
+}
+
+fn range_to_bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
+    let start = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i + 1,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(i) => i + 1,
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+        let (start, end) = range_to_bounds(&range);
+        self.lock().entries(start, end).map_err(read_err)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+        let end = end.min(start.saturating_add(READ_BATCH_ENTRIES_MAX));
+        self.lock().entries(start, end).map_err(read_err)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let log = self.lock();
+        Ok(LogState { last_purged_log_id: log.purged(), last_log_id: log.last_log_id() })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        self.lock()
+            .save_vote(vote)
+            .map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        self.lock().read_vote().map_err(|e| StorageError::IO { source: StorageIOError::read_vote(&e) })
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let job = {
+            let mut log = self.lock();
+            log.append(&entries).map_err(storage_err)?;
+            log.take_unsynced()
+        };
+        self.flush_tx.send(FlushRequest { job, callback }).map_err(|_| {
+            storage_err(LogError::Io { file: "flusher thread".into(), source: std::io::Error::other("flusher stopped") })
+        })
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        self.lock().truncate(log_id.index).map_err(storage_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        self.lock().purge(log_id).map_err(storage_err)
+    }
+}

@@ -1,0 +1,276 @@
+//! Framed, checksummed records and the rkyv shapes stored in them.
+//!
+//! Frame: `[len u32 LE][crc32 u32 LE][payload; len]`, where the crc32
+//! (Castagnoli is not needed; crc32fast's IEEE polynomial) covers the four
+//! `len` bytes followed by the payload, so a corrupted length is caught too.
+//! Payloads are rkyv archives of [`LogRecord`], [`VoteRecord`] or
+//! [`LogIdRecord`]. See `docs/LOG_FORMAT.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use openraft::{BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
+use orbit_core::{Request, TypeConfig};
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+use rkyv::{Archive, Deserialize, Serialize};
+
+pub const FRAME_HEADER_LEN: usize = 8;
+/// A single record may not exceed this; larger lengths are corruption.
+pub const RECORD_LEN_MAX: u32 = 1 << 30;
+
+/// Why a frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("incomplete frame: need {needed} bytes, have {available}")]
+    Incomplete { needed: usize, available: usize },
+    #[error("frame length {0} is zero or above the limit")]
+    BadLength(u32),
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("payload does not decode: {0}")]
+    Decode(String),
+}
+
+pub fn frame_crc(len: u32, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Appends one frame holding `payload` to `out`.
+pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).expect("record payloads are below 4 GiB");
+    assert!(len > 0 && len <= RECORD_LEN_MAX, "record length {len} out of range");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&frame_crc(len, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Reads the frame at the start of `buf`: returns its payload and the frame's
+/// total length. The checksum is verified before the payload is returned.
+pub fn read_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
+    if buf.len() < FRAME_HEADER_LEN {
+        return Err(FrameError::Incomplete { needed: FRAME_HEADER_LEN, available: buf.len() });
+    }
+    let len = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
+    let stored = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+    if len == 0 || len > RECORD_LEN_MAX {
+        return Err(FrameError::BadLength(len));
+    }
+    let total = FRAME_HEADER_LEN + len as usize;
+    if buf.len() < total {
+        return Err(FrameError::Incomplete { needed: total, available: buf.len() });
+    }
+    let payload = &buf[FRAME_HEADER_LEN..total];
+    let computed = frame_crc(len, payload);
+    if computed != stored {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    Ok((payload, total))
+}
+
+/// A Raft log entry as stored on disk.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    pub index: u64,
+    pub term: u64,
+    /// The node that led `term` and proposed this entry.
+    pub leader: u64,
+    pub payload: RecordPayload,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum RecordPayload {
+    Blank,
+    Normal(Request),
+    Membership(MembershipRecord),
+}
+
+/// openraft's `Membership` in plain, stable terms.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MembershipRecord {
+    /// One voter set, or two during joint consensus.
+    pub configs: Vec<Vec<u64>>,
+    /// Every node (voters and learners) with its peer address.
+    pub nodes: Vec<(u64, String)>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct VoteRecord {
+    pub term: u64,
+    pub node_id: u64,
+    pub committed: bool,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct LogIdRecord {
+    pub term: u64,
+    pub leader: u64,
+    pub index: u64,
+}
+
+pub fn membership_to_record(membership: &Membership<u64, BasicNode>) -> MembershipRecord {
+    MembershipRecord {
+        configs: membership
+            .get_joint_config()
+            .iter()
+            .map(|set| set.iter().copied().collect())
+            .collect(),
+        nodes: membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect(),
+    }
+}
+
+pub fn membership_from_record(record: &MembershipRecord) -> Membership<u64, BasicNode> {
+    let configs: Vec<BTreeSet<u64>> =
+        record.configs.iter().map(|ids| ids.iter().copied().collect()).collect();
+    let nodes: BTreeMap<u64, BasicNode> = record
+        .nodes
+        .iter()
+        .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+        .collect();
+    Membership::new(configs, nodes)
+}
+
+impl LogRecord {
+    pub fn from_entry(entry: &Entry<TypeConfig>) -> LogRecord {
+        let payload = match &entry.payload {
+            EntryPayload::Blank => RecordPayload::Blank,
+            EntryPayload::Normal(request) => RecordPayload::Normal(request.clone()),
+            EntryPayload::Membership(m) => RecordPayload::Membership(membership_to_record(m)),
+        };
+        LogRecord {
+            index: entry.log_id.index,
+            term: entry.log_id.leader_id.term,
+            leader: entry.log_id.leader_id.node_id,
+            payload,
+        }
+    }
+
+    pub fn into_entry(self) -> Entry<TypeConfig> {
+        let payload = match self.payload {
+            RecordPayload::Blank => EntryPayload::Blank,
+            RecordPayload::Normal(request) => EntryPayload::Normal(request),
+            RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)),
+        };
+        Entry { log_id: log_id(self.term, self.leader, self.index), payload }
+    }
+}
+
+pub fn log_id(term: u64, leader: u64, index: u64) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(term, leader), index)
+}
+
+impl LogIdRecord {
+    pub fn from_log_id(id: &LogId<u64>) -> LogIdRecord {
+        LogIdRecord { term: id.leader_id.term, leader: id.leader_id.node_id, index: id.index }
+    }
+
+    pub fn to_log_id(self) -> LogId<u64> {
+        log_id(self.term, self.leader, self.index)
+    }
+}
+
+impl VoteRecord {
+    pub fn from_vote(vote: &Vote<u64>) -> VoteRecord {
+        VoteRecord {
+            term: vote.leader_id.term,
+            node_id: vote.leader_id.node_id,
+            committed: vote.committed,
+        }
+    }
+
+    pub fn to_vote(self) -> Vote<u64> {
+        if self.committed {
+            Vote::new_committed(self.term, self.node_id)
+        } else {
+            Vote::new(self.term, self.node_id)
+        }
+    }
+}
+
+/// Serializes a value to rkyv bytes.
+pub fn to_rkyv<T>(value: &T) -> Vec<u8>
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rancor::Error>,
+    >,
+{
+    rkyv::to_bytes::<rancor::Error>(value).expect("serializing into memory cannot fail").to_vec()
+}
+
+/// Deserializes rkyv bytes, validating them first. `bytes` need not be aligned.
+pub fn from_rkyv<T>(bytes: &[u8]) -> Result<T, FrameError>
+where
+    T: Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rancor::Error>>,
+{
+    let mut aligned = AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    rkyv::from_bytes::<T, rancor::Error>(&aligned).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Encodes one value as a complete frame.
+pub fn encode_framed<T>(value: &T) -> Vec<u8>
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rancor::Error>,
+    >,
+{
+    let payload = to_rkyv(value);
+    let mut out = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    write_frame(&mut out, &payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip_and_checksum() {
+        // Goal: a frame reads back, and any flipped bit is refused.
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"hello");
+        let (payload, used) = read_frame(&buf).expect("valid frame");
+        assert_eq!((payload, used), (&b"hello"[..], buf.len()));
+        for bit in 0..buf.len() * 8 {
+            let mut bad = buf.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(read_frame(&bad).is_err(), "flip of bit {bit} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn log_record_round_trip() {
+        // Goal: every payload kind survives rkyv and converts back to the same entry.
+        let membership = Membership::new(
+            vec![BTreeSet::from([1, 2, 3])],
+            BTreeMap::from([
+                (1, BasicNode { addr: "a:1".into() }),
+                (2, BasicNode { addr: "b:2".into() }),
+                (3, BasicNode { addr: "c:3".into() }),
+            ]),
+        );
+        let entries = vec![
+            Entry::<TypeConfig> { log_id: log_id(1, 1, 1), payload: EntryPayload::Blank },
+            Entry {
+                log_id: log_id(2, 3, 2),
+                payload: EntryPayload::Normal(Request {
+                    ts_ms: 99,
+                    db: 0,
+                    cmd: orbit_core::Command::Get { key: b"k".to_vec() },
+                }),
+            },
+            Entry { log_id: log_id(2, 3, 3), payload: EntryPayload::Membership(membership) },
+        ];
+        for entry in entries {
+            let record = LogRecord::from_entry(&entry);
+            let bytes = to_rkyv(&record);
+            let back: LogRecord = from_rkyv(&bytes).expect("decodes");
+            assert_eq!(back.clone().into_entry(), entry);
+            assert_eq!(back, record);
+        }
+    }
+}

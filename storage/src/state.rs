@@ -1,0 +1,501 @@
+//! The shard state machine over fjall.
+//!
+//! Invariants:
+//! - The data written by a batch of entries and the last applied log id (and
+//!   membership) are committed in one fjall batch: after any crash the store
+//!   holds exactly the effects of the entries up to its applied log id, so the
+//!   node replays the log from there.
+//! - Before a snapshot is handed out (and the log behind it purged) the store
+//!   is persisted with fsync.
+//! - Snapshot bytes are checksummed frame by frame and verified completely
+//!   before any of them touch the store; installation is one atomic batch.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership};
+use orbit_core::{ApplyCtx, Command, Output, Store, StoreError, TypeConfig};
+use rkyv::{Archive, Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::disk::{read_file, write_file_atomic, Disk};
+use crate::record::{
+    from_rkyv, membership_from_record, membership_to_record, read_frame, to_rkyv, write_frame,
+    LogIdRecord, MembershipRecord,
+};
+
+const META_APPLIED: &[u8] = b"applied";
+const META_MEMBERSHIP: &[u8] = b"membership";
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"ORBSNAP1";
+/// Key-value bytes per snapshot chunk (each chunk is one checksummed frame).
+const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1024 * 1024;
+
+/// What the state machine remembers about itself, besides the data.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct StoredMembershipRecord {
+    log_id: Option<LogIdRecord>,
+    membership: MembershipRecord,
+}
+
+/// The first frame of a snapshot.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct SnapshotHeader {
+    snapshot_id: String,
+    last_applied: Option<LogIdRecord>,
+    membership: StoredMembershipRecord,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct SnapshotChunk {
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The last frame of a snapshot: lets the reader tell a complete one.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+struct SnapshotTrailer {
+    chunk_count: u64,
+    pair_count: u64,
+}
+
+fn sm_err(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageError::IO { source: StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())) }
+}
+
+fn fjall_err(e: fjall::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn encode_membership(m: &StoredMembership<u64, openraft::BasicNode>) -> StoredMembershipRecord {
+    StoredMembershipRecord {
+        log_id: m.log_id().as_ref().map(LogIdRecord::from_log_id),
+        membership: membership_to_record(m.membership()),
+    }
+}
+
+fn decode_membership(r: &StoredMembershipRecord) -> StoredMembership<u64, openraft::BasicNode> {
+    StoredMembership::new(r.log_id.map(LogIdRecord::to_log_id), membership_from_record(&r.membership))
+}
+
+/// The shared, readable state of one shard.
+pub struct ShardState {
+    db: Database,
+    data: Keyspace,
+    meta: Keyspace,
+    applied_tx: watch::Sender<u64>,
+}
+
+impl ShardState {
+    /// Opens (or creates) the fjall store at `path`.
+    pub fn open(path: &Path) -> Result<Arc<ShardState>, StoreError> {
+        let db = Database::builder(path).open().map_err(fjall_err)?;
+        let data = db.keyspace("data", KeyspaceCreateOptions::default).map_err(fjall_err)?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(fjall_err)?;
+        let state = ShardState { db, data, meta, applied_tx: watch::channel(0).0 };
+        let applied = state.applied()?.map_or(0, |id| id.index);
+        state.applied_tx.send_replace(applied);
+        Ok(Arc::new(state))
+    }
+
+    pub fn applied(&self) -> Result<Option<LogId<u64>>, StoreError> {
+        match self.meta.get(META_APPLIED).map_err(fjall_err)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let record: LogIdRecord = decode_one(&bytes)?;
+                Ok(Some(record.to_log_id()))
+            }
+        }
+    }
+
+    fn membership(&self) -> Result<StoredMembership<u64, openraft::BasicNode>, StoreError> {
+        match self.meta.get(META_MEMBERSHIP).map_err(fjall_err)? {
+            None => Ok(StoredMembership::default()),
+            Some(bytes) => Ok(decode_membership(&decode_one(&bytes)?)),
+        }
+    }
+
+    /// Watches the applied index (0 before anything is applied).
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied_tx.subscribe()
+    }
+
+    /// Executes a read-only command against the current applied state. The
+    /// time judging expiry is never below the shard clock.
+    pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
+        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let now_ms = wall_ms.max(orbit_core::keys::read_clock(&view)?);
+        orbit_core::apply::read(now_ms, db, cmd, &view)
+    }
+
+    /// The shard clock: the highest timestamp applied.
+    pub fn clock_ms(&self) -> Result<u64, StoreError> {
+        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        orbit_core::keys::read_clock(&view)
+    }
+
+    /// A hash of every data key and value, for comparing replicas.
+    pub fn content_hash(&self) -> Result<u64, StoreError> {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut count = 0u64;
+        for guard in self.db.snapshot().iter(&self.data) {
+            let (k, v) = guard.into_inner().map_err(fjall_err)?;
+            hasher.update(&(k.len() as u64).to_le_bytes());
+            hasher.update(&k);
+            hasher.update(&(v.len() as u64).to_le_bytes());
+            hasher.update(&v);
+            count += 1;
+        }
+        Ok((u64::from(hasher.finalize()) << 32) ^ count)
+    }
+
+    /// Number of stored data-layer keys (all namespaces), for tests and INFO.
+    pub fn approximate_len(&self) -> usize {
+        self.data.approximate_len()
+    }
+}
+
+fn decode_one<T>(bytes: &[u8]) -> Result<T, StoreError>
+where
+    T: Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
+{
+    let (payload, used) = read_frame(bytes).map_err(|e| StoreError(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(StoreError("trailing bytes after a metadata record".into()));
+    }
+    from_rkyv(payload).map_err(|e| StoreError(e.to_string()))
+}
+
+fn framed<T>(value: &T) -> Vec<u8>
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<rkyv::util::AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rkyv::rancor::Error>,
+    >,
+{
+    crate::record::encode_framed(value)
+}
+
+/// A consistent read-only view of the data keyspace.
+struct SnapshotView {
+    snapshot: fjall::Snapshot,
+    data: Keyspace,
+}
+
+impl Store for SnapshotView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshot.get(&self.data, key).map_err(fjall_err)?.map(|v| v.to_vec()))
+    }
+
+    fn put(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError("write through a read-only view".into()))
+    }
+
+    fn delete(&mut self, _key: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError("write through a read-only view".into()))
+    }
+
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        for guard in self.snapshot.prefix(&self.data, prefix) {
+            let (k, v) = guard.into_inner().map_err(fjall_err)?;
+            if !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pending writes of one apply batch over the committed data, so that a
+/// later entry in the batch sees what an earlier one wrote.
+struct Overlay<'a> {
+    base: &'a Keyspace,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Store for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.writes.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => Ok(self.base.get(key).map_err(fjall_err)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.writes.insert(key.to_vec(), None);
+        Ok(())
+    }
+
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        let mut pending = self.writes.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)).peekable();
+        let mut base = self.base.prefix(prefix).peekable();
+        loop {
+            let base_key = match base.peek_mut() {
+                None => None,
+                Some(_) => {
+                    let guard = base.next().expect("peeked");
+                    Some(guard.into_inner().map_err(fjall_err)?)
+                }
+            };
+            // Emit pending entries that sort before the base key.
+            let mut stop = false;
+            while let Some((pk, pv)) = pending.peek() {
+                if base_key.as_ref().is_some_and(|(bk, _)| pk.as_slice() > &bk[..]) {
+                    break;
+                }
+                let same = base_key.as_ref().is_some_and(|(bk, _)| pk.as_slice() == &bk[..]);
+                if let Some(value) = pv {
+                    if !visit(pk, value) {
+                        stop = true;
+                        break;
+                    }
+                }
+                pending.next();
+                if same {
+                    break;
+                }
+            }
+            if stop {
+                return Ok(());
+            }
+            let Some((bk, bv)) = base_key else { return Ok(()) };
+            if self.writes.contains_key(&bk[..]) {
+                continue;
+            }
+            if !visit(&bk, &bv) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The openraft state machine for one shard.
+pub struct StateMachine {
+    state: Arc<ShardState>,
+    disk: Arc<dyn Disk>,
+}
+
+impl StateMachine {
+    pub fn new(state: Arc<ShardState>, snapshot_disk: Arc<dyn Disk>) -> StateMachine {
+        StateMachine { state, disk: snapshot_disk }
+    }
+
+    fn apply_batch(&mut self, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<Output>, StorageError<u64>> {
+        let state = self.state.clone();
+        let mut overlay = Overlay { base: &state.data, writes: BTreeMap::new() };
+        let mut outputs = Vec::with_capacity(entries.len());
+        let mut last_applied = None;
+        let mut membership = None;
+        for entry in entries {
+            let output = match &entry.payload {
+                EntryPayload::Blank => Output::Ok,
+                EntryPayload::Normal(request) => {
+                    let ctx = ApplyCtx { index: entry.log_id.index, term: entry.log_id.leader_id.term };
+                    orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| StorageError::IO {
+                        source: StorageIOError::apply(entry.log_id, &std::io::Error::other(e.to_string())),
+                    })?
+                }
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    Output::Ok
+                }
+            };
+            last_applied = Some(entry.log_id);
+            outputs.push(output);
+        }
+        let Some(last_applied) = last_applied else { return Ok(outputs) };
+        let mut batch = state.db.batch();
+        for (key, value) in overlay.writes {
+            match value {
+                Some(value) => batch.insert(&state.data, key, value),
+                None => batch.remove(&state.data, key),
+            }
+        }
+        batch.insert(&state.meta, META_APPLIED, framed(&LogIdRecord::from_log_id(&last_applied)));
+        if let Some(m) = &membership {
+            batch.insert(&state.meta, META_MEMBERSHIP, framed(&encode_membership(m)));
+        }
+        batch.commit().map_err(sm_err)?;
+        state.applied_tx.send_replace(last_applied.index);
+        Ok(outputs)
+    }
+}
+
+/// Builds snapshots from a consistent fjall snapshot.
+pub struct SnapshotBuilder {
+    state: Arc<ShardState>,
+    disk: Arc<dyn Disk>,
+}
+
+/// Serializes the whole shard at one instant into snapshot bytes.
+fn build_snapshot_bytes(state: &ShardState) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
+    let snap = state.db.snapshot();
+    let applied = match snap.get(&state.meta, META_APPLIED).map_err(fjall_err)? {
+        None => None,
+        Some(bytes) => Some(decode_one::<LogIdRecord>(&bytes)?),
+    };
+    let membership = match snap.get(&state.meta, META_MEMBERSHIP).map_err(fjall_err)? {
+        None => encode_membership(&StoredMembership::default()),
+        Some(bytes) => decode_one::<StoredMembershipRecord>(&bytes)?,
+    };
+    let snapshot_id = match applied {
+        Some(id) => format!("{}-{}-{}", id.term, id.index, snap.seqno()),
+        None => format!("0-0-{}", snap.seqno()),
+    };
+    let header = SnapshotHeader { snapshot_id: snapshot_id.clone(), last_applied: applied, membership: membership.clone() };
+    let mut out = SNAPSHOT_MAGIC.to_vec();
+    write_frame(&mut out, &to_rkyv(&header));
+    let (mut chunk, mut chunk_bytes, mut chunk_count, mut pair_count) = (Vec::new(), 0usize, 0u64, 0u64);
+    for guard in snap.iter(&state.data) {
+        let (k, v) = guard.into_inner().map_err(fjall_err)?;
+        chunk_bytes += k.len() + v.len();
+        chunk.push((k.to_vec(), v.to_vec()));
+        pair_count += 1;
+        if chunk_bytes >= SNAPSHOT_CHUNK_BYTES_MAX {
+            write_frame(&mut out, &to_rkyv(&SnapshotChunk { pairs: std::mem::take(&mut chunk) }));
+            chunk_bytes = 0;
+            chunk_count += 1;
+        }
+    }
+    if !chunk.is_empty() {
+        write_frame(&mut out, &to_rkyv(&SnapshotChunk { pairs: chunk }));
+        chunk_count += 1;
+    }
+    write_frame(&mut out, &to_rkyv(&SnapshotTrailer { chunk_count, pair_count }));
+    let meta = SnapshotMeta {
+        last_log_id: applied.map(LogIdRecord::to_log_id),
+        last_membership: decode_membership(&membership),
+        snapshot_id,
+    };
+    Ok((meta, out))
+}
+
+/// A parsed, fully verified snapshot.
+struct ParsedSnapshot {
+    header: SnapshotHeader,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn parse_snapshot(bytes: &[u8]) -> Result<ParsedSnapshot, StoreError> {
+    let bad = |offset: usize, why: String| StoreError(format!("snapshot corrupted at byte {offset}: {why}"));
+    if bytes.len() < SNAPSHOT_MAGIC.len() || &bytes[..SNAPSHOT_MAGIC.len()] != SNAPSHOT_MAGIC {
+        return Err(bad(0, "bad magic".into()));
+    }
+    let mut offset = SNAPSHOT_MAGIC.len();
+    let (payload, used) = read_frame(&bytes[offset..]).map_err(|e| bad(offset, e.to_string()))?;
+    let header: SnapshotHeader = from_rkyv(payload).map_err(|e| bad(offset, e.to_string()))?;
+    offset += used;
+    let mut frames = Vec::new();
+    while offset < bytes.len() {
+        let (payload, used) = read_frame(&bytes[offset..]).map_err(|e| bad(offset, e.to_string()))?;
+        frames.push((offset, payload));
+        offset += used;
+    }
+    let Some((trailer_at, trailer)) = frames.pop() else { return Err(bad(offset, "no trailer".into())) };
+    let trailer: SnapshotTrailer = from_rkyv(trailer).map_err(|e| bad(trailer_at, e.to_string()))?;
+    let mut pairs = Vec::new();
+    for (at, payload) in &frames {
+        let chunk: SnapshotChunk = from_rkyv(payload).map_err(|e| bad(*at, e.to_string()))?;
+        pairs.extend(chunk.pairs);
+    }
+    if trailer.chunk_count != frames.len() as u64 || trailer.pair_count != pairs.len() as u64 {
+        return Err(bad(trailer_at, format!("trailer says {trailer:?}, found {} chunks", frames.len())));
+    }
+    Ok(ParsedSnapshot { header, pairs })
+}
+
+fn meta_from_header(header: &SnapshotHeader) -> SnapshotMeta<u64, openraft::BasicNode> {
+    SnapshotMeta {
+        last_log_id: header.last_applied.map(LogIdRecord::to_log_id),
+        last_membership: decode_membership(&header.membership),
+        snapshot_id: header.snapshot_id.clone(),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+        // Everything the snapshot covers must be durable before openraft
+        // purges the log behind it.
+        self.state.db.persist(PersistMode::SyncAll).map_err(sm_err)?;
+        let (meta, bytes) = build_snapshot_bytes(&self.state).map_err(sm_err)?;
+        write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, openraft::BasicNode>), StorageError<u64>> {
+        let applied = self.state.applied().map_err(sm_err)?;
+        let membership = self.state.membership().map_err(sm_err)?;
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Output>, StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        self.apply_batch(entries.into_iter().collect())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { state: self.state.clone(), disk: self.disk.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<u64>> {
+        let bytes = snapshot.into_inner();
+        let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
+        if meta_from_header(&parsed.header).last_log_id != meta.last_log_id {
+            return Err(sm_err(format!("snapshot header disagrees with its meta {:?}", meta.last_log_id)));
+        }
+        let state = &self.state;
+        let mut batch = state.db.batch();
+        for guard in state.data.iter() {
+            let key = guard.key().map_err(sm_err)?;
+            batch.remove(&state.data, key);
+        }
+        for (key, value) in parsed.pairs {
+            batch.insert(&state.data, key, value);
+        }
+        match parsed.header.last_applied {
+            Some(id) => batch.insert(&state.meta, META_APPLIED, framed(&id)),
+            None => batch.remove(&state.meta, META_APPLIED),
+        }
+        batch.insert(&state.meta, META_MEMBERSHIP, framed(&parsed.header.membership));
+        batch.commit().map_err(sm_err)?;
+        state.db.persist(PersistMode::SyncAll).map_err(sm_err)?;
+        write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
+        state.applied_tx.send_replace(meta.last_log_id.map_or(0, |id| id.index));
+        tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        let Some(bytes) = read_file(&*self.disk, SNAPSHOT_FILE).map_err(sm_err)? else { return Ok(None) };
+        let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
+        let meta = meta_from_header(&parsed.header);
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
+    }
+}
