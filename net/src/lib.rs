@@ -1,1 +1,17 @@
-//! placeholder
+//! orbit-net: the node runtime.
+//!
+//! One openraft group per shard (this version: one data shard), the peer
+//! transport that carries Raft RPCs and forwarded client commands, and the
+//! router that executes a client's command linearizably wherever the leader
+//! is. Time enters through [`clock::Clock`] and peers through
+//! [`transport::Transport`], the seams the simulator replaces.
+
+pub mod clock;
+pub mod network;
+pub mod node;
+pub mod transport;
+pub mod wire;
+
+pub use clock::{Clock, SystemClock};
+pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError, DATA_SHARD};
+pub use transport::{TcpTransport, Transport};

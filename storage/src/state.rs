@@ -499,3 +499,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
     }
 }
+
+impl ShardState {
+    /// The earliest deadline in the expiry index, if any key has one.
+    pub fn earliest_deadline_ms(&self) -> Result<Option<u64>, StoreError> {
+        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let mut earliest = None;
+        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
+            earliest = orbit_core::keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
+            false
+        })?;
+        Ok(earliest)
+    }
+}

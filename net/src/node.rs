@@ -1,0 +1,532 @@
+//! A node: one Raft group per shard it hosts, the peer server, and the
+//! router that turns a client's command into a linearizable result.
+//!
+//! Writes are stamped by the node that proposes them (the leader) and go
+//! through the shard's log; a follower forwards them to the leader. Reads are
+//! answered from applied state after the leader confirms its leadership with
+//! a quorum (ReadIndex) and the state machine has applied up to that point.
+//! A write is retried on another node only when it certainly was not
+//! proposed; otherwise the caller learns that its outcome is unknown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use orbit_core::{Command, Output, Request, ShardId, TypeConfig};
+use orbit_storage::{FsDisk, LogStore, ShardState, StateMachine};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, Stamper};
+use crate::network::NetworkFactory;
+use crate::transport::{serve, BoxFuture, PeerHandler, Transport, TransportError};
+use crate::wire::{ForwardError, PeerRequest, PeerResponse};
+
+/// The one data shard this version runs. Routing by key slot comes with
+/// multi-shard support; every path already names its shard.
+pub const DATA_SHARD: ShardId = ShardId(0);
+/// Keys deleted by one expiry sweep entry, at most.
+const SWEEP_KEYS_MAX: u32 = 512;
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How a node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    /// Where peers reach this node (also the address advertised to them).
+    pub raft_addr: String,
+    pub data_dir: PathBuf,
+    /// The founding members (id -> peer address). Empty for a node that
+    /// joins a running cluster.
+    pub initial_members: BTreeMap<u64, String>,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms_min: u64,
+    pub election_timeout_ms_max: u64,
+    /// Build a snapshot after this many entries since the last one.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot (for slow followers).
+    pub log_entries_kept: u64,
+    /// How long a client command may take before its outcome is unknown.
+    pub request_timeout: Duration,
+    pub segment_size_max: u64,
+    pub expiry_sweep_interval: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(node_id: u64, raft_addr: impl Into<String>, data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            node_id,
+            raft_addr: raft_addr.into(),
+            data_dir: data_dir.into(),
+            initial_members: BTreeMap::new(),
+            heartbeat_ms: 100,
+            election_timeout_ms_min: 600,
+            election_timeout_ms_max: 1200,
+            snapshot_entries: 50_000,
+            log_entries_kept: 5_000,
+            request_timeout: Duration::from_secs(10),
+            segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
+            expiry_sweep_interval: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Why a command produced no output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// No leader could be found in time; the command was not applied.
+    #[error("no Raft leader is available; the command was not applied")]
+    NoLeader,
+    /// The command may or may not have been applied.
+    #[error("the outcome is unknown: {0}")]
+    Unknown(String),
+    /// The command was not applied.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Raft status of one shard on this node, for INFO.
+#[derive(Debug, Clone)]
+pub struct ShardStatus {
+    pub shard: ShardId,
+    pub role: &'static str,
+    pub term: u64,
+    pub leader: Option<u64>,
+    pub leader_addr: Option<String>,
+    pub last_log_index: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub members: Vec<u64>,
+}
+
+struct Shard {
+    id: ShardId,
+    raft: Raft<TypeConfig>,
+    state: Arc<ShardState>,
+}
+
+struct Inner {
+    config: NodeConfig,
+    shards: BTreeMap<ShardId, Shard>,
+    transport: Arc<dyn Transport>,
+    stamper: Stamper,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// A running node. Clones share it.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+enum Proposed {
+    NotLeader(Option<u64>, Option<BasicNode>),
+    Unknown(String),
+    Failed(String),
+}
+
+impl Node {
+    /// Opens the node's shards, starts Raft and the peer server.
+    pub async fn start(config: NodeConfig, transport: Arc<dyn Transport>, clock: Arc<dyn Clock>) -> Result<Node, StartError> {
+        let listener = TcpListener::bind(&config.raft_addr)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.raft_addr.clone(), source })?;
+        let mut shards = BTreeMap::new();
+        let shard = open_shard(&config, DATA_SHARD, transport.clone()).await?;
+        shards.insert(DATA_SHARD, shard);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let node = Node { inner: Arc::new(Inner { config, shards, transport, stamper: Stamper::new(clock), shutdown_tx }) };
+        tokio::spawn(serve(listener, Arc::new(node.clone()), shutdown_rx.clone()));
+        node.bootstrap().await?;
+        for shard in node.inner.shards.keys() {
+            tokio::spawn(node.clone().sweep_expired(*shard, shutdown_rx.clone()));
+        }
+        Ok(node)
+    }
+
+    /// Founding members initialize the cluster once; openraft allows every
+    /// founder to do so with the same membership.
+    async fn bootstrap(&self) -> Result<(), StartError> {
+        let config = &self.inner.config;
+        if !config.initial_members.contains_key(&config.node_id) {
+            return Ok(());
+        }
+        let members: BTreeMap<u64, BasicNode> =
+            config.initial_members.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+        for shard in self.inner.shards.values() {
+            let initialized = shard.raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+            if initialized {
+                continue;
+            }
+            match shard.raft.initialize(members.clone()).await {
+                Ok(()) => tracing::info!(shard = %shard.id, ?members, "initialized the cluster"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(StartError::Raft(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn id(&self) -> u64 {
+        self.inner.config.node_id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    fn shard(&self, id: ShardId) -> Option<&Shard> {
+        self.inner.shards.get(&id)
+    }
+
+    /// Which shard holds what `cmd` touches.
+    pub fn route(&self, _cmd: &Command) -> ShardId {
+        DATA_SHARD
+    }
+
+    /// Executes a client command, wherever its shard's leader is.
+    pub async fn execute(&self, db: u8, cmd: Command) -> Result<Output, ExecError> {
+        let shard = self.route(&cmd);
+        if cmd.is_read_only() {
+            self.read(shard, db, cmd).await
+        } else {
+            self.write(shard, db, cmd).await
+        }
+    }
+
+    async fn write(&self, shard: ShardId, db: u8, cmd: Command) -> Result<Output, ExecError> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
+        loop {
+            let leader = match self.propose(shard, db, cmd.clone()).await {
+                Ok(output) => return Ok(output),
+                Err(Proposed::Unknown(why)) => return Err(ExecError::Unknown(why)),
+                Err(Proposed::Failed(why)) => return Err(ExecError::Failed(why)),
+                Err(Proposed::NotLeader(leader, node)) => leader.zip(node),
+            };
+            if let Some((leader, node)) = leader.filter(|(id, _)| *id != self.id()) {
+                let request = PeerRequest::Write { shard, db, cmd: cmd.clone() };
+                match self.forward(leader, node, request, deadline).await {
+                    Ok(output) => return Ok(output),
+                    Err(Forwarded::Retry) => {}
+                    Err(Forwarded::Done(e)) => return Err(e),
+                }
+            }
+            if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(ExecError::NoLeader);
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Proposes a write on this node if it leads `shard`.
+    async fn propose(&self, shard: ShardId, db: u8, cmd: Command) -> Result<Output, Proposed> {
+        let Some(shard) = self.shard(shard) else { return Err(Proposed::Failed(format!("{shard} is not hosted here"))) };
+        let clock_ms = shard.state.clock_ms().map_err(|e| Proposed::Failed(e.to_string()))?;
+        let request = Request { ts_ms: self.inner.stamper.stamp(clock_ms), db, cmd };
+        let written = tokio::time::timeout(self.inner.config.request_timeout, shard.raft.client_write(request)).await;
+        match written {
+            Err(_) => Err(Proposed::Unknown("timed out waiting for the write to commit".into())),
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(Proposed::NotLeader(f.leader_id, f.leader_node))
+            }
+            Ok(Err(e)) => Err(Proposed::Unknown(e.to_string())),
+        }
+    }
+
+    async fn read(&self, shard_id: ShardId, db: u8, cmd: Command) -> Result<Output, ExecError> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
+        loop {
+            let leader = match self.read_local(shard_id, db, &cmd).await {
+                Ok(output) => return Ok(output),
+                Err(Proposed::NotLeader(leader, node)) => leader.zip(node),
+                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => return Err(ExecError::Failed(why)),
+            };
+            if let Some((leader, node)) = leader.filter(|(id, _)| *id != self.id()) {
+                let request = PeerRequest::Read { shard: shard_id, db, cmd: cmd.clone() };
+                match self.forward(leader, node, request, deadline).await {
+                    Ok(output) => return Ok(output),
+                    Err(Forwarded::Retry) => {}
+                    // A read changes nothing, so an unknown outcome is a failure.
+                    Err(Forwarded::Done(ExecError::Unknown(why))) => return Err(ExecError::Failed(why)),
+                    Err(Forwarded::Done(e)) => return Err(e),
+                }
+            }
+            if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(ExecError::NoLeader);
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// A linearizable read on this node, if it leads the shard: confirm
+    /// leadership with a quorum, wait until applied reaches the read index,
+    /// then read at a time no earlier than any stamp issued so far.
+    async fn read_local(&self, shard_id: ShardId, db: u8, cmd: &Command) -> Result<Output, Proposed> {
+        let Some(shard) = self.shard(shard_id) else { return Err(Proposed::Failed(format!("{shard_id} is not hosted here"))) };
+        let timeout = self.inner.config.request_timeout;
+        let read_log_id = match tokio::time::timeout(timeout, shard.raft.get_read_log_id()).await {
+            Err(_) => return Err(Proposed::Failed("timed out confirming leadership".into())),
+            Ok(Ok((read_log_id, _applied))) => read_log_id,
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                return Err(Proposed::NotLeader(f.leader_id, f.leader_node));
+            }
+            Ok(Err(e)) => return Err(Proposed::Failed(e.to_string())),
+        };
+        let needed = read_log_id.map_or(0, |id| id.index);
+        let mut applied = shard.state.subscribe_applied();
+        match tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await {
+            Ok(Ok(_)) => {}
+            _ => return Err(Proposed::Failed("timed out waiting for the state machine".into())),
+        }
+        let clock_ms = shard.state.clock_ms().map_err(|e| Proposed::Failed(e.to_string()))?;
+        let now_ms = self.inner.stamper.stamp(clock_ms);
+        shard.state.read(now_ms, db, cmd).map_err(|e| Proposed::Failed(e.to_string()))
+    }
+
+    async fn forward(
+        &self,
+        leader: u64,
+        node: BasicNode,
+        request: PeerRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<Output, Forwarded> {
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match self.inner.transport.call(leader, node.addr, request, timeout).await {
+            Ok(PeerResponse::Output(Ok(output))) => Ok(output),
+            Ok(PeerResponse::Output(Err(ForwardError::NotLeader(_)))) => Err(Forwarded::Retry),
+            Ok(PeerResponse::Output(Err(ForwardError::Unknown(why)))) => Err(Forwarded::Done(ExecError::Unknown(why))),
+            Ok(PeerResponse::Output(Err(ForwardError::Failed(why)))) => Err(Forwarded::Done(ExecError::Failed(why))),
+            Ok(other) => Err(Forwarded::Done(ExecError::Failed(format!("unexpected reply from node {leader}: {other:?}")))),
+            Err(TransportError::Unreachable(_)) => Err(Forwarded::Retry),
+            Err(e) => Err(Forwarded::Done(ExecError::Unknown(e.to_string()))),
+        }
+    }
+
+    /// Adds `node_id` at `addr` to every shard's group as a voter. Runs on
+    /// the leader; other nodes forward it there.
+    pub async fn add_member(&self, node_id: u64, addr: String) -> Result<(), String> {
+        for shard in self.inner.shards.values() {
+            let raft = &shard.raft;
+            match raft.add_learner(node_id, BasicNode { addr: addr.clone() }, true).await {
+                Ok(_) => {}
+                Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+                    let (Some(leader), Some(node)) = (f.leader_id, f.leader_node) else {
+                        return Err("no leader is known yet".into());
+                    };
+                    if leader == self.id() {
+                        return Err("leadership is moving; retry".into());
+                    }
+                    let request = PeerRequest::Join { node_id, addr };
+                    return match self.inner.transport.call(leader, node.addr, request, self.inner.config.request_timeout).await {
+                        Ok(PeerResponse::Joined(result)) => result,
+                        Ok(other) => Err(format!("unexpected reply: {other:?}")),
+                        Err(e) => Err(e.to_string()),
+                    };
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            let mut voters: BTreeSet<u64> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+            voters.insert(node_id);
+            raft.change_membership(voters, false).await.map_err(|e| e.to_string())?;
+            tracing::info!(shard = %shard.id, node_id, "added a voter");
+        }
+        Ok(())
+    }
+
+    /// Asks the cluster at `seed_addr` to add this node, retrying until the
+    /// cluster answers or `timeout` passes.
+    pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let request = PeerRequest::Join { node_id: self.id(), addr: self.inner.config.raft_addr.clone() };
+            let outcome = match self.inner.transport.call(0, seed_addr.to_string(), request, self.inner.config.request_timeout).await {
+                Ok(PeerResponse::Joined(result)) => result,
+                Ok(other) => Err(format!("unexpected reply: {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(why) if tokio::time::Instant::now() >= deadline => return Err(why),
+                Err(why) => {
+                    tracing::info!(seed = seed_addr, reason = %why, "join not done yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Raft status of every shard.
+    pub async fn status(&self) -> Vec<ShardStatus> {
+        let mut out = Vec::new();
+        for shard in self.inner.shards.values() {
+            let metrics = shard.raft.metrics().borrow().clone();
+            let commit_index = shard.raft.with_raft_state(|st| st.committed.map_or(0, |id| id.index)).await.unwrap_or(0);
+            let membership = metrics.membership_config.membership();
+            let leader_addr = metrics.current_leader.and_then(|id| membership.get_node(&id).map(|n| n.addr.clone()));
+            out.push(ShardStatus {
+                shard: shard.id,
+                role: match metrics.state {
+                    ServerState::Leader => "leader",
+                    ServerState::Follower => "follower",
+                    ServerState::Candidate => "candidate",
+                    ServerState::Learner => "learner",
+                    ServerState::Shutdown => "shutdown",
+                },
+                term: metrics.current_term,
+                leader: metrics.current_leader,
+                leader_addr,
+                last_log_index: metrics.last_log_index.unwrap_or(0),
+                commit_index,
+                applied_index: metrics.last_applied.map_or(0, |id| id.index),
+                members: membership.voter_ids().collect(),
+            });
+        }
+        out
+    }
+
+    /// Number of keys in `db` of every shard, and how many carry a deadline.
+    pub fn keyspace(&self, db: u8) -> Result<u64, String> {
+        let mut total = 0;
+        for shard in self.inner.shards.values() {
+            total += shard.state.read(0, db, &Command::DbSize).map_err(|e| e.to_string()).and_then(|o| match o {
+                Output::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+                other => Err(format!("DBSIZE returned {other:?}")),
+            })?;
+        }
+        Ok(total)
+    }
+
+    /// A hash of each shard's data, for checking that replicas agree.
+    pub fn content_hashes(&self) -> Result<Vec<(ShardId, u64, u64)>, String> {
+        self.inner
+            .shards
+            .values()
+            .map(|s| {
+                let applied = s.state.applied().map_err(|e| e.to_string())?.map_or(0, |id| id.index);
+                Ok((s.id, applied, s.state.content_hash().map_err(|e| e.to_string())?))
+            })
+            .collect()
+    }
+
+    /// The leader proposes an expiry sweep when a deadline has passed, so
+    /// expired keys are deleted at the same log position on every replica.
+    async fn sweep_expired(self, shard_id: ShardId, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.inner.config.expiry_sweep_interval) => {}
+            }
+            let Some(shard) = self.shard(shard_id) else { return };
+            if shard.raft.metrics().borrow().current_leader != Some(self.id()) {
+                continue;
+            }
+            let due = match shard.state.earliest_deadline_ms() {
+                Ok(Some(deadline)) => deadline <= self.inner.stamper.now_ms(),
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::error!(shard = %shard_id, error = %e, "cannot read the expiry index");
+                    false
+                }
+            };
+            if due {
+                let _ = self.propose(shard_id, 0, Command::ExpireSweep { limit: SWEEP_KEYS_MAX }).await;
+            }
+        }
+    }
+
+    /// Stops Raft on every shard and the peer server.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown_tx.send(true);
+        for shard in self.inner.shards.values() {
+            if let Err(e) = shard.raft.shutdown().await {
+                tracing::warn!(shard = %shard.id, error = %e, "raft shutdown failed");
+            }
+        }
+    }
+}
+
+enum Forwarded {
+    /// Certainly not applied: try again (maybe elsewhere).
+    Retry,
+    Done(ExecError),
+}
+
+async fn open_shard(config: &NodeConfig, id: ShardId, transport: Arc<dyn Transport>) -> Result<Shard, StartError> {
+    let dir = config.data_dir.join(format!("shard-{}", id.0));
+    let storage = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
+    let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| storage(&e))?);
+    let snapshot_disk = Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| storage(&e))?);
+    let log = LogStore::open(log_disk, config.segment_size_max).map_err(|e| storage(&e))?;
+    let state = ShardState::open(&dir.join("state")).map_err(|e| storage(&e))?;
+    let state_machine = StateMachine::new(state.clone(), snapshot_disk);
+    let raft_config = openraft::Config {
+        cluster_name: "orbit".into(),
+        heartbeat_interval: config.heartbeat_ms,
+        election_timeout_min: config.election_timeout_ms_min,
+        election_timeout_max: config.election_timeout_ms_max,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
+        max_in_snapshot_log_to_keep: config.log_entries_kept,
+        install_snapshot_timeout: 2_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| StartError::Raft(e.to_string()))?;
+    let network = NetworkFactory { transport, shard: id };
+    let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log, state_machine)
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    Ok(Shard { id, raft, state })
+}
+
+impl PeerHandler for Node {
+    fn handle(&self, request: PeerRequest) -> BoxFuture<'static, PeerResponse> {
+        let node = self.clone();
+        Box::pin(async move { node.handle_peer(request).await })
+    }
+}
+
+impl Node {
+    async fn handle_peer(&self, request: PeerRequest) -> PeerResponse {
+        match request {
+            PeerRequest::AppendEntries { shard, rpc } => match self.shard(shard) {
+                Some(s) => PeerResponse::AppendEntries(s.raft.append_entries(rpc).await),
+                None => PeerResponse::NoSuchShard(shard),
+            },
+            PeerRequest::Vote { shard, rpc } => match self.shard(shard) {
+                Some(s) => PeerResponse::Vote(s.raft.vote(rpc).await),
+                None => PeerResponse::NoSuchShard(shard),
+            },
+            PeerRequest::InstallSnapshot { shard, rpc } => match self.shard(shard) {
+                Some(s) => PeerResponse::InstallSnapshot(s.raft.install_snapshot(rpc).await),
+                None => PeerResponse::NoSuchShard(shard),
+            },
+            PeerRequest::Write { shard, db, cmd } => PeerResponse::Output(match self.propose(shard, db, cmd).await {
+                Ok(output) => Ok(output),
+                Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
+                Err(Proposed::Unknown(why)) => Err(ForwardError::Unknown(why)),
+                Err(Proposed::Failed(why)) => Err(ForwardError::Failed(why)),
+            }),
+            PeerRequest::Read { shard, db, cmd } => PeerResponse::Output(match self.read_local(shard, db, &cmd).await {
+                Ok(output) => Ok(output),
+                Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
+                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => Err(ForwardError::Failed(why)),
+            }),
+            PeerRequest::Join { node_id, addr } => PeerResponse::Joined(self.add_member(node_id, addr).await),
+        }
+    }
+}

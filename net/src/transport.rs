@@ -1,0 +1,222 @@
+//! The peer transport seam and its TCP implementation.
+//!
+//! [`Transport::call`] sends one request to a node and waits, bounded by a
+//! timeout, for its response. The TCP transport keeps one persistent
+//! connection per peer and multiplexes calls over it by call id, so Raft
+//! replication, votes and forwarded client commands share it without
+//! head-of-line waits. A broken connection fails every call in flight and is
+//! re-established by the next call.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::wire::{encode, read_frame, PeerRequest, PeerResponse};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Frames queued for one connection's writer, at most.
+const WRITE_QUEUE_MAX: usize = 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The request was not sent: the peer cannot be reached.
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    /// The request may have been delivered; no answer came in time.
+    #[error("peer call timed out after {0:?}")]
+    Timeout(Duration),
+    /// The request may have been delivered; the connection broke.
+    #[error("peer connection closed: {0}")]
+    Closed(String),
+}
+
+/// Sends requests to peers. The simulator may supply its own.
+pub trait Transport: Send + Sync + 'static {
+    fn call(
+        &self,
+        target: u64,
+        addr: String,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<PeerResponse, TransportError>>;
+}
+
+/// Answers requests from peers.
+pub trait PeerHandler: Send + Sync + 'static {
+    fn handle(&self, request: PeerRequest) -> BoxFuture<'static, PeerResponse>;
+}
+
+type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<PeerResponse>>>>;
+
+struct Connection {
+    tx: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    next_id: AtomicU64,
+    closed: Arc<AtomicBool>,
+}
+
+/// TCP connections to peers, one per (node, address).
+#[derive(Default, Clone)]
+pub struct TcpTransport {
+    connections: Arc<Mutex<BTreeMap<(u64, String), Arc<Connection>>>>,
+}
+
+impl TcpTransport {
+    pub fn new() -> TcpTransport {
+        TcpTransport::default()
+    }
+
+    async fn connection(&self, target: u64, addr: &str) -> Result<Arc<Connection>, TransportError> {
+        let key = (target, addr.to_string());
+        {
+            let map = self.connections.lock().expect("transport lock");
+            if let Some(conn) = map.get(&key) {
+                if !conn.closed.load(Ordering::SeqCst) {
+                    return Ok(conn.clone());
+                }
+            }
+        }
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| TransportError::Unreachable(format!("connect to {addr} timed out")))?
+            .map_err(|e| TransportError::Unreachable(format!("connect to {addr}: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+        let conn = Arc::new(start_connection(stream));
+        self.connections.lock().expect("transport lock").insert(key, conn.clone());
+        Ok(conn)
+    }
+}
+
+fn start_connection(stream: TcpStream) -> Connection {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
+    let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
+    let closed = Arc::new(AtomicBool::new(false));
+    let writer_closed = closed.clone();
+    tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        writer_closed.store(true, Ordering::SeqCst);
+    });
+    let reader_pending = pending.clone();
+    let reader_closed = closed.clone();
+    tokio::spawn(async move {
+        loop {
+            match read_frame::<_, PeerResponse>(&mut reader).await {
+                Ok(Some((id, response))) => {
+                    let waiter = reader_pending.lock().expect("pending lock").remove(&id);
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(response);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        reader_closed.store(true, Ordering::SeqCst);
+        // Dropping the senders fails every call still waiting.
+        reader_pending.lock().expect("pending lock").clear();
+    });
+    Connection { tx, pending, next_id: AtomicU64::new(1), closed }
+}
+
+impl Transport for TcpTransport {
+    fn call(
+        &self,
+        target: u64,
+        addr: String,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<PeerResponse, TransportError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let conn = this.connection(target, &addr).await?;
+            let id = conn.next_id.fetch_add(1, Ordering::SeqCst);
+            let frame = encode(id, &request).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let (done_tx, done_rx) = oneshot::channel();
+            conn.pending.lock().expect("pending lock").insert(id, done_tx);
+            if conn.tx.send(frame).await.is_err() {
+                conn.pending.lock().expect("pending lock").remove(&id);
+                conn.closed.store(true, Ordering::SeqCst);
+                return Err(TransportError::Unreachable(format!("connection to {addr} is closed")));
+            }
+            match tokio::time::timeout(timeout, done_rx).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(_)) => Err(TransportError::Closed(format!("connection to {addr} broke"))),
+                Err(_) => {
+                    conn.pending.lock().expect("pending lock").remove(&id);
+                    Err(TransportError::Timeout(timeout))
+                }
+            }
+        })
+    }
+}
+
+/// Accepts peer connections until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, handler: Arc<dyn PeerHandler>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tracing::debug!(%peer, "peer connected");
+                tokio::spawn(serve_connection(stream, handler.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a peer connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, handler: Arc<dyn PeerHandler>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
+    let write_task = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match read_frame::<_, PeerRequest>(&mut reader).await {
+            Ok(Some((id, request))) => {
+                let handler = handler.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let response = handler.handle(request).await;
+                    match encode(id, &response) {
+                        Ok(frame) => {
+                            let _ = tx.send(frame).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot encode a peer response"),
+                    }
+                });
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame from a peer; closing the connection");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = write_task.await;
+}

@@ -1,0 +1,115 @@
+//! Messages between nodes and their framing on a byte stream.
+//!
+//! Frame: `[len u32 LE][crc32 u32 LE][body; len]` where the crc32 covers the
+//! length bytes and the body, and the body is bincode of `(call id, message)`.
+//! A frame over [`FRAME_LEN_MAX`] or with a bad checksum closes the
+//! connection: the peer reconnects and openraft retries.
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use orbit_core::{Command, Output, ShardId, TypeConfig};
+use serde::{Deserialize, Serialize};
+
+/// The largest frame accepted (snapshot chunks and entry batches stay below).
+pub const FRAME_LEN_MAX: u32 = 256 * 1024 * 1024;
+pub const FRAME_HEADER_LEN: usize = 8;
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum PeerRequest {
+    AppendEntries { shard: ShardId, rpc: AppendEntriesRequest<TypeConfig> },
+    Vote { shard: ShardId, rpc: VoteRequest<u64> },
+    InstallSnapshot { shard: ShardId, rpc: InstallSnapshotRequest<TypeConfig> },
+    /// A client write forwarded to the leader, which stamps and proposes it.
+    Write { shard: ShardId, db: u8, cmd: Command },
+    /// A linearizable read forwarded to the leader.
+    Read { shard: ShardId, db: u8, cmd: Command },
+    /// Add a node to the cluster (as a voter) through the leader.
+    Join { node_id: u64, addr: String },
+}
+
+/// Why a forwarded command did not produce an output.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// The receiver is not the leader either (the leader moved): not proposed.
+    #[error("not the leader; leader is {0:?}")]
+    NotLeader(Option<u64>),
+    /// Proposed, but the outcome is unknown (leader lost, timeout).
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Output(Result<Output, ForwardError>),
+    Joined(Result<(), String>),
+    /// The request named a shard this node does not host.
+    NoSuchShard(ShardId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame length {0} out of range")]
+    BadLength(u32),
+    #[error("frame checksum mismatch")]
+    Checksum,
+    #[error("frame body does not decode: {0}")]
+    Decode(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn crc(len: u32, body: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len.to_le_bytes());
+    hasher.update(body);
+    hasher.finalize()
+}
+
+/// Encodes `(id, message)` as one frame.
+pub fn encode<T: Serialize>(id: u64, message: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![0u8; FRAME_HEADER_LEN];
+    bincode::serialize_into(&mut out, &(id, message)).map_err(|e| WireError::Decode(e.to_string()))?;
+    let len = u32::try_from(out.len() - FRAME_HEADER_LEN).map_err(|_| WireError::BadLength(u32::MAX))?;
+    if len > FRAME_LEN_MAX {
+        return Err(WireError::BadLength(len));
+    }
+    let sum = crc(len, &out[FRAME_HEADER_LEN..]);
+    out[0..4].copy_from_slice(&len.to_le_bytes());
+    out[4..8].copy_from_slice(&sum.to_le_bytes());
+    Ok(out)
+}
+
+/// Reads one frame from `reader`; `Ok(None)` on a clean end of stream.
+pub async fn read_frame<R, T>(reader: &mut R) -> Result<Option<(u64, T)>, WireError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    T: for<'de> Deserialize<'de>,
+{
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    match reader.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
+    let sum = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    if len == 0 || len > FRAME_LEN_MAX {
+        return Err(WireError::BadLength(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    reader.read_exact(&mut body).await?;
+    if crc(len, &body) != sum {
+        return Err(WireError::Checksum);
+    }
+    let decoded = bincode::deserialize(&body).map_err(|e| WireError::Decode(e.to_string()))?;
+    Ok(Some(decoded))
+}

@@ -1,0 +1,2 @@
+//! RESP: codec (bytes <-> frames).
+pub mod codec;
