@@ -1,8 +1,38 @@
-//! The shard state machine (being written).
-use crate::output::Output;
+//! The shard state machine: executes one [`Command`] against a [`Store`] with
+//! the semantics and reply shapes of Redis 7.
+//!
+//! Owns the meaning of every command and the bookkeeping beside the data
+//! (layout in [`crate::keys`]). After every `apply`:
+//! - the count record of each db equals the number of data records in it;
+//! - the expiry index holds one entry `(deadline, db, key)` for each data
+//!   record with a deadline, and no other entry;
+//! - no record was written with a deadline at or before the entry's time;
+//! - the shard clock never decreases: an entry runs at `max(ts_ms, clock)`.
+//!
+//! A record whose deadline is at or before now is absent to every command.
+//! Reads never delete it. A write command first deletes the expired records
+//! of every key it names (as Redis's `lookupKeyWrite` does), and
+//! `ExpireSweep` deletes the rest in deadline order. DBSIZE therefore counts
+//! expired keys not yet deleted, as Redis's does.
+//!
+//! Determinism: what is written and returned depends only on `ctx.index`, the
+//! request and the store's contents. There are no clocks, no randomness and
+//! no hash-ordered iteration here.
+
+pub mod numbers;
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
+
+use crate::command::{Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value};
+use crate::glob::glob_match;
+use crate::ids::DB_COUNT;
+use crate::keys::{self, Kind, Record};
+use crate::output::{errors, Output};
 use crate::raft::Request;
 use crate::store::{Store, StoreError};
-use crate::command::Command;
 
 /// Where in the log an entry sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,12 +41,707 @@ pub struct ApplyCtx {
     pub term: u64,
 }
 
+/// Redis's default `proto-max-bulk-len`: no write may grow a string beyond it.
+pub const STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+const WRITE_ON_READ_PATH: &str = "ERR internal: write command on the read path";
+const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+
+/// Applies one committed log entry. `Err` is a failure of the store (fatal
+/// for the replica); command errors are `Ok(Output::Error(..))`.
 pub fn apply(ctx: &ApplyCtx, req: &Request, store: &mut impl Store) -> Result<Output, StoreError> {
-    let _ = (ctx, req, store);
-    Err(StoreError("apply is being written".into()))
+    let clock_ms = keys::read_clock(store)?;
+    let now_ms = req.ts_ms.max(clock_ms);
+    keys::write_clock(store, now_ms)?;
+    if req.db >= DB_COUNT {
+        return Ok(Output::err(DB_OUT_OF_RANGE));
+    }
+    if req.cmd.is_read_only() {
+        return read_command(&View { store: &*store, db: req.db, now_ms }, &req.cmd);
+    }
+    let mut shard = Shard { store, db: req.db, now_ms, version: ctx.index };
+    for key in named_keys(&req.cmd) {
+        shard.purge_if_expired(key)?;
+    }
+    shard.execute(&req.cmd)
 }
 
+/// Executes a read-only command at `now_ms` without writing anything. Time
+/// does not run backwards here either: the command sees
+/// `max(now_ms, shard clock)`.
 pub fn read(now_ms: u64, db: u8, cmd: &Command, store: &impl Store) -> Result<Output, StoreError> {
-    let _ = (now_ms, db, cmd, store);
-    Err(StoreError("read is being written".into()))
+    if db >= DB_COUNT {
+        return Ok(Output::err(DB_OUT_OF_RANGE));
+    }
+    let now_ms = now_ms.max(keys::read_clock(store)?);
+    read_command(&View { store, db, now_ms }, cmd)
+}
+
+/// The user keys a write command names; their expired records are deleted
+/// before it runs.
+fn named_keys(cmd: &Command) -> Vec<&[u8]> {
+    match cmd {
+        Command::Set { key, .. }
+        | Command::Get { key }
+        | Command::GetDel { key }
+        | Command::GetEx { key, .. }
+        | Command::IncrBy { key, .. }
+        | Command::IncrByFloat { key, .. }
+        | Command::Append { key, .. }
+        | Command::StrLen { key }
+        | Command::GetRange { key, .. }
+        | Command::SetRange { key, .. }
+        | Command::Expire { key, .. }
+        | Command::Ttl { key, .. }
+        | Command::Persist { key }
+        | Command::Type { key } => vec![key.as_slice()],
+        Command::MSet { pairs } | Command::MSetNx { pairs } => {
+            pairs.iter().map(|(key, _)| key.as_slice()).collect()
+        }
+        Command::MGet { keys } | Command::Del { keys } | Command::Exists { keys } => {
+            keys.iter().map(Vec::as_slice).collect()
+        }
+        Command::Rename { source, target, .. } => vec![source.as_slice(), target.as_slice()],
+        Command::DbSize
+        | Command::FlushDb
+        | Command::FlushAll
+        | Command::Keys { .. }
+        | Command::ExpireSweep { .. } => Vec::new(),
+    }
+}
+
+/// An absolute deadline in ms; may be negative or beyond `u64` before it is
+/// checked against now.
+fn deadline_ms(expiry: Expiry, now_ms: u64) -> i128 {
+    match expiry {
+        Expiry::RelativeMs(ms) => i128::from(now_ms) + i128::from(ms),
+        Expiry::AbsoluteMs(ms) => i128::from(ms),
+    }
+}
+
+fn int_output(n: u64) -> Output {
+    Output::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn len_output(len: usize) -> Output {
+    int_output(u64::try_from(len).unwrap_or(u64::MAX))
+}
+
+/// What a key holds, for commands that want a string.
+enum Found {
+    Absent,
+    String(Record),
+    WrongType,
+}
+
+/// Read access to one db at one instant; shared by the read path and apply.
+struct View<'s, S: Store> {
+    store: &'s S,
+    db: u8,
+    now_ms: u64,
+}
+
+/// Dispatches a read-only command.
+fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, StoreError> {
+    match cmd {
+        Command::Get { key } => view.get(key),
+        Command::MGet { keys } => view.mget(keys),
+        Command::Exists { keys } => view.exists(keys),
+        Command::StrLen { key } => view.strlen(key),
+        Command::GetRange { key, start, end } => view.getrange(key, *start, *end),
+        Command::Ttl { key, millis } => view.ttl(key, *millis),
+        Command::Type { key } => view.type_of(key),
+        Command::DbSize => Ok(int_output(keys::read_count(view.store, view.db)?)),
+        Command::Keys { pattern } => view.keys(pattern),
+        Command::Set { .. }
+        | Command::GetDel { .. }
+        | Command::GetEx { .. }
+        | Command::MSet { .. }
+        | Command::MSetNx { .. }
+        | Command::Del { .. }
+        | Command::IncrBy { .. }
+        | Command::IncrByFloat { .. }
+        | Command::Append { .. }
+        | Command::SetRange { .. }
+        | Command::Expire { .. }
+        | Command::Persist { .. }
+        | Command::FlushDb
+        | Command::FlushAll
+        | Command::Rename { .. }
+        | Command::ExpireSweep { .. } => {
+            assert!(!cmd.is_read_only(), "every read-only command has a read arm");
+            Ok(Output::err(WRITE_ON_READ_PATH))
+        }
+    }
+}
+
+/// The stored record of `key` in `db`, expired or not.
+fn stored_record(store: &impl Store, db: u8, key: &[u8]) -> Result<Option<Record>, StoreError> {
+    store.get(&keys::data_key(db, key))?.map(|bytes| Record::decode(&bytes)).transpose()
+}
+
+impl<S: Store> View<'_, S> {
+    /// The record of `key` unless it is missing or expired.
+    fn live(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        let record = stored_record(self.store, self.db, key)?;
+        Ok(record.filter(|record| !record.is_expired(self.now_ms)))
+    }
+
+    fn find_string(&self, key: &[u8]) -> Result<Found, StoreError> {
+        Ok(match self.live(key)? {
+            None => Found::Absent,
+            Some(record) if record.kind == Kind::String => Found::String(record),
+            Some(_) => Found::WrongType,
+        })
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_string(key)? {
+            Found::Absent => Output::Nil,
+            Found::String(record) => Output::Bytes(record.payload),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+        })
+    }
+
+    fn mget(&self, keys: &[Key]) -> Result<Output, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(match self.find_string(key)? {
+                Found::String(record) => Output::Bytes(record.payload),
+                Found::Absent | Found::WrongType => Output::Nil,
+            });
+        }
+        Ok(Output::Array(values))
+    }
+
+    /// Counts every live key, duplicates included.
+    fn exists(&self, keys: &[Key]) -> Result<Output, StoreError> {
+        let mut count = 0u64;
+        for key in keys {
+            count += u64::from(self.live(key)?.is_some());
+        }
+        Ok(int_output(count))
+    }
+
+    fn strlen(&self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_string(key)? {
+            Found::Absent => Output::Int(0),
+            Found::String(record) => len_output(record.payload.len()),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+        })
+    }
+
+    fn getrange(&self, key: &[u8], start: i64, end: i64) -> Result<Output, StoreError> {
+        Ok(match self.find_string(key)? {
+            Found::Absent => Output::Bytes(Vec::new()),
+            Found::String(record) => Output::Bytes(substring(&record.payload, start, end).to_vec()),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+        })
+    }
+
+    fn ttl(&self, key: &[u8], millis: bool) -> Result<Output, StoreError> {
+        let Some(record) = self.live(key)? else {
+            return Ok(Output::Int(-2));
+        };
+        let Some(deadline) = record.expires_at_ms else {
+            return Ok(Output::Int(-1));
+        };
+        assert!(deadline > self.now_ms, "a live record's deadline is in the future");
+        let remaining_ms = deadline - self.now_ms;
+        Ok(int_output(if millis { remaining_ms } else { remaining_ms.saturating_add(500) / 1000 }))
+    }
+
+    fn type_of(&self, key: &[u8]) -> Result<Output, StoreError> {
+        let name = self.live(key)?.map_or("none", |record| record.kind.name());
+        Ok(Output::Status(name.to_string()))
+    }
+
+    /// KEYS: live keys matching `pattern`, in byte order. Like Redis, a lone
+    /// `*` skips the matcher, so it also lists the empty key.
+    fn keys(&self, pattern: &[u8]) -> Result<Output, StoreError> {
+        let all_keys = pattern == b"*";
+        let prefix = keys::data_prefix(self.db);
+        let mut names = Vec::new();
+        let mut failure = None;
+        self.store.scan(&prefix, &mut |encoded, value| {
+            let name = &encoded[prefix.len()..];
+            if !all_keys && !glob_match(pattern, name, false) {
+                return true;
+            }
+            match Record::decode(value) {
+                Ok(record) if record.is_expired(self.now_ms) => true,
+                Ok(_) => {
+                    names.push(Output::Bytes(name.to_vec()));
+                    true
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    false
+                }
+            }
+        })?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(Output::Array(names)),
+        }
+    }
+}
+
+/// GETRANGE's slice, with Redis's handling of negative and outlying indices.
+fn substring(bytes: &[u8], start: i64, end: i64) -> &[u8] {
+    if start < 0 && end < 0 && start > end {
+        return &[];
+    }
+    let len = i128::try_from(bytes.len()).expect("a slice length fits in i128");
+    let resolve = |index: i64| {
+        let index = i128::from(index);
+        if index < 0 {
+            (len + index).max(0)
+        } else {
+            index
+        }
+    };
+    let (start, end) = (resolve(start), resolve(end).min(len - 1));
+    if len == 0 || start > end {
+        return &[];
+    }
+    let start = usize::try_from(start).expect("0 <= start <= end < len");
+    let end = usize::try_from(end).expect("0 <= end < len");
+    &bytes[start..=end]
+}
+
+/// Write access to one db at one instant, stamping `version` on what it
+/// writes. Every change to data goes through `put` and `remove`, which keep
+/// the count and the expiry index in step.
+struct Shard<'s, S: Store> {
+    store: &'s mut S,
+    db: u8,
+    now_ms: u64,
+    version: u64,
+}
+
+impl<S: Store> Shard<'_, S> {
+    fn view(&self) -> View<'_, S> {
+        View { store: &*self.store, db: self.db, now_ms: self.now_ms }
+    }
+
+    /// The same shard, working in another db.
+    fn in_db(&mut self, db: u8) -> Shard<'_, S> {
+        Shard { store: &mut *self.store, db, now_ms: self.now_ms, version: self.version }
+    }
+
+    /// Dispatches a command; read-only ones go to the read path.
+    fn execute(&mut self, cmd: &Command) -> Result<Output, StoreError> {
+        match cmd {
+            Command::Set { key, value, condition, expiry, get } => {
+                self.set(key, value, *condition, *expiry, *get)
+            }
+            Command::GetDel { key } => self.getdel(key),
+            Command::GetEx { key, expiry } => self.getex(key, *expiry),
+            Command::MSet { pairs } => self.mset(pairs),
+            Command::MSetNx { pairs } => self.msetnx(pairs),
+            Command::Del { keys } => self.del(keys),
+            Command::IncrBy { key, delta } => self.incr_by(key, *delta),
+            Command::IncrByFloat { key, delta } => self.incr_by_float(key, *delta),
+            Command::Append { key, value } => self.append(key, value),
+            Command::SetRange { key, offset, value } => self.setrange(key, *offset, value),
+            Command::Expire { key, expiry, condition } => self.expire(key, *expiry, *condition),
+            Command::Persist { key } => self.persist(key),
+            Command::FlushDb => self.flush_db().map(|()| Output::Ok),
+            Command::FlushAll => self.flush_all(),
+            Command::Rename { source, target, only_if_absent } => {
+                self.rename(source, target, *only_if_absent)
+            }
+            Command::ExpireSweep { limit } => self.expire_sweep(*limit),
+            Command::Get { .. }
+            | Command::MGet { .. }
+            | Command::Exists { .. }
+            | Command::StrLen { .. }
+            | Command::GetRange { .. }
+            | Command::Ttl { .. }
+            | Command::Type { .. }
+            | Command::DbSize
+            | Command::Keys { .. } => read_command(&self.view(), cmd),
+        }
+    }
+
+    /// Writes `key` as a string.
+    fn put(&mut self, key: &[u8], payload: Vec<u8>, expires_at_ms: Option<u64>) -> Result<(), StoreError> {
+        self.put_kind(key, Kind::String, payload, expires_at_ms)
+    }
+
+    /// Writes `key`, replacing any record it had, and keeps the count and
+    /// the expiry index in step.
+    fn put_kind(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        payload: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        assert!(
+            expires_at_ms.is_none_or(|deadline| deadline > self.now_ms),
+            "a record is never written already expired"
+        );
+        match stored_record(self.store, self.db, key)? {
+            Some(old) => self.unindex(key, old.expires_at_ms)?,
+            None => self.adjust_count(true)?,
+        }
+        if let Some(deadline) = expires_at_ms {
+            self.store.put(&keys::expiry_key(deadline, self.db, key), &[])?;
+        }
+        let record = Record { kind, expires_at_ms, version: self.version, payload };
+        self.store.put(&keys::data_key(self.db, key), &record.encode())
+    }
+
+    /// Writes `key` to expire at `when_ms` (`None`: never). A deadline at or
+    /// before now deletes the key instead, as in Redis.
+    fn put_until(&mut self, key: &[u8], kind: Kind, payload: Vec<u8>, when_ms: Option<i128>) -> Result<(), StoreError> {
+        match when_ms {
+            None => self.put_kind(key, kind, payload, None),
+            Some(when) if when <= i128::from(self.now_ms) => self.remove(key).map(drop),
+            Some(when) => {
+                let deadline = u64::try_from(when).unwrap_or(u64::MAX);
+                self.put_kind(key, kind, payload, Some(deadline))
+            }
+        }
+    }
+
+    /// Deletes `key`'s record, expired or not; returns whether there was one.
+    fn remove(&mut self, key: &[u8]) -> Result<bool, StoreError> {
+        let Some(old) = stored_record(self.store, self.db, key)? else {
+            return Ok(false);
+        };
+        self.unindex(key, old.expires_at_ms)?;
+        self.store.delete(&keys::data_key(self.db, key))?;
+        self.adjust_count(false)?;
+        Ok(true)
+    }
+
+    fn purge_if_expired(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let stored = stored_record(self.store, self.db, key)?;
+        if stored.is_some_and(|record| record.is_expired(self.now_ms)) {
+            self.remove(key)?;
+        }
+        Ok(())
+    }
+
+    fn unindex(&mut self, key: &[u8], expires_at_ms: Option<u64>) -> Result<(), StoreError> {
+        match expires_at_ms {
+            Some(deadline) => self.store.delete(&keys::expiry_key(deadline, self.db, key)),
+            None => Ok(()),
+        }
+    }
+
+    fn adjust_count(&mut self, added: bool) -> Result<(), StoreError> {
+        let count = keys::read_count(self.store, self.db)?;
+        let next = if added { count.checked_add(1) } else { count.checked_sub(1) };
+        let next = next.ok_or_else(|| {
+            StoreError(format!("key count {count} of db {} is out of step with the data", self.db))
+        })?;
+        keys::write_count(self.store, self.db, next)
+    }
+
+    fn set(
+        &mut self,
+        key: &[u8],
+        value: &Value,
+        condition: SetCondition,
+        expiry: SetExpiry,
+        get: bool,
+    ) -> Result<Output, StoreError> {
+        let old = self.view().live(key)?;
+        if get && old.as_ref().is_some_and(|record| record.kind != Kind::String) {
+            return Ok(Output::err(errors::WRONGTYPE));
+        }
+        let reply = match (&old, get) {
+            (_, false) => Output::Ok,
+            (None, true) => Output::Nil,
+            (Some(record), true) => Output::Bytes(record.payload.clone()),
+        };
+        let blocked = match condition {
+            SetCondition::Always => false,
+            SetCondition::IfAbsent => old.is_some(),
+            SetCondition::IfPresent => old.is_none(),
+        };
+        if blocked {
+            return Ok(if get { reply } else { Output::Nil });
+        }
+        let when_ms = match expiry {
+            SetExpiry::Clear => None,
+            SetExpiry::Keep => old.and_then(|record| record.expires_at_ms).map(i128::from),
+            SetExpiry::At(expiry) => Some(deadline_ms(expiry, self.now_ms)),
+        };
+        self.put_until(key, Kind::String, value.clone(), when_ms)?;
+        Ok(reply)
+    }
+
+    fn getdel(&mut self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.view().find_string(key)? {
+            Found::Absent => Output::Nil,
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::String(record) => {
+                self.remove(key)?;
+                Output::Bytes(record.payload)
+            }
+        })
+    }
+
+    fn getex(&mut self, key: &[u8], expiry: GetExExpiry) -> Result<Output, StoreError> {
+        let record = match self.view().find_string(key)? {
+            Found::Absent => return Ok(Output::Nil),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::String(record) => record,
+        };
+        let reply = Output::Bytes(record.payload.clone());
+        match expiry {
+            GetExExpiry::Unchanged => {}
+            GetExExpiry::Persist if record.expires_at_ms.is_none() => {}
+            GetExExpiry::Persist => self.put(key, record.payload, None)?,
+            GetExExpiry::At(expiry) => {
+                let when_ms = deadline_ms(expiry, self.now_ms);
+                self.put_until(key, record.kind, record.payload, Some(when_ms))?;
+            }
+        }
+        Ok(reply)
+    }
+
+    fn mset(&mut self, pairs: &[(Key, Value)]) -> Result<Output, StoreError> {
+        for (key, value) in pairs {
+            self.put(key, value.clone(), None)?;
+        }
+        Ok(Output::Ok)
+    }
+
+    fn msetnx(&mut self, pairs: &[(Key, Value)]) -> Result<Output, StoreError> {
+        for (key, _) in pairs {
+            if self.view().live(key)?.is_some() {
+                return Ok(Output::Int(0));
+            }
+        }
+        self.mset(pairs)?;
+        Ok(Output::Int(1))
+    }
+
+    fn del(&mut self, keys: &[Key]) -> Result<Output, StoreError> {
+        let mut deleted = 0u64;
+        for key in keys {
+            if self.view().live(key)?.is_some() {
+                self.remove(key)?;
+                deleted += 1;
+            }
+        }
+        Ok(int_output(deleted))
+    }
+
+    fn incr_by(&mut self, key: &[u8], delta: i64) -> Result<Output, StoreError> {
+        let (current, expires_at_ms) = match self.view().find_string(key)? {
+            Found::Absent => (0, None),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::String(record) => match numbers::parse_i64(&record.payload) {
+                Some(current) => (current, record.expires_at_ms),
+                None => return Ok(Output::err(errors::NOT_INTEGER)),
+            },
+        };
+        let Some(next) = current.checked_add(delta) else {
+            return Ok(Output::err(errors::OVERFLOW));
+        };
+        self.put(key, next.to_string().into_bytes(), expires_at_ms)?;
+        Ok(Output::Int(next))
+    }
+
+    fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<Output, StoreError> {
+        let (current, expires_at_ms) = match self.view().find_string(key)? {
+            Found::Absent => (0.0, None),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::String(record) => match numbers::parse_f64(&record.payload) {
+                Some(current) => (current, record.expires_at_ms),
+                None => return Ok(Output::err(errors::NOT_FLOAT)),
+            },
+        };
+        let next = current + delta;
+        if !next.is_finite() {
+            return Ok(Output::err(errors::NAN_OR_INF));
+        }
+        let text = numbers::format_f64(next).into_bytes();
+        self.put(key, text.clone(), expires_at_ms)?;
+        Ok(Output::Bytes(text))
+    }
+
+    fn append(&mut self, key: &[u8], value: &[u8]) -> Result<Output, StoreError> {
+        let record = match self.view().find_string(key)? {
+            Found::Absent => {
+                self.put(key, value.to_vec(), None)?;
+                return Ok(len_output(value.len()));
+            }
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::String(record) => record,
+        };
+        if exceeds_string_max(record.payload.len() as u64, value.len() as u64) {
+            return Ok(Output::err(errors::STRING_TOO_LONG));
+        }
+        let mut payload = record.payload;
+        payload.extend_from_slice(value);
+        let len = payload.len();
+        self.put(key, payload, record.expires_at_ms)?;
+        Ok(len_output(len))
+    }
+
+    fn setrange(&mut self, key: &[u8], offset: u64, value: &[u8]) -> Result<Output, StoreError> {
+        let (payload, expires_at_ms) = match self.view().find_string(key)? {
+            // Setting nothing on a missing key does not create it.
+            Found::Absent if value.is_empty() => return Ok(Output::Int(0)),
+            Found::Absent => (Vec::new(), None),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::String(record) if value.is_empty() => return Ok(len_output(record.payload.len())),
+            Found::String(record) => (record.payload, record.expires_at_ms),
+        };
+        if exceeds_string_max(offset, value.len() as u64) {
+            return Ok(Output::err(errors::STRING_TOO_LONG));
+        }
+        let start = usize::try_from(offset).expect("offset is under 512 MiB");
+        let mut payload = payload;
+        if payload.len() < start + value.len() {
+            payload.resize(start + value.len(), 0);
+        }
+        payload[start..start + value.len()].copy_from_slice(value);
+        let len = payload.len();
+        self.put(key, payload, expires_at_ms)?;
+        Ok(len_output(len))
+    }
+
+    fn expire(&mut self, key: &[u8], expiry: Expiry, condition: ExpireCondition) -> Result<Output, StoreError> {
+        let Some(record) = self.view().live(key)? else {
+            return Ok(Output::Int(0));
+        };
+        let when_ms = deadline_ms(expiry, self.now_ms);
+        let current_ms = record.expires_at_ms.map(i128::from);
+        // GT and LT treat "no expiry" as an infinite TTL.
+        let allowed = match condition {
+            ExpireCondition::Always => true,
+            ExpireCondition::IfNoExpiry => current_ms.is_none(),
+            ExpireCondition::IfHasExpiry => current_ms.is_some(),
+            ExpireCondition::IfGreater => current_ms.is_some_and(|current| when_ms > current),
+            ExpireCondition::IfLess => current_ms.is_none_or(|current| when_ms < current),
+        };
+        if !allowed {
+            return Ok(Output::Int(0));
+        }
+        self.put_until(key, record.kind, record.payload, Some(when_ms))?;
+        Ok(Output::Int(1))
+    }
+
+    fn persist(&mut self, key: &[u8]) -> Result<Output, StoreError> {
+        match self.view().live(key)? {
+            Some(record) if record.expires_at_ms.is_some() => {
+                self.put_kind(key, record.kind, record.payload, None)?;
+                Ok(Output::Int(1))
+            }
+            Some(_) | None => Ok(Output::Int(0)),
+        }
+    }
+
+    fn rename(&mut self, source: &[u8], target: &[u8], only_if_absent: bool) -> Result<Output, StoreError> {
+        let Some(record) = self.view().live(source)? else {
+            return Ok(Output::err(errors::NO_SUCH_KEY));
+        };
+        let done = if only_if_absent { Output::Int(1) } else { Output::Ok };
+        if source == target {
+            return Ok(if only_if_absent { Output::Int(0) } else { done });
+        }
+        if only_if_absent && self.view().live(target)?.is_some() {
+            return Ok(Output::Int(0));
+        }
+        // The target takes the source's deadline, or none.
+        self.put_kind(target, record.kind, record.payload, record.expires_at_ms)?;
+        self.remove(source)?;
+        Ok(done)
+    }
+
+    /// Deletes every record of this db with its index entries. The keys are
+    /// collected first because the store cannot change during a scan.
+    fn flush_db(&mut self) -> Result<(), StoreError> {
+        let prefix = keys::data_prefix(self.db);
+        let mut doomed: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
+        let mut failure = None;
+        self.store.scan(&prefix, &mut |encoded, value| match Record::decode(value) {
+            Ok(record) => {
+                doomed.push((encoded[prefix.len()..].to_vec(), record.expires_at_ms));
+                true
+            }
+            Err(error) => {
+                failure = Some(error);
+                false
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        for (key, expires_at_ms) in &doomed {
+            self.unindex(key, *expires_at_ms)?;
+            self.store.delete(&keys::data_key(self.db, key))?;
+        }
+        keys::write_count(self.store, self.db, 0)
+    }
+
+    fn flush_all(&mut self) -> Result<Output, StoreError> {
+        for db in 0..DB_COUNT {
+            self.in_db(db).flush_db()?;
+        }
+        Ok(Output::Ok)
+    }
+
+    /// Deletes up to `limit` keys whose deadline is at or before now, in
+    /// deadline order, across all dbs. An index entry whose record is gone or
+    /// has another deadline is stale: it is removed and counts toward
+    /// `limit`, which bounds the work of one entry.
+    fn expire_sweep(&mut self, limit: u32) -> Result<Output, StoreError> {
+        let due = self.due_index_entries(limit)?;
+        assert!(due.len() <= usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut deleted = 0u64;
+        for (deadline, db, key) in due {
+            let mut shard = self.in_db(db);
+            match stored_record(shard.store, db, &key)? {
+                Some(record) if record.expires_at_ms == Some(deadline) => {
+                    shard.remove(&key)?;
+                    deleted += 1;
+                }
+                Some(_) | None => shard.store.delete(&keys::expiry_key(deadline, db, &key))?,
+            }
+        }
+        Ok(int_output(deleted))
+    }
+
+    /// The first `limit` expiry index entries with a deadline at or before now.
+    fn due_index_entries(&self, limit: u32) -> Result<Vec<(u64, u8, Vec<u8>)>, StoreError> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut due = Vec::new();
+        let mut malformed = None;
+        self.store.scan(&[keys::TAG_EXPIRY], &mut |encoded, _| {
+            if due.len() >= limit {
+                return false;
+            }
+            match keys::parse_expiry_key(encoded) {
+                Some((deadline, _, _)) if deadline > self.now_ms => false,
+                Some((deadline, db, key)) => {
+                    due.push((deadline, db, key.to_vec()));
+                    true
+                }
+                None => {
+                    malformed = Some(encoded.to_vec());
+                    false
+                }
+            }
+        })?;
+        match malformed {
+            Some(encoded) => Err(StoreError(format!("malformed expiry index key {encoded:?}"))),
+            None => Ok(due),
+        }
+    }
+}
+
+/// Redis's `checkStringLength`: would a string of `len + added` bytes exceed
+/// the maximum?
+fn exceeds_string_max(len: u64, added: u64) -> bool {
+    len.checked_add(added).is_none_or(|total| total > STRING_LEN_MAX_BYTES)
 }

@@ -398,16 +398,15 @@ impl Node {
         out
     }
 
-    /// Number of keys in `db` of every shard, and how many carry a deadline.
-    pub fn keyspace(&self, db: u8) -> Result<u64, String> {
-        let mut total = 0;
+    /// Number of keys in `db` over every shard, and how many carry a deadline.
+    pub fn keyspace(&self, db: u8) -> Result<(u64, u64), String> {
+        let (mut keys, mut expires) = (0, 0);
         for shard in self.inner.shards.values() {
-            total += shard.state.read(0, db, &Command::DbSize).map_err(|e| e.to_string()).and_then(|o| match o {
-                Output::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
-                other => Err(format!("DBSIZE returned {other:?}")),
-            })?;
+            let (k, e) = shard.state.key_counts(db).map_err(|e| e.to_string())?;
+            keys += k;
+            expires += e;
         }
-        Ok(total)
+        Ok((keys, expires))
     }
 
     /// A hash of each shard's data, for checking that replicas agree.

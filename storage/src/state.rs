@@ -512,3 +512,20 @@ impl ShardState {
         Ok(earliest)
     }
 }
+
+impl ShardState {
+    /// Keys stored in `db` (expired ones not yet swept included, as Redis
+    /// counts them) and how many of them carry a deadline.
+    pub fn key_counts(&self, db: u8) -> Result<(u64, u64), StoreError> {
+        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let keys = orbit_core::keys::read_count(&view, db)?;
+        let mut expires = 0u64;
+        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
+            if orbit_core::keys::parse_expiry_key(key).is_some_and(|(_, key_db, _)| key_db == db) {
+                expires += 1;
+            }
+            true
+        })?;
+        Ok((keys, expires))
+    }
+}

@@ -1,1 +1,67 @@
-fn main() {}
+//! `orbit-server`: one Orbit node. Starts Raft, the peer listener and the
+//! RESP listener; stops cleanly on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use orbit_net::{Node, SystemClock, TcpTransport};
+use orbit_protocols::config::{Flags, ServerConfig};
+use orbit_protocols::redis::server::{serve, Shared};
+use orbit_protocols::resp::codec::Limits;
+use tokio::net::TcpListener;
+
+fn main() -> anyhow::Result<()> {
+    let config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("bad --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let resp_listener = TcpListener::bind(&config.resp_addr)
+        .await
+        .with_context(|| format!("cannot listen for Redis clients on {}", config.resp_addr))?;
+    let node = Node::start(config.node.clone(), Arc::new(TcpTransport::new()), Arc::new(SystemClock))
+        .await
+        .context("cannot start the node")?;
+    tracing::info!(
+        node_id = node.id(),
+        resp = %config.resp_addr,
+        raft = %config.node.raft_addr,
+        data = %config.node.data_dir.display(),
+        "orbit-server started"
+    );
+    if let Some(seed) = &config.join {
+        let already = node.status().await.iter().any(|s| s.members.contains(&node.id()));
+        if !already {
+            node.join(seed, Duration::from_secs(60)).await.map_err(|e| anyhow::anyhow!("join through {seed} failed: {e}"))?;
+            tracing::info!(seed = %seed, "joined the cluster");
+        }
+    }
+    let limits = Limits { bulk_len_max: config.proto_max_bulk_len, ..Limits::DEFAULT };
+    let shared = Shared::new(node.clone(), limits, config.resp_addr.clone());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(serve(resp_listener, shared, shutdown_rx));
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = server.await;
+    node.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        biased;
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `orbit-server` configuration: command-line flags over an optional TOML file.
+//!
+//! Precedence: a flag given on the command line, else the TOML file's value,
+//! else the default. With neither peers nor `--join`, the node founds a
+//! single-node cluster of itself.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use orbit_net::NodeConfig;
+use serde::Deserialize;
+
+#[derive(Parser, Debug, Default)]
+#[command(name = "orbit-server", version, about = "Orbit: a Raft-replicated database that speaks Redis")]
+pub struct Flags {
+    /// TOML configuration file.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Directory for the node's data.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address for Redis clients.
+    #[arg(long)]
+    pub resp_addr: Option<String>,
+    /// Address for peer (Raft) traffic; also what peers are told.
+    #[arg(long)]
+    pub raft_addr: Option<String>,
+    /// A founding member as ID=RAFT_ADDR; repeat for each (this node included).
+    #[arg(long = "peer", value_name = "ID=ADDR")]
+    pub peers: Vec<String>,
+    /// Join a running cluster through the node whose Raft address this is.
+    #[arg(long, value_name = "RAFT_ADDR")]
+    pub join: Option<String>,
+    /// Largest bulk string a client may send, in bytes (Redis proto-max-bulk-len).
+    #[arg(long)]
+    pub proto_max_bulk_len: Option<usize>,
+    /// Log filter, as RUST_LOG (e.g. "info", "orbit_net=debug").
+    #[arg(long)]
+    pub log: Option<String>,
+    /// Raft heartbeat interval in milliseconds.
+    #[arg(long)]
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum Raft election timeout in milliseconds (the maximum is twice it).
+    #[arg(long)]
+    pub election_timeout_ms: Option<u64>,
+    /// Build a snapshot after this many log entries.
+    #[arg(long)]
+    pub snapshot_entries: Option<u64>,
+}
+
+/// The TOML file's shape; every field is optional.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub node_id: Option<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub resp_addr: Option<String>,
+    pub raft_addr: Option<String>,
+    /// Founding members: `[[peers]] id = 1  addr = "127.0.0.1:7001"`.
+    #[serde(default)]
+    pub peers: Vec<PeerEntry>,
+    pub join: Option<String>,
+    pub proto_max_bulk_len: Option<usize>,
+    pub log: Option<String>,
+    pub heartbeat_ms: Option<u64>,
+    pub election_timeout_ms: Option<u64>,
+    pub snapshot_entries: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    pub id: u64,
+    pub addr: String,
+}
+
+/// Everything the server needs, resolved.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub node: NodeConfig,
+    pub resp_addr: String,
+    pub join: Option<String>,
+    pub proto_max_bulk_len: usize,
+    pub log: String,
+}
+
+fn parse_peer(text: &str) -> Result<(u64, String), String> {
+    let (id, addr) = text.split_once('=').ok_or_else(|| format!("--peer {text:?}: expected ID=ADDR"))?;
+    let id = id.trim().parse::<u64>().map_err(|_| format!("--peer {text:?}: the id is not a number"))?;
+    Ok((id, addr.trim().to_string()))
+}
+
+impl ServerConfig {
+    /// Resolves flags and the optional file into a configuration.
+    pub fn resolve(flags: Flags) -> Result<ServerConfig, String> {
+        let file = match &flags.config {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        let node_id = flags.node_id.or(file.node_id).unwrap_or(1);
+        if node_id == 0 {
+            return Err("node id must be positive".into());
+        }
+        let raft_addr = flags.raft_addr.or(file.raft_addr).unwrap_or_else(|| "127.0.0.1:7379".into());
+        let data_dir = flags.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let mut peers = BTreeMap::new();
+        for text in &flags.peers {
+            let (id, addr) = parse_peer(text)?;
+            peers.insert(id, addr);
+        }
+        if flags.peers.is_empty() {
+            for peer in &file.peers {
+                peers.insert(peer.id, peer.addr.clone());
+            }
+        }
+        let join = flags.join.or(file.join);
+        if join.is_some() && !peers.is_empty() {
+            return Err("--join and --peer exclude each other: a joining node learns its peers from the cluster".into());
+        }
+        if join.is_none() && peers.is_empty() {
+            peers.insert(node_id, raft_addr.clone());
+        }
+        if !peers.is_empty() && !peers.contains_key(&node_id) {
+            return Err(format!("the peer list does not name this node ({node_id})"));
+        }
+        let mut node = NodeConfig::new(node_id, raft_addr, data_dir);
+        node.initial_members = peers;
+        if let Some(ms) = flags.heartbeat_ms.or(file.heartbeat_ms) {
+            node.heartbeat_ms = ms;
+        }
+        if let Some(ms) = flags.election_timeout_ms.or(file.election_timeout_ms) {
+            node.election_timeout_ms_min = ms;
+            node.election_timeout_ms_max = ms * 2;
+        }
+        if let Some(n) = flags.snapshot_entries.or(file.snapshot_entries) {
+            node.snapshot_entries = n.max(1);
+            node.log_entries_kept = node.log_entries_kept.min(n);
+        }
+        if node.heartbeat_ms == 0 || node.heartbeat_ms * 3 > node.election_timeout_ms_min {
+            return Err("the election timeout must be at least three heartbeats".into());
+        }
+        node.request_timeout = Duration::from_secs(10);
+        Ok(ServerConfig {
+            node,
+            resp_addr: flags.resp_addr.or(file.resp_addr).unwrap_or_else(|| "127.0.0.1:6379".into()),
+            join,
+            proto_max_bulk_len: flags.proto_max_bulk_len.or(file.proto_max_bulk_len).unwrap_or(512 * 1024 * 1024),
+            log: flags.log.or(file.log).unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_found_a_single_node() {
+        // Goal: with no flags the node is a one-member cluster in ./data.
+        let config = ServerConfig::resolve(Flags::default()).expect("valid");
+        assert_eq!(config.node.node_id, 1);
+        assert_eq!(config.node.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.resp_addr, "127.0.0.1:6379");
+        assert_eq!(config.node.initial_members, BTreeMap::from([(1, "127.0.0.1:7379".to_string())]));
+    }
+
+    #[test]
+    fn file_and_flags_combine() {
+        // Goal: flags override the TOML file; the file's peers are used.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("orbit.toml");
+        std::fs::write(
+            &path,
+            "node_id = 2\nraft_addr = \"127.0.0.1:7002\"\n[[peers]]\nid = 1\naddr = \"127.0.0.1:7001\"\n\
+             [[peers]]\nid = 2\naddr = \"127.0.0.1:7002\"\n",
+        )
+        .expect("write");
+        let flags = Flags { config: Some(path), resp_addr: Some("127.0.0.1:6400".into()), ..Flags::default() };
+        let config = ServerConfig::resolve(flags).expect("valid");
+        assert_eq!(config.node.node_id, 2);
+        assert_eq!(config.resp_addr, "127.0.0.1:6400");
+        assert_eq!(config.node.initial_members.len(), 2);
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        // Goal: contradictory or malformed settings fail with a message.
+        let join_and_peers = Flags { join: Some("x:1".into()), peers: vec!["1=a:1".into()], ..Flags::default() };
+        assert!(ServerConfig::resolve(join_and_peers).is_err());
+        let not_member = Flags { node_id: Some(3), peers: vec!["1=a:1".into()], ..Flags::default() };
+        assert!(ServerConfig::resolve(not_member).is_err());
+        let malformed = Flags { peers: vec!["one".into()], ..Flags::default() };
+        assert!(ServerConfig::resolve(malformed).is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! Lowering: a Redis request (arguments already split) to a core `Command`.
+//!
+//! Argument validation and its error texts follow Redis 7: the state machine
+//! receives only well-formed commands. Arity has been checked by the caller
+//! against [`super::table`].
+
+use orbit_core::command::{ExpireCondition, GetExExpiry};
+use orbit_core::output::errors;
+use orbit_core::{Command, Expiry, SetCondition, SetExpiry};
+
+/// Largest string value Redis accepts (proto-max-bulk-len).
+pub const STRING_LEN_MAX: u64 = 512 * 1024 * 1024;
+
+/// Parses an integer exactly as Redis's `string2ll`: optional `-`, digits,
+/// no leading zeros (except "0"), no spaces or `+`, within i64.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') || text == "-0" {
+        return None;
+    }
+    text.parse::<i64>().ok()
+}
+
+fn int(bytes: &[u8]) -> Result<i64, String> {
+    parse_i64(bytes).ok_or_else(|| errors::NOT_INTEGER.to_string())
+}
+
+/// Parses a float as Redis's `string2ld` accepts it (no spaces, no NaN).
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty() || text.trim() != text {
+        return None;
+    }
+    let value: f64 = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => text.parse().ok()?,
+    };
+    (!value.is_nan()).then_some(value)
+}
+
+fn invalid_expire(cmd: &str) -> String {
+    format!("ERR invalid expire time in '{cmd}' command")
+}
+
+/// Converts an EX/PX-style argument to milliseconds, as Redis validates it.
+fn expire_ms(arg: &[u8], unit_ms: i64, cmd: &str, must_be_positive: bool) -> Result<i64, String> {
+    let value = int(arg)?;
+    if must_be_positive && value <= 0 {
+        return Err(invalid_expire(cmd));
+    }
+    value.checked_mul(unit_ms).ok_or_else(|| invalid_expire(cmd))
+}
+
+fn upper(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).to_ascii_uppercase()
+}
+
+/// Lowers a data command. `name` is the lower-case command name and `args`
+/// the arguments after it.
+pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
+    let key = || args[0].clone();
+    let cmd = match name {
+        "get" => Command::Get { key: key() },
+        "set" => lower_set(args)?,
+        "setnx" => Command::MSetNx { pairs: vec![(key(), args[1].clone())] },
+        "setex" | "psetex" => {
+            let unit = if name == "setex" { 1000 } else { 1 };
+            let ms = expire_ms(&args[1], unit, name, true)?;
+            Command::Set {
+                key: key(),
+                value: args[2].clone(),
+                condition: SetCondition::Always,
+                expiry: SetExpiry::At(Expiry::RelativeMs(ms)),
+                get: false,
+            }
+        }
+        "getset" => Command::Set {
+            key: key(),
+            value: args[1].clone(),
+            condition: SetCondition::Always,
+            expiry: SetExpiry::Clear,
+            get: true,
+        },
+        "getdel" => Command::GetDel { key: key() },
+        "getex" => lower_getex(args)?,
+        "mset" | "msetnx" => {
+            if args.len() % 2 != 0 {
+                return Err(format!("ERR wrong number of arguments for '{name}' command"));
+            }
+            let pairs = args.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+            if name == "mset" {
+                Command::MSet { pairs }
+            } else {
+                Command::MSetNx { pairs }
+            }
+        }
+        "mget" => Command::MGet { keys: args.to_vec() },
+        "del" | "unlink" => Command::Del { keys: args.to_vec() },
+        "exists" => Command::Exists { keys: args.to_vec() },
+        "incr" => Command::IncrBy { key: key(), delta: 1 },
+        "decr" => Command::IncrBy { key: key(), delta: -1 },
+        "incrby" => Command::IncrBy { key: key(), delta: int(&args[1])? },
+        "decrby" => {
+            let delta = int(&args[1])?;
+            let delta = delta.checked_neg().ok_or_else(|| "ERR decrement would overflow".to_string())?;
+            Command::IncrBy { key: key(), delta }
+        }
+        "incrbyfloat" => {
+            let delta = parse_f64(&args[1]).ok_or_else(|| errors::NOT_FLOAT.to_string())?;
+            if delta.is_infinite() {
+                return Err(errors::NAN_OR_INF.to_string());
+            }
+            Command::IncrByFloat { key: key(), delta }
+        }
+        "append" => Command::Append { key: key(), value: args[1].clone() },
+        "strlen" => Command::StrLen { key: key() },
+        "getrange" => Command::GetRange { key: key(), start: int(&args[1])?, end: int(&args[2])? },
+        "setrange" => {
+            let offset = int(&args[1])?;
+            let offset = u64::try_from(offset).map_err(|_| errors::OFFSET_OUT_OF_RANGE.to_string())?;
+            if offset.saturating_add(args[2].len() as u64) > STRING_LEN_MAX {
+                return Err(errors::STRING_TOO_LONG.to_string());
+            }
+            Command::SetRange { key: key(), offset, value: args[2].clone() }
+        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" => lower_expire(name, args)?,
+        "ttl" => Command::Ttl { key: key(), millis: false },
+        "pttl" => Command::Ttl { key: key(), millis: true },
+        "persist" => Command::Persist { key: key() },
+        "type" => Command::Type { key: key() },
+        "dbsize" => Command::DbSize,
+        "flushdb" | "flushall" => {
+            match args {
+                [] => {}
+                [mode] if matches!(upper(mode).as_str(), "ASYNC" | "SYNC") => {}
+                _ => return Err(errors::SYNTAX.to_string()),
+            }
+            if name == "flushdb" {
+                Command::FlushDb
+            } else {
+                Command::FlushAll
+            }
+        }
+        "keys" => Command::Keys { pattern: args[0].clone() },
+        "rename" | "renamenx" => Command::Rename {
+            source: key(),
+            target: args[1].clone(),
+            only_if_absent: name == "renamenx",
+        },
+        _ => return Err(format!("ERR unknown command '{name}'")),
+    };
+    Ok(cmd)
+}
+
+fn lower_set(args: &[Vec<u8>]) -> Result<Command, String> {
+    let mut condition = SetCondition::Always;
+    let mut expiry = SetExpiry::Clear;
+    let mut get = false;
+    let mut i = 2;
+    while i < args.len() {
+        let option = upper(&args[i]);
+        let next = args.get(i + 1);
+        match option.as_str() {
+            "NX" if condition == SetCondition::Always => condition = SetCondition::IfAbsent,
+            "XX" if condition == SetCondition::Always => condition = SetCondition::IfPresent,
+            "GET" if !get => get = true,
+            "KEEPTTL" if expiry == SetExpiry::Clear => expiry = SetExpiry::Keep,
+            "EX" | "PX" | "EXAT" | "PXAT" if expiry == SetExpiry::Clear && next.is_some() => {
+                let arg = next.expect("checked above");
+                let unit = if option.starts_with('E') { 1000 } else { 1 };
+                let ms = expire_ms(arg, unit, "set", true)?;
+                expiry = SetExpiry::At(if option.ends_with("AT") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) });
+                i += 1;
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+        i += 1;
+    }
+    Ok(Command::Set { key: args[0].clone(), value: args[1].clone(), condition, expiry, get })
+}
+
+fn lower_getex(args: &[Vec<u8>]) -> Result<Command, String> {
+    let expiry = match &args[1..] {
+        [] => GetExExpiry::Unchanged,
+        [option] if upper(option) == "PERSIST" => GetExExpiry::Persist,
+        [option, arg] => {
+            let option = upper(option);
+            let unit = match option.as_str() {
+                "EX" | "EXAT" => 1000,
+                "PX" | "PXAT" => 1,
+                _ => return Err(errors::SYNTAX.to_string()),
+            };
+            let ms = expire_ms(arg, unit, "getex", true)?;
+            GetExExpiry::At(if option.ends_with("AT") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) })
+        }
+        _ => return Err(errors::SYNTAX.to_string()),
+    };
+    Ok(Command::GetEx { key: args[0].clone(), expiry })
+}
+
+fn lower_expire(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
+    let unit = if name.starts_with('p') { 1 } else { 1000 };
+    let ms = expire_ms(&args[1], unit, name, false)?;
+    let expiry = if name.ends_with("at") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for option in &args[2..] {
+        match upper(option).as_str() {
+            "NX" => nx = true,
+            "XX" => xx = true,
+            "GT" => gt = true,
+            "LT" => lt = true,
+            other => return Err(format!("ERR Unsupported option {other}")),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
+    }
+    if gt && lt {
+        return Err("ERR GT and LT options at the same time are not compatible".into());
+    }
+    let condition = match (nx, xx, gt, lt) {
+        (true, ..) => ExpireCondition::IfNoExpiry,
+        (_, _, true, _) => ExpireCondition::IfGreater,
+        (_, _, _, true) => ExpireCondition::IfLess,
+        (_, true, ..) => ExpireCondition::IfHasExpiry,
+        _ => ExpireCondition::Always,
+    };
+    Ok(Command::Expire { key: args[0].clone(), expiry, condition })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        // Goal: string2ll's strictness (no +, spaces, leading zeros).
+        assert_eq!(parse_i64(b"42"), Some(42));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b"+1"[..], b" 1", b"01", b"-0", b"", b"-", b"1.0", b"9223372036854775808"] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn set_options() {
+        // Goal: SET's option grammar and its error texts.
+        let cmd = lower("set", &args(&["k", "v", "nx", "px", "100", "get"])).expect("valid");
+        assert_eq!(
+            cmd,
+            Command::Set {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                condition: SetCondition::IfAbsent,
+                expiry: SetExpiry::At(Expiry::RelativeMs(100)),
+                get: true
+            }
+        );
+        assert_eq!(lower("set", &args(&["k", "v", "nx", "xx"])), Err(errors::SYNTAX.into()));
+        assert_eq!(lower("set", &args(&["k", "v", "ex", "1", "keepttl"])), Err(errors::SYNTAX.into()));
+        assert_eq!(lower("set", &args(&["k", "v", "ex"])), Err(errors::SYNTAX.into()));
+        assert_eq!(lower("set", &args(&["k", "v", "ex", "0"])), Err("ERR invalid expire time in 'set' command".into()));
+        assert_eq!(lower("set", &args(&["k", "v", "ex", "x"])), Err(errors::NOT_INTEGER.into()));
+        assert_eq!(
+            lower("set", &args(&["k", "v", "ex", "9223372036854775807"])),
+            Err("ERR invalid expire time in 'set' command".into())
+        );
+    }
+
+    #[test]
+    fn expire_options() {
+        // Goal: EXPIRE's option combinations are refused as Redis refuses them.
+        assert!(lower("expire", &args(&["k", "10", "nx"])).is_ok());
+        assert_eq!(
+            lower("expire", &args(&["k", "10", "nx", "gt"])),
+            Err("ERR NX and XX, GT or LT options at the same time are not compatible".into())
+        );
+        assert_eq!(
+            lower("expire", &args(&["k", "10", "gt", "lt"])),
+            Err("ERR GT and LT options at the same time are not compatible".into())
+        );
+        assert_eq!(lower("expire", &args(&["k", "10", "zz"])), Err("ERR Unsupported option ZZ".into()));
+        assert_eq!(lower("pexpire", &args(&["k", "-5"])).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn other_errors() {
+        // Goal: argument errors of the string commands.
+        assert_eq!(lower("mset", &args(&["a", "1", "b"])), Err("ERR wrong number of arguments for 'mset' command".into()));
+        assert_eq!(lower("decrby", &args(&["k", "-9223372036854775808"])), Err("ERR decrement would overflow".into()));
+        assert_eq!(lower("incrbyfloat", &args(&["k", "abc"])), Err(errors::NOT_FLOAT.into()));
+        assert_eq!(lower("setrange", &args(&["k", "-1", "v"])), Err(errors::OFFSET_OUT_OF_RANGE.into()));
+        assert_eq!(lower("setrange", &args(&["k", "536870912", "v"])), Err(errors::STRING_TOO_LONG.into()));
+        assert_eq!(lower("setex", &args(&["k", "0", "v"])), Err("ERR invalid expire time in 'setex' command".into()));
+        assert_eq!(lower("flushdb", &args(&["now"])), Err(errors::SYNTAX.into()));
+    }
+}

@@ -1,0 +1,11 @@
+//! Redis: RESP sessions over the node. `server` accepts connections,
+//! `session` holds a connection's state and dispatches its requests,
+//! `lower` turns data commands into core `Command`s, `table` describes the
+//! commands, `command` and `info` answer COMMAND and INFO.
+
+pub mod command;
+pub mod info;
+pub mod lower;
+pub mod server;
+pub mod session;
+pub mod table;

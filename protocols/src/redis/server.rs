@@ -1,0 +1,192 @@
+//! The RESP listener: accepts connections and runs one session per client.
+//!
+//! A connection's bytes are decoded incrementally; every complete request is
+//! executed in order and replies are written in order (pipelining). Malformed
+//! input gets a RESP error and closes only that connection.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use orbit_net::Node;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::session::{After, Session};
+use crate::resp::codec::{encode, Decoder, Frame, Limits};
+
+/// Bytes read from a socket per call, at most.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Replies are flushed once this many bytes are pending, at most.
+const WRITE_BUFFER_BYTES_MAX: usize = 1024 * 1024;
+
+/// What INFO and CLIENT LIST show about a connection.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub addr: String,
+    pub name: Vec<u8>,
+    pub db: u8,
+    pub connected_at: Instant,
+}
+
+/// State shared by every connection of one server.
+pub struct Shared {
+    pub node: Node,
+    pub limits: Limits,
+    pub resp_addr: String,
+    pub started_at: Instant,
+    clients: Mutex<BTreeMap<u64, ClientInfo>>,
+    next_client_id: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub commands_total: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(node: Node, limits: Limits, resp_addr: String) -> Arc<Shared> {
+        Arc::new(Shared {
+            node,
+            limits,
+            resp_addr,
+            started_at: Instant::now(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connections_total: AtomicU64::new(0),
+            commands_total: AtomicU64::new(0),
+        })
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, ClientInfo>> {
+        self.clients.lock().expect("client registry lock")
+    }
+
+    pub fn count_command(&self) {
+        self.commands_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn update_client(&self, id: u64, change: impl FnOnce(&mut ClientInfo)) {
+        if let Some(client) = self.clients().get_mut(&id) {
+            change(client);
+        }
+    }
+
+    pub fn client_name(&self, id: u64) -> Option<Vec<u8>> {
+        self.clients().get(&id).map(|c| c.name.clone())
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients().len()
+    }
+
+    fn line(id: u64, client: &ClientInfo) -> String {
+        format!(
+            "id={id} addr={} name={} age={} db={}\n",
+            client.addr,
+            String::from_utf8_lossy(&client.name),
+            client.connected_at.elapsed().as_secs(),
+            client.db
+        )
+    }
+
+    pub fn client_line(&self, id: u64) -> String {
+        self.clients().get(&id).map(|c| Shared::line(id, c)).unwrap_or_default()
+    }
+
+    pub fn client_list(&self) -> String {
+        self.clients().iter().map(|(id, c)| Shared::line(*id, c)).collect()
+    }
+}
+
+/// Serves RESP clients on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+                    shared.connections_total.fetch_add(1, Ordering::Relaxed);
+                    let info = ClientInfo { addr: addr.to_string(), name: Vec::new(), db: 0, connected_at: Instant::now() };
+                    shared.clients().insert(id, info);
+                    if let Err(e) = run_connection(stream, Session::new(id, shared.clone())).await {
+                        tracing::debug!(client = id, error = %e, "connection ended with an error");
+                    }
+                    shared.clients().remove(&id);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a client failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn run_connection(mut stream: TcpStream, mut session: Session) -> std::io::Result<()> {
+    let limits = session_limits(&session);
+    let mut decoder = Decoder::new(limits);
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut start = 0usize;
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        loop {
+            match decoder.decode(&buf[start..]) {
+                Ok(Some((args, used))) => {
+                    start += used;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    let (reply, after) = session.dispatch(args).await;
+                    encode(&reply, session.protocol, &mut out);
+                    if after == After::Close {
+                        stream.write_all(&out).await?;
+                        return Ok(());
+                    }
+                    if out.len() >= WRITE_BUFFER_BYTES_MAX {
+                        stream.write_all(&out).await?;
+                        out.clear();
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    encode(&Frame::Error(e.message().into_bytes()), session.protocol, &mut out);
+                    stream.write_all(&out).await?;
+                    return Ok(());
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        let before = buf.len();
+        buf.resize(before + READ_CHUNK_BYTES, 0);
+        let read = stream.read(&mut buf[before..]).await;
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(before);
+                return Err(e);
+            }
+        };
+        buf.truncate(before + n);
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn session_limits(session: &Session) -> Limits {
+    session.limits()
+}

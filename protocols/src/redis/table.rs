@@ -1,0 +1,108 @@
+//! The command table: names, arities and key positions as Redis 7 reports
+//! them in COMMAND, used for arity errors and for COMMAND / COMMAND DOCS.
+
+/// One command's static description.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments including the name; `-n` at least n.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+}
+
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write"];
+const R: &[&str] = &["readonly", "fast"];
+const RS: &[&str] = &["readonly"];
+const C: &[&str] = &["fast", "loading", "stale"];
+
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal) => {
+        Spec { name: $name, arity: $arity, flags: $flags, first_key: $first, last_key: $last, step: $step, group: $group, summary: $summary }
+    };
+}
+
+pub static COMMANDS: &[Spec] = &[
+    spec!("append", 3, W, 1, 1, 1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    spec!("client", -2, C, 0, 0, 0, "connection", "A container for client connection commands."),
+    spec!("command", -1, C, 0, 0, 0, "server", "Returns detailed information about all commands."),
+    spec!("dbsize", 1, R, 0, 0, 0, "server", "Returns the number of keys in the database."),
+    spec!("decr", 2, W, 1, 1, 1, "string", "Decrements the integer value of a key by one."),
+    spec!("decrby", 3, W, 1, 1, 1, "string", "Decrements a number from the integer value of a key."),
+    spec!("del", -2, WF, 1, -1, 1, "generic", "Deletes one or more keys."),
+    spec!("echo", 2, C, 0, 0, 0, "connection", "Returns the given string."),
+    spec!("exists", -2, R, 1, -1, 1, "generic", "Determines whether one or more keys exist."),
+    spec!("expire", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key in seconds."),
+    spec!("expireat", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key to a Unix timestamp."),
+    spec!("flushall", -1, WF, 0, 0, 0, "server", "Removes all keys from all databases."),
+    spec!("flushdb", -1, WF, 0, 0, 0, "server", "Remove all keys from the current database."),
+    spec!("get", 2, R, 1, 1, 1, "string", "Returns the string value of a key."),
+    spec!("getdel", 2, WF, 1, 1, 1, "string", "Returns the string value of a key after deleting the key."),
+    spec!("getex", -2, WF, 1, 1, 1, "string", "Returns the string value of a key after setting its expiration time."),
+    spec!("getrange", 4, RS, 1, 1, 1, "string", "Returns a substring of the string stored at a key."),
+    spec!("getset", 3, W, 1, 1, 1, "string", "Returns the previous string value of a key after setting it to a new value."),
+    spec!("hello", -1, C, 0, 0, 0, "connection", "Handshakes with the Redis server."),
+    spec!("incr", 2, W, 1, 1, 1, "string", "Increments the integer value of a key by one."),
+    spec!("incrby", 3, W, 1, 1, 1, "string", "Increments the integer value of a key by a number."),
+    spec!("incrbyfloat", 3, W, 1, 1, 1, "string", "Increment the floating point value of a key by a number."),
+    spec!("info", -1, C, 0, 0, 0, "server", "Returns information and statistics about the server."),
+    spec!("keys", 2, RS, 0, 0, 0, "generic", "Returns all key names that match a pattern."),
+    spec!("mget", -2, R, 1, -1, 1, "string", "Atomically returns the string values of one or more keys."),
+    spec!("mset", -3, W, 1, -1, 2, "string", "Atomically creates or modifies the string values of one or more keys."),
+    spec!("msetnx", -3, W, 1, -1, 2, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    spec!("persist", 2, WF, 1, 1, 1, "generic", "Removes the expiration time of a key."),
+    spec!("pexpire", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key in milliseconds."),
+    spec!("pexpireat", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    spec!("ping", -1, C, 0, 0, 0, "connection", "Returns the server's liveliness response."),
+    spec!("psetex", 4, W, 1, 1, 1, "string", "Sets both string value and expiration time in milliseconds of a key."),
+    spec!("pttl", 2, R, 1, 1, 1, "generic", "Returns the expiration time in milliseconds of a key."),
+    spec!("quit", -1, C, 0, 0, 0, "connection", "Closes the connection."),
+    spec!("rename", 3, WF, 1, 2, 1, "generic", "Renames a key and overwrites the destination."),
+    spec!("renamenx", 3, W, 1, 2, 1, "generic", "Renames a key only when the target key name doesn't exist."),
+    spec!("select", 2, C, 0, 0, 0, "connection", "Changes the selected database."),
+    spec!("set", -3, W, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    spec!("setex", 4, W, 1, 1, 1, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    spec!("setnx", 3, W, 1, 1, 1, "string", "Set the string value of a key only when the key doesn't exist."),
+    spec!("setrange", 4, W, 1, 1, 1, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    spec!("strlen", 2, R, 1, 1, 1, "string", "Returns the length of a string value."),
+    spec!("ttl", 2, R, 1, 1, 1, "generic", "Returns the expiration time in seconds of a key."),
+    spec!("type", 2, R, 1, 1, 1, "generic", "Determines the type of value stored at a key."),
+    spec!("unlink", -2, WF, 1, -1, 1, "generic", "Asynchronously deletes one or more keys."),
+];
+
+/// Looks a command up by its lower-case name.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    COMMANDS.binary_search_by(|spec| spec.name.cmp(name)).ok().map(|i| &COMMANDS[i])
+}
+
+/// True if `argc` (including the name) satisfies the spec's arity.
+pub fn arity_ok(spec: &Spec, argc: usize) -> bool {
+    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+    let arity = i64::from(spec.arity);
+    if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        // Goal: binary search over the table finds every command.
+        for pair in COMMANDS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} must sort before {}", pair[0].name, pair[1].name);
+        }
+        for spec in COMMANDS {
+            assert_eq!(find(spec.name).map(|s| s.name), Some(spec.name));
+        }
+    }
+}
