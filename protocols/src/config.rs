@@ -153,7 +153,7 @@ impl ServerConfig {
             resp_addr: flags.resp_addr.or(file.resp_addr).unwrap_or_else(|| "127.0.0.1:6379".into()),
             join,
             proto_max_bulk_len: flags.proto_max_bulk_len.or(file.proto_max_bulk_len).unwrap_or(512 * 1024 * 1024),
-            log: flags.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log: flags.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".into()),
         })
     }
 }
