@@ -10,7 +10,9 @@
 //!   end of the pattern;
 //! - range ends compare as C `char`, which is signed on x86-64 where Redis is
 //!   usually built, so bytes from 0x80 up sort below ASCII inside ranges;
-//! - case folding (`nocase`) is ASCII only, as in the C locale;
+//! - case folding (`nocase`) is ASCII only, as in the C locale; inside
+//!   ranges it follows glibc's `tolower` table, which maps bytes 0x80..=0xfe
+//!   (negative as `char`) back to 128..=254;
 //! - an empty subject matches only the empty pattern (Redis's KEYS handles a
 //!   lone `*` before calling the matcher, see `apply`);
 //! - Redis gives up past [`STAR_GROUPS_MAX`] nested star groups: a pattern
@@ -150,12 +152,14 @@ fn c_char(byte: u8) -> i32 {
     i32::from(i8::from_ne_bytes([byte]))
 }
 
-/// `tolower` in the C locale.
+/// glibc's `tolower` in the C locale, as Redis calls it on a C `char`: ASCII
+/// letters fold, and the table maps a negative `char` other than EOF (-1) to
+/// its unsigned byte value.
 fn c_lower(c: i32) -> i32 {
-    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) {
-        c + 32
-    } else {
-        c
+    match c {
+        -128..=-2 => c + 256,
+        65..=90 => c + 32,
+        _ => c,
     }
 }
 

@@ -415,8 +415,8 @@ impl Node {
             .shards
             .values()
             .map(|s| {
-                let applied = s.state.applied().map_err(|e| e.to_string())?.map_or(0, |id| id.index);
-                Ok((s.id, applied, s.state.content_hash().map_err(|e| e.to_string())?))
+                let (applied, hash) = s.state.content_hash().map_err(|e| e.to_string())?;
+                Ok((s.id, applied, hash))
             })
             .collect()
     }

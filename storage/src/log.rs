@@ -5,9 +5,11 @@
 //!   and every index at or below the purge point is gone or ignored.
 //! - Segment `NNNNNNNNNNNNNNNNNNNN.log` starts with the entry of index N.
 //! - Every byte read back is checksum-verified before it is decoded.
-//! - Recovery truncates a torn tail of the last segment (an unsynced write cut
-//!   short by a crash) and refuses anything else that fails to verify, naming
-//!   the file and byte offset.
+//! - Recovery truncates a torn tail (an unsynced write cut short by a crash:
+//!   damage with no valid frame after it, in its segment or any later one,
+//!   where later segments are ones a rotation created but never filled) and
+//!   refuses anything else that fails to verify, naming the file and byte
+//!   offset. Segments must continue one another without a hole.
 //!
 //! This type does blocking I/O through [`Disk`] and never syncs on its own
 //! except for truncation and metadata; [`SegmentLog::take_unsynced`] hands the
@@ -113,37 +115,45 @@ impl SegmentLog {
             })
             .collect();
         firsts.sort();
-        let count = firsts.len();
-        for (position, (first_index, name)) in firsts.into_iter().enumerate() {
-            log.recover_segment(first_index, name, position + 1 == count)?;
+        for (position, (first_index, name)) in firsts.iter().enumerate() {
+            let later = &firsts[position + 1..];
+            if log.recover_segment(*first_index, name, later)? == Recovered::TailCut {
+                log.remove_unwritten(later)?;
+                break;
+            }
         }
         log.drop_purged_segments()?;
         Ok(log)
     }
 
-    fn recover_segment(&mut self, first_index: u64, name: String, last: bool) -> Result<(), LogError> {
+    /// Indexes one segment's records. A record that fails to verify is a torn
+    /// tail (cut off, reporting [`Recovered::TailCut`]) only if nothing valid
+    /// follows it in this segment or any `later` one; otherwise it is corruption.
+    fn recover_segment(&mut self, first_index: u64, name: &str, later: &[(u64, String)]) -> Result<Recovered, LogError> {
         let disk = self.disk.clone();
-        let file = disk.open(&name, false).map_err(io_err(&*disk, &name))?;
-        let len = file.size().map_err(io_err(&*disk, &name))?;
-        let mut data = vec![0u8; usize::try_from(len).expect("segment fits in memory")];
-        file.read_at(0, &mut data).map_err(io_err(&*disk, &name))?;
+        let file = disk.open(name, false).map_err(io_err(&*disk, name))?;
+        let data = read_whole(&*disk, name, &*file)?;
         let corrupt = |offset: usize, reason: String| LogError::Corrupt {
-            file: disk.describe(&name),
+            file: disk.describe(name),
             offset: offset as u64,
             reason,
         };
         let mut offset = 0usize;
         let mut expected = first_index;
+        let mut recovered = Recovered::Whole;
         while offset < data.len() {
             let (payload, used) = match read_frame(&data[offset..]) {
                 Ok(frame) => frame,
-                Err(e) if last && is_torn_tail(&data, offset, &e) => {
-                    tracing::warn!(file = %disk.describe(&name), offset, error = %e, "truncating torn log tail");
-                    file.truncate(offset as u64).map_err(io_err(&*disk, &name))?;
-                    file.sync().map_err(io_err(&*disk, &name))?;
+                Err(e) => {
+                    if !is_torn_tail(&data, offset, &e) || !holds_no_frame(&*disk, later)? {
+                        return Err(corrupt(offset, e.to_string()));
+                    }
+                    tracing::warn!(file = %disk.describe(name), offset, error = %e, "truncating torn log tail");
+                    file.truncate(offset as u64).map_err(io_err(&*disk, name))?;
+                    file.sync().map_err(io_err(&*disk, name))?;
+                    recovered = Recovered::TailCut;
                     break;
                 }
-                Err(e) => return Err(corrupt(offset, e.to_string())),
             };
             let record: LogRecord = from_rkyv(payload).map_err(|e| corrupt(offset, e.to_string()))?;
             if record.index != expected {
@@ -154,21 +164,32 @@ impl SegmentLog {
             offset += used;
         }
         if offset == 0 {
-            if !last {
+            if !holds_no_frame(&*disk, later)? {
                 return Err(corrupt(0, "empty segment before the last one".into()));
             }
             // Created, then crashed before its first write reached the disk.
-            disk.remove(&name).map_err(io_err(&*disk, &name))?;
+            disk.remove(name).map_err(io_err(&*disk, name))?;
             disk.sync_dir().map_err(io_err(&*disk, "."))?;
-            return Ok(());
+            return Ok(Recovered::TailCut);
         }
         if let Some((prev_first, _)) = self.segments.last_key_value() {
             if *prev_first >= first_index {
                 return Err(corrupt(0, "segments out of order".into()));
             }
         }
-        self.segments.insert(first_index, Segment { name, file, len: offset as u64 });
-        Ok(())
+        self.segments.insert(first_index, Segment { name: name.to_string(), file, len: offset as u64 });
+        Ok(recovered)
+    }
+
+    /// Removes the segments after a torn tail, newest first. They hold no
+    /// valid record: a crash during a rotation created them before the older
+    /// segment's tail reached the disk.
+    fn remove_unwritten(&mut self, later: &[(u64, String)]) -> Result<(), LogError> {
+        for (_, name) in later.iter().rev() {
+            tracing::warn!(file = %self.disk.describe(name), "removing a segment left unwritten by a crash");
+            self.disk.remove(name).map_err(io_err(&*self.disk, name))?;
+        }
+        self.disk.sync_dir().map_err(io_err(&*self.disk, "."))
     }
 
     fn push_recovered(&mut self, segment: u64, offset: usize, used: usize, record: &LogRecord) -> Result<(), String> {
@@ -178,6 +199,11 @@ impl SegmentLog {
         match self.locs.back() {
             Some(last) if record.term < last.term => {
                 return Err(format!("term goes back from {} to {}", last.term, record.term));
+            }
+            // A segment lost from the middle of the log must not renumber
+            // the entries after it.
+            Some(_) if record.index != self.next_index() => {
+                return Err(format!("log resumes at {}, expected {}", record.index, self.next_index()));
             }
             Some(_) => {}
             None if self.purged.is_some() && record.index != self.first => {
@@ -327,7 +353,9 @@ impl SegmentLog {
         let keep = usize::try_from(index - self.first).expect("fits");
         let cut = self.locs[keep];
         self.locs.truncate(keep);
-        let doomed: Vec<u64> = self.segments.range(cut.segment + 1..).map(|(first, _)| *first).collect();
+        // Newest first, so that a crash part-way leaves a contiguous prefix
+        // (unlinks in one directory reach the disk in order) and not a hole.
+        let doomed: Vec<u64> = self.segments.range(cut.segment + 1..).rev().map(|(first, _)| *first).collect();
         for first in doomed {
             self.remove_segment(first)?;
         }
@@ -395,6 +423,35 @@ impl SegmentLog {
             Some(bytes) => Ok(Some(decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote())),
         }
     }
+}
+
+/// What recovering one segment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovered {
+    /// Every byte verified.
+    Whole,
+    /// The log's torn tail was cut off in this segment; later ones are unwritten.
+    TailCut,
+}
+
+fn read_whole(disk: &dyn Disk, name: &str, file: &dyn DiskFile) -> Result<Vec<u8>, LogError> {
+    let len = file.size().map_err(io_err(disk, name))?;
+    let mut data = vec![0u8; usize::try_from(len).expect("segment fits in memory")];
+    file.read_at(0, &mut data).map_err(io_err(disk, name))?;
+    Ok(data)
+}
+
+/// True if none of `segments` holds a valid frame at any offset: a crash
+/// created them, but none of their writes reached the disk whole.
+fn holds_no_frame(disk: &dyn Disk, segments: &[(u64, String)]) -> Result<bool, LogError> {
+    for (_, name) in segments {
+        let file = disk.open(name, false).map_err(io_err(disk, name))?;
+        let data = read_whole(disk, name, &*file)?;
+        if (0..data.len().min(TORN_SCAN_BYTES_MAX)).any(|probe| read_frame(&data[probe..]).is_ok()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn is_torn_tail(data: &[u8], offset: usize, error: &FrameError) -> bool {

@@ -137,11 +137,17 @@ impl ShardState {
         orbit_core::keys::read_clock(&view)
     }
 
-    /// A hash of every data key and value, for comparing replicas.
-    pub fn content_hash(&self) -> Result<u64, StoreError> {
+    /// The applied index and a hash of every data key and value, taken
+    /// from one consistent snapshot, for comparing replicas.
+    pub fn content_hash(&self) -> Result<(u64, u64), StoreError> {
+        let snapshot = self.db.snapshot();
+        let applied = match snapshot.get(&self.meta, META_APPLIED).map_err(fjall_err)? {
+            None => 0,
+            Some(bytes) => decode_one::<LogIdRecord>(&bytes)?.index,
+        };
         let mut hasher = crc32fast::Hasher::new();
         let mut count = 0u64;
-        for guard in self.db.snapshot().iter(&self.data) {
+        for guard in snapshot.iter(&self.data) {
             let (k, v) = guard.into_inner().map_err(fjall_err)?;
             hasher.update(&(k.len() as u64).to_le_bytes());
             hasher.update(&k);
@@ -149,7 +155,7 @@ impl ShardState {
             hasher.update(&v);
             count += 1;
         }
-        Ok((u64::from(hasher.finalize()) << 32) ^ count)
+        Ok((applied, (u64::from(hasher.finalize()) << 32) ^ count))
     }
 
     /// Number of stored data-layer keys (all namespaces), for tests and INFO.

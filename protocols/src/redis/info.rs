@@ -82,12 +82,13 @@ fn keyspace(shared: &Shared, out: &mut String) {
 
 async fn raft(shared: &Shared, out: &mut String) {
     out.push_str("# Raft\r\n");
+    let hashes = shared.node.content_hashes().unwrap_or_default();
     for status in shared.node.status().await {
         let members: Vec<String> = status.members.iter().map(u64::to_string).collect();
         let _ = write!(
             out,
             "shard:{}\r\nrole:{}\r\nterm:{}\r\nleader_id:{}\r\nleader_addr:{}\r\nlast_log_index:{}\r\n\
-             commit_index:{}\r\napplied_index:{}\r\nvoters:{}\r\n",
+             commit_index:{}\r\napplied_index:{}\r\nvoters:{}\r\nstate_hash:{}\r\n",
             status.shard.0,
             status.role,
             status.term,
@@ -97,6 +98,10 @@ async fn raft(shared: &Shared, out: &mut String) {
             status.commit_index,
             status.applied_index,
             members.join(","),
+            hashes
+                .iter()
+                .find(|(shard, _, _)| *shard == status.shard)
+                .map_or("unavailable".to_string(), |(_, applied, hash)| format!("{hash:016x}@{applied}")),
         );
     }
 }
