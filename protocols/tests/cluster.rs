@@ -125,3 +125,44 @@ fn sigterm_stops_a_node_cleanly_and_it_restarts() {
     let value = retry(&all, ELECTION, |con| get(con, "durable"));
     assert_eq!(value, Some("yes".to_string()));
 }
+
+#[test]
+fn a_new_node_joins_a_running_cluster() {
+    // Goal: `orbit-server --join` adds a node to a running cluster as a voter,
+    // it receives the existing data, and the cluster still commits with it.
+    let mut cluster = Cluster::new(1, &[]);
+    cluster.start_all();
+    cluster.wait_leader(ELECTION);
+    let mut con = cluster.servers[0].connection().expect("connect");
+    for i in 0..20 {
+        set(&mut con, &format!("j{i}"), "x").expect("set");
+    }
+    let seed = format!("127.0.0.1:{}", cluster.servers[0].raft_port);
+    let (resp, raft) = (common::free_port(), common::free_port());
+    let dir = cluster.dir.path().join("n2");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let args: Vec<String> = [
+        "--node-id", "2", "--data-dir", &dir.join("data").display().to_string(),
+        "--resp-addr", &format!("127.0.0.1:{resp}"), "--raft-addr", &format!("127.0.0.1:{raft}"),
+        "--join", &seed, "--heartbeat-ms", "50", "--election-timeout-ms", "300",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    cluster.servers.push(common::Server::new(2, resp, raft, dir, args));
+    cluster.server(2).start();
+    cluster.wait_converged(ELECTION);
+    let deadline = std::time::Instant::now() + ELECTION;
+    loop {
+        let voters = common::raft_info(&cluster.servers[0]).and_then(|i| i.get("voters").cloned());
+        if voters.as_deref() == Some("1,2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node 2 never became a voter: {voters:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut con2 = cluster.server(2).connection().expect("connect to the new node");
+    assert_eq!(get(&mut con2, "j19").expect("get"), Some("x".to_string()));
+    set(&mut con2, "after-join", "y").expect("a write through the new node commits");
+    cluster.wait_converged(ELECTION);
+}

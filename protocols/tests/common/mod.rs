@@ -24,6 +24,10 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn new(id: u64, resp_port: u16, raft_port: u16, dir: PathBuf, args: Vec<String>) -> Server {
+        Server { id, resp_port, raft_port, dir, args, child: None }
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.resp_port)
     }
