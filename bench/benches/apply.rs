@@ -38,14 +38,21 @@ fn set_request(n: usize) -> Request {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    Request { ts_ms: TS_MS, db: 0, cmd }
+    Request {
+        ts_ms: TS_MS,
+        db: 0,
+        cmd,
+    }
 }
 
 /// A store holding every key with a 64-byte value.
 fn populated_store() -> MemStore {
     let mut store = MemStore::default();
     for n in 0..KEY_COUNT {
-        let ctx = ApplyCtx { index: n as u64 + 1, term: 1 };
+        let ctx = ApplyCtx {
+            index: n as u64 + 1,
+            term: 1,
+        };
         apply(&ctx, &set_request(n), &mut store).expect("MemStore cannot fail");
     }
     store
@@ -55,21 +62,30 @@ fn populated_store() -> MemStore {
 fn apply_all(store: &mut MemStore, requests: &[Request], index: &mut u64) {
     for request in requests {
         *index += 1;
-        let ctx = ApplyCtx { index: *index, term: 1 };
+        let ctx = ApplyCtx {
+            index: *index,
+            term: 1,
+        };
         black_box(apply(&ctx, request, store).expect("MemStore cannot fail"));
     }
 }
 
 fn bench_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("apply");
-    group.measurement_time(Duration::from_secs(3)).sample_size(20);
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
     group.throughput(Throughput::Elements(COMMANDS_PER_ITERATION as u64));
 
     // SET over a store that already holds every key: steady-state overwrites.
-    let sets: Vec<Request> = (0..COMMANDS_PER_ITERATION).map(|n| set_request(n * 7)).collect();
+    let sets: Vec<Request> = (0..COMMANDS_PER_ITERATION)
+        .map(|n| set_request(n * 7))
+        .collect();
     let mut store = populated_store();
     let mut index = KEY_COUNT as u64;
-    group.bench_function("set", |b| b.iter(|| apply_all(&mut store, &sets, &mut index)));
+    group.bench_function("set", |b| {
+        b.iter(|| apply_all(&mut store, &sets, &mut index))
+    });
 
     // SET into an empty store: every command also creates the key and bumps the count.
     group.bench_function("set_new_keys", |b| {
@@ -85,7 +101,9 @@ fn bench_apply(c: &mut Criterion) {
     });
 
     // GET on the read path: no clock write, no log index.
-    let gets: Vec<Command> = (0..COMMANDS_PER_ITERATION).map(|n| Command::Get { key: key(n * 7) }).collect();
+    let gets: Vec<Command> = (0..COMMANDS_PER_ITERATION)
+        .map(|n| Command::Get { key: key(n * 7) })
+        .collect();
     let store = populated_store();
     group.bench_function("get", |b| {
         b.iter(|| {
@@ -97,11 +115,20 @@ fn bench_apply(c: &mut Criterion) {
 
     // INCR: parse the stored integer, add, format, write back.
     let incrs: Vec<Request> = (0..COMMANDS_PER_ITERATION)
-        .map(|n| Request { ts_ms: TS_MS, db: 0, cmd: Command::IncrBy { key: key(n * 7), delta: 1 } })
+        .map(|n| Request {
+            ts_ms: TS_MS,
+            db: 0,
+            cmd: Command::IncrBy {
+                key: key(n * 7),
+                delta: 1,
+            },
+        })
         .collect();
     let mut store = MemStore::default();
     let mut index = 0;
-    group.bench_function("incr", |b| b.iter(|| apply_all(&mut store, &incrs, &mut index)));
+    group.bench_function("incr", |b| {
+        b.iter(|| apply_all(&mut store, &incrs, &mut index))
+    });
 
     group.finish();
 }

@@ -31,17 +31,28 @@ fn entry(index: u64) -> Entry<TypeConfig> {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    let request = Request { ts_ms: 1_700_000_000_000 + index, db: 0, cmd };
-    Entry { log_id: LogId::new(CommittedLeaderId::new(TERM, LEADER), index), payload: EntryPayload::Normal(request) }
+    let request = Request {
+        ts_ms: 1_700_000_000_000 + index,
+        db: 0,
+        cmd,
+    };
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(TERM, LEADER), index),
+        payload: EntryPayload::Normal(request),
+    }
 }
 
 fn bench_log_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("log_append_fsync");
-    group.measurement_time(Duration::from_secs(3)).sample_size(20);
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
     for batch_size in BATCH_SIZES {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory can be created");
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("a temporary directory can be created");
         let disk: Arc<dyn Disk> = Arc::new(FsDisk::open(dir.path()).expect("the directory opens"));
-        let mut log = SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX_DEFAULT).expect("an empty log opens");
+        let mut log =
+            SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX_DEFAULT).expect("an empty log opens");
         let mut next_index = 1u64;
         group.throughput(Throughput::Elements(batch_size as u64));
         group.bench_function(BenchmarkId::from_parameter(batch_size), |b| {
@@ -49,8 +60,10 @@ fn bench_log_append(c: &mut Criterion) {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iters {
                     // Building the entries is the proposer's work, not the log's.
-                    let batch: Vec<Entry<TypeConfig>> =
-                        (next_index..next_index + batch_size as u64).map(entry).collect();
+                    let batch: Vec<Entry<TypeConfig>> = (next_index
+                        ..next_index + batch_size as u64)
+                        .map(entry)
+                        .collect();
                     next_index += batch_size as u64;
                     let start = Instant::now();
                     log.append(&batch).expect("append to a healthy disk");

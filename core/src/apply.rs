@@ -19,6 +19,7 @@
 //! request and the store's contents. There are no clocks, no randomness and
 //! no hash-ordered iteration here.
 
+mod extended;
 pub mod numbers;
 
 #[cfg(test)]
@@ -26,7 +27,9 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
-use crate::command::{Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value};
+use crate::command::{
+    Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value,
+};
 use crate::glob::glob_match;
 use crate::ids::DB_COUNT;
 use crate::keys::{self, Kind, Record};
@@ -57,9 +60,21 @@ pub fn apply(ctx: &ApplyCtx, req: &Request, store: &mut impl Store) -> Result<Ou
         return Ok(Output::err(DB_OUT_OF_RANGE));
     }
     if req.cmd.is_read_only() {
-        return read_command(&View { store: &*store, db: req.db, now_ms }, &req.cmd);
+        return read_command(
+            &View {
+                store: &*store,
+                db: req.db,
+                now_ms,
+            },
+            &req.cmd,
+        );
     }
-    let mut shard = Shard { store, db: req.db, now_ms, version: ctx.index };
+    let mut shard = Shard {
+        store,
+        db: req.db,
+        now_ms,
+        version: ctx.index,
+    };
     for key in named_keys(&req.cmd) {
         shard.purge_if_expired(key)?;
     }
@@ -169,7 +184,10 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
         | Command::FlushAll
         | Command::Rename { .. }
         | Command::ExpireSweep { .. } => {
-            assert!(!cmd.is_read_only(), "every read-only command has a read arm");
+            assert!(
+                !cmd.is_read_only(),
+                "every read-only command has a read arm"
+            );
             Ok(Output::err(WRITE_ON_READ_PATH))
         }
     }
@@ -177,7 +195,10 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
 
 /// The stored record of `key` in `db`, expired or not.
 fn stored_record(store: &impl Store, db: u8, key: &[u8]) -> Result<Option<Record>, StoreError> {
-    store.get(&keys::data_key(db, key))?.map(|bytes| Record::decode(&bytes)).transpose()
+    store
+        .get(&keys::data_key(db, key))?
+        .map(|bytes| Record::decode(&bytes))
+        .transpose()
 }
 
 impl<S: Store> View<'_, S> {
@@ -246,9 +267,16 @@ impl<S: Store> View<'_, S> {
         let Some(deadline) = record.expires_at_ms else {
             return Ok(Output::Int(-1));
         };
-        assert!(deadline > self.now_ms, "a live record's deadline is in the future");
+        assert!(
+            deadline > self.now_ms,
+            "a live record's deadline is in the future"
+        );
         let remaining_ms = deadline - self.now_ms;
-        Ok(int_output(if millis { remaining_ms } else { remaining_ms.saturating_add(500) / 1000 }))
+        Ok(int_output(if millis {
+            remaining_ms
+        } else {
+            remaining_ms.saturating_add(500) / 1000
+        }))
     }
 
     fn type_of(&self, key: &[u8]) -> Result<Output, StoreError> {
@@ -322,20 +350,33 @@ struct Shard<'s, S: Store> {
 
 impl<S: Store> Shard<'_, S> {
     fn view(&self) -> View<'_, S> {
-        View { store: &*self.store, db: self.db, now_ms: self.now_ms }
+        View {
+            store: &*self.store,
+            db: self.db,
+            now_ms: self.now_ms,
+        }
     }
 
     /// The same shard, working in another db.
     fn in_db(&mut self, db: u8) -> Shard<'_, S> {
-        Shard { store: &mut *self.store, db, now_ms: self.now_ms, version: self.version }
+        Shard {
+            store: &mut *self.store,
+            db,
+            now_ms: self.now_ms,
+            version: self.version,
+        }
     }
 
     /// Dispatches a command; read-only ones go to the read path.
     fn execute(&mut self, cmd: &Command) -> Result<Output, StoreError> {
         match cmd {
-            Command::Set { key, value, condition, expiry, get } => {
-                self.set(key, value, *condition, *expiry, *get)
-            }
+            Command::Set {
+                key,
+                value,
+                condition,
+                expiry,
+                get,
+            } => self.set(key, value, *condition, *expiry, *get),
             Command::GetDel { key } => self.getdel(key),
             Command::GetEx { key, expiry } => self.getex(key, *expiry),
             Command::MSet { pairs } => self.mset(pairs),
@@ -345,13 +386,19 @@ impl<S: Store> Shard<'_, S> {
             Command::IncrByFloat { key, delta } => self.incr_by_float(key, *delta),
             Command::Append { key, value } => self.append(key, value),
             Command::SetRange { key, offset, value } => self.setrange(key, *offset, value),
-            Command::Expire { key, expiry, condition } => self.expire(key, *expiry, *condition),
+            Command::Expire {
+                key,
+                expiry,
+                condition,
+            } => self.expire(key, *expiry, *condition),
             Command::Persist { key } => self.persist(key),
             Command::FlushDb => self.flush_db().map(|()| Output::Ok),
             Command::FlushAll => self.flush_all(),
-            Command::Rename { source, target, only_if_absent } => {
-                self.rename(source, target, *only_if_absent)
-            }
+            Command::Rename {
+                source,
+                target,
+                only_if_absent,
+            } => self.rename(source, target, *only_if_absent),
             Command::ExpireSweep { limit } => self.expire_sweep(*limit),
             Command::Get { .. }
             | Command::MGet { .. }
@@ -366,7 +413,12 @@ impl<S: Store> Shard<'_, S> {
     }
 
     /// Writes `key` as a string.
-    fn put(&mut self, key: &[u8], payload: Vec<u8>, expires_at_ms: Option<u64>) -> Result<(), StoreError> {
+    fn put(
+        &mut self,
+        key: &[u8],
+        payload: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
         self.put_kind(key, Kind::String, payload, expires_at_ms)
     }
 
@@ -388,15 +440,28 @@ impl<S: Store> Shard<'_, S> {
             None => self.adjust_count(true)?,
         }
         if let Some(deadline) = expires_at_ms {
-            self.store.put(&keys::expiry_key(deadline, self.db, key), &[])?;
+            self.store
+                .put(&keys::expiry_key(deadline, self.db, key), &[])?;
         }
-        let record = Record { kind, expires_at_ms, version: self.version, payload };
-        self.store.put(&keys::data_key(self.db, key), &record.encode())
+        let record = Record {
+            kind,
+            expires_at_ms,
+            version: self.version,
+            payload,
+        };
+        self.store
+            .put(&keys::data_key(self.db, key), &record.encode())
     }
 
     /// Writes `key` to expire at `when_ms` (`None`: never). A deadline at or
     /// before now deletes the key instead, as in Redis.
-    fn put_until(&mut self, key: &[u8], kind: Kind, payload: Vec<u8>, when_ms: Option<i128>) -> Result<(), StoreError> {
+    fn put_until(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        payload: Vec<u8>,
+        when_ms: Option<i128>,
+    ) -> Result<(), StoreError> {
         match when_ms {
             None => self.put_kind(key, kind, payload, None),
             Some(when) if when <= i128::from(self.now_ms) => self.remove(key).map(drop),
@@ -435,9 +500,16 @@ impl<S: Store> Shard<'_, S> {
 
     fn adjust_count(&mut self, added: bool) -> Result<(), StoreError> {
         let count = keys::read_count(self.store, self.db)?;
-        let next = if added { count.checked_add(1) } else { count.checked_sub(1) };
+        let next = if added {
+            count.checked_add(1)
+        } else {
+            count.checked_sub(1)
+        };
         let next = next.ok_or_else(|| {
-            StoreError(format!("key count {count} of db {} is out of step with the data", self.db))
+            StoreError(format!(
+                "key count {count} of db {} is out of step with the data",
+                self.db
+            ))
         })?;
         keys::write_count(self.store, self.db, next)
     }
@@ -451,7 +523,11 @@ impl<S: Store> Shard<'_, S> {
         get: bool,
     ) -> Result<Output, StoreError> {
         let old = self.view().live(key)?;
-        if get && old.as_ref().is_some_and(|record| record.kind != Kind::String) {
+        if get
+            && old
+                .as_ref()
+                .is_some_and(|record| record.kind != Kind::String)
+        {
             return Ok(Output::err(errors::WRONGTYPE));
         }
         let reply = match (&old, get) {
@@ -552,20 +628,19 @@ impl<S: Store> Shard<'_, S> {
 
     fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<Output, StoreError> {
         let (current, expires_at_ms) = match self.view().find_string(key)? {
-            Found::Absent => (0.0, None),
+            Found::Absent => (None, None),
             Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
-            Found::String(record) => match numbers::parse_f64(&record.payload) {
-                Some(current) => (current, record.expires_at_ms),
-                None => return Ok(Output::err(errors::NOT_FLOAT)),
-            },
+            Found::String(record) => (Some(record.payload), record.expires_at_ms),
         };
-        let next = current + delta;
-        if !next.is_finite() {
-            return Ok(Output::err(errors::NAN_OR_INF));
+        match numbers::incr_by_float(current.as_deref(), delta) {
+            Ok(text) => {
+                let text = text.into_bytes();
+                self.put(key, text.clone(), expires_at_ms)?;
+                Ok(Output::Bytes(text))
+            }
+            Err(numbers::FloatError::NotFloat) => Ok(Output::err(errors::NOT_FLOAT)),
+            Err(numbers::FloatError::NanOrInfinity) => Ok(Output::err(errors::NAN_OR_INF)),
         }
-        let text = numbers::format_f64(next).into_bytes();
-        self.put(key, text.clone(), expires_at_ms)?;
-        Ok(Output::Bytes(text))
     }
 
     fn append(&mut self, key: &[u8], value: &[u8]) -> Result<Output, StoreError> {
@@ -593,7 +668,9 @@ impl<S: Store> Shard<'_, S> {
             Found::Absent if value.is_empty() => return Ok(Output::Int(0)),
             Found::Absent => (Vec::new(), None),
             Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
-            Found::String(record) if value.is_empty() => return Ok(len_output(record.payload.len())),
+            Found::String(record) if value.is_empty() => {
+                return Ok(len_output(record.payload.len()))
+            }
             Found::String(record) => (record.payload, record.expires_at_ms),
         };
         if exceeds_string_max(offset, value.len() as u64) {
@@ -610,7 +687,12 @@ impl<S: Store> Shard<'_, S> {
         Ok(len_output(len))
     }
 
-    fn expire(&mut self, key: &[u8], expiry: Expiry, condition: ExpireCondition) -> Result<Output, StoreError> {
+    fn expire(
+        &mut self,
+        key: &[u8],
+        expiry: Expiry,
+        condition: ExpireCondition,
+    ) -> Result<Output, StoreError> {
         let Some(record) = self.view().live(key)? else {
             return Ok(Output::Int(0));
         };
@@ -641,11 +723,20 @@ impl<S: Store> Shard<'_, S> {
         }
     }
 
-    fn rename(&mut self, source: &[u8], target: &[u8], only_if_absent: bool) -> Result<Output, StoreError> {
+    fn rename(
+        &mut self,
+        source: &[u8],
+        target: &[u8],
+        only_if_absent: bool,
+    ) -> Result<Output, StoreError> {
         let Some(record) = self.view().live(source)? else {
             return Ok(Output::err(errors::NO_SUCH_KEY));
         };
-        let done = if only_if_absent { Output::Int(1) } else { Output::Ok };
+        let done = if only_if_absent {
+            Output::Int(1)
+        } else {
+            Output::Ok
+        };
         if source == target {
             return Ok(if only_if_absent { Output::Int(0) } else { done });
         }
@@ -664,16 +755,17 @@ impl<S: Store> Shard<'_, S> {
         let prefix = keys::data_prefix(self.db);
         let mut doomed: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
         let mut failure = None;
-        self.store.scan(&prefix, &mut |encoded, value| match Record::decode(value) {
-            Ok(record) => {
-                doomed.push((encoded[prefix.len()..].to_vec(), record.expires_at_ms));
-                true
-            }
-            Err(error) => {
-                failure = Some(error);
-                false
-            }
-        })?;
+        self.store
+            .scan(&prefix, &mut |encoded, value| match Record::decode(value) {
+                Ok(record) => {
+                    doomed.push((encoded[prefix.len()..].to_vec(), record.expires_at_ms));
+                    true
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    false
+                }
+            })?;
         if let Some(error) = failure {
             return Err(error);
         }
@@ -734,7 +826,9 @@ impl<S: Store> Shard<'_, S> {
             }
         })?;
         match malformed {
-            Some(encoded) => Err(StoreError(format!("malformed expiry index key {encoded:?}"))),
+            Some(encoded) => Err(StoreError(format!(
+                "malformed expiry index key {encoded:?}"
+            ))),
             None => Ok(due),
         }
     }
@@ -743,5 +837,6 @@ impl<S: Store> Shard<'_, S> {
 /// Redis's `checkStringLength`: would a string of `len + added` bytes exceed
 /// the maximum?
 fn exceeds_string_max(len: u64, added: u64) -> bool {
-    len.checked_add(added).is_none_or(|total| total > STRING_LEN_MAX_BYTES)
+    len.checked_add(added)
+        .is_none_or(|total| total > STRING_LEN_MAX_BYTES)
 }

@@ -11,7 +11,9 @@ pub type Key = Vec<u8>;
 pub type Value = Vec<u8>;
 
 /// A deadline as the client gave it.
-#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
 pub enum Expiry {
     /// Milliseconds after the entry's timestamp (EX, PX, EXPIRE, PEXPIRE).
     RelativeMs(i64),
@@ -20,7 +22,9 @@ pub enum Expiry {
 }
 
 /// SET's NX / XX.
-#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
 pub enum SetCondition {
     Always,
     /// Only if the key does not exist.
@@ -30,7 +34,9 @@ pub enum SetCondition {
 }
 
 /// What SET does with the key's time to live.
-#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
 pub enum SetExpiry {
     /// No option: the new value has no expiry.
     Clear,
@@ -41,7 +47,9 @@ pub enum SetExpiry {
 }
 
 /// GETEX's options.
-#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
 pub enum GetExExpiry {
     /// No option: leave the expiry alone.
     Unchanged,
@@ -50,7 +58,9 @@ pub enum GetExExpiry {
 }
 
 /// EXPIRE's NX / XX / GT / LT.
-#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
 pub enum ExpireCondition {
     Always,
     /// Only if the key has no expiry.
@@ -69,39 +79,100 @@ pub enum ExpireCondition {
 #[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Command {
     /// SET, and GETSET as `get: true`, SETEX / PSETEX with an expiry.
-    Set { key: Key, value: Value, condition: SetCondition, expiry: SetExpiry, get: bool },
-    Get { key: Key },
-    GetDel { key: Key },
-    GetEx { key: Key, expiry: GetExExpiry },
-    MSet { pairs: Vec<(Key, Value)> },
+    Set {
+        key: Key,
+        value: Value,
+        condition: SetCondition,
+        expiry: SetExpiry,
+        get: bool,
+    },
+    Get {
+        key: Key,
+    },
+    GetDel {
+        key: Key,
+    },
+    GetEx {
+        key: Key,
+        expiry: GetExExpiry,
+    },
+    MSet {
+        pairs: Vec<(Key, Value)>,
+    },
     /// MSETNX, and SETNX as one pair. Replies 1 if all were set, else 0.
-    MSetNx { pairs: Vec<(Key, Value)> },
-    MGet { keys: Vec<Key> },
+    MSetNx {
+        pairs: Vec<(Key, Value)>,
+    },
+    MGet {
+        keys: Vec<Key>,
+    },
     /// DEL and UNLINK.
-    Del { keys: Vec<Key> },
-    Exists { keys: Vec<Key> },
+    Del {
+        keys: Vec<Key>,
+    },
+    Exists {
+        keys: Vec<Key>,
+    },
     /// INCR, DECR, INCRBY, DECRBY.
-    IncrBy { key: Key, delta: i64 },
-    IncrByFloat { key: Key, delta: f64 },
-    Append { key: Key, value: Value },
-    StrLen { key: Key },
-    GetRange { key: Key, start: i64, end: i64 },
-    SetRange { key: Key, offset: u64, value: Value },
+    IncrBy {
+        key: Key,
+        delta: i64,
+    },
+    IncrByFloat {
+        key: Key,
+        delta: f64,
+    },
+    Append {
+        key: Key,
+        value: Value,
+    },
+    StrLen {
+        key: Key,
+    },
+    GetRange {
+        key: Key,
+        start: i64,
+        end: i64,
+    },
+    SetRange {
+        key: Key,
+        offset: u64,
+        value: Value,
+    },
     /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT.
-    Expire { key: Key, expiry: Expiry, condition: ExpireCondition },
+    Expire {
+        key: Key,
+        expiry: Expiry,
+        condition: ExpireCondition,
+    },
     /// TTL (`millis: false`) and PTTL.
-    Ttl { key: Key, millis: bool },
-    Persist { key: Key },
-    Type { key: Key },
+    Ttl {
+        key: Key,
+        millis: bool,
+    },
+    Persist {
+        key: Key,
+    },
+    Type {
+        key: Key,
+    },
     DbSize,
     FlushDb,
     FlushAll,
-    Keys { pattern: Vec<u8> },
+    Keys {
+        pattern: Vec<u8>,
+    },
     /// RENAME, and RENAMENX as `only_if_absent: true`.
-    Rename { source: Key, target: Key, only_if_absent: bool },
+    Rename {
+        source: Key,
+        target: Key,
+        only_if_absent: bool,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
-    ExpireSweep { limit: u32 },
+    ExpireSweep {
+        limit: u32,
+    },
 }
 
 impl Command {

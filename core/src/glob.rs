@@ -69,7 +69,11 @@ pub fn glob_match(pattern: &[u8], subject: &[u8], nocase: bool) -> bool {
                     return false;
                 }
                 p += 1;
-                backtrack = Some(Backtrack { pattern_at: p, subject_at: s, ordinal });
+                backtrack = Some(Backtrack {
+                    pattern_at: p,
+                    subject_at: s,
+                    ordinal,
+                });
                 continue;
             }
             if let Some(next) = match_token(pattern, p, subject[s], nocase) {
@@ -290,8 +294,16 @@ mod tests {
 
     fn check(pattern: &str, subject: &str, nocase: bool, expected: bool) {
         let (pattern, subject) = (pattern.as_bytes(), subject.as_bytes());
-        assert_eq!(glob_match(pattern, subject, nocase), expected, "{pattern:?} vs {subject:?}");
-        assert_eq!(redis_reference(pattern, subject, nocase), expected, "reference disagrees");
+        assert_eq!(
+            glob_match(pattern, subject, nocase),
+            expected,
+            "{pattern:?} vs {subject:?}"
+        );
+        assert_eq!(
+            redis_reference(pattern, subject, nocase),
+            expected,
+            "reference disagrees"
+        );
     }
 
     #[test]
@@ -386,7 +398,9 @@ mod tests {
     }
 
     fn pattern_bytes() -> impl Strategy<Value = Vec<u8>> {
-        let alphabet = vec![b'a', b'b', b'A', b'*', b'?', b'[', b']', b'^', b'-', b'\\', 0x80, 0xff];
+        let alphabet = vec![
+            b'a', b'b', b'A', b'*', b'?', b'[', b']', b'^', b'-', b'\\', 0x80, 0xff,
+        ];
         proptest::collection::vec(proptest::sample::select(alphabet), 0..10)
     }
 

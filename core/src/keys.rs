@@ -65,7 +65,10 @@ impl Record {
 
     pub fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
         if bytes.len() < RECORD_HEADER_LEN {
-            return Err(StoreError(format!("value record of {} bytes is too short", bytes.len())));
+            return Err(StoreError(format!(
+                "value record of {} bytes is too short",
+                bytes.len()
+            )));
         }
         let kind = Kind::from_u8(bytes[0])
             .ok_or_else(|| StoreError(format!("unknown value kind {}", bytes[0])))?;
@@ -81,7 +84,8 @@ impl Record {
 
     /// True if the record is logically gone at `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|deadline| deadline <= now_ms)
+        self.expires_at_ms
+            .is_some_and(|deadline| deadline <= now_ms)
     }
 }
 
@@ -164,9 +168,17 @@ mod tests {
     #[test]
     fn record_round_trips() {
         // Goal: the header layout decodes to what was encoded.
-        let record = Record { kind: Kind::String, expires_at_ms: Some(42), version: 7, payload: b"v".to_vec() };
+        let record = Record {
+            kind: Kind::String,
+            expires_at_ms: Some(42),
+            version: 7,
+            payload: b"v".to_vec(),
+        };
         assert_eq!(Record::decode(&record.encode()).expect("decodes"), record);
-        let forever = Record { expires_at_ms: None, ..record };
+        let forever = Record {
+            expires_at_ms: None,
+            ..record
+        };
         assert_eq!(Record::decode(&forever.encode()).expect("decodes"), forever);
     }
 

@@ -34,8 +34,7 @@ impl Output {
 
 /// Redis's error texts, shared so every path says the same words.
 pub mod errors {
-    pub const WRONGTYPE: &str =
-        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
@@ -43,6 +42,7 @@ pub mod errors {
     pub const SYNTAX: &str = "ERR syntax error";
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{cmd}' command";
-    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const STRING_TOO_LONG: &str =
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
 }

@@ -31,7 +31,10 @@ pub struct Stamper {
 
 impl Stamper {
     pub fn new(clock: Arc<dyn Clock>) -> Stamper {
-        Stamper { clock, floor_ms: AtomicU64::new(0) }
+        Stamper {
+            clock,
+            floor_ms: AtomicU64::new(0),
+        }
     }
 
     /// A stamp at least `at_least_ms`, the clock, and every earlier stamp.

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -31,7 +33,12 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerNetwork {
-        PeerNetwork { transport: self.transport.clone(), shard: self.shard, target, addr: node.addr.clone() }
+        PeerNetwork {
+            transport: self.transport.clone(),
+            shard: self.shard,
+            target,
+            addr: node.addr.clone(),
+        }
     }
 }
 
@@ -45,7 +52,9 @@ struct UnexpectedResponse {
 fn transport_error<E: std::error::Error>(e: TransportError) -> RPCError<u64, BasicNode, E> {
     match e {
         TransportError::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
-        TransportError::Timeout(_) | TransportError::Closed(_) => RPCError::Network(NetworkError::new(&e)),
+        TransportError::Timeout(_) | TransportError::Closed(_) => {
+            RPCError::Network(NetworkError::new(&e))
+        }
     }
 }
 
@@ -61,9 +70,15 @@ impl PeerNetwork {
             .map_err(transport_error)
     }
 
-    fn unexpected<E: std::error::Error>(&self, response: &PeerResponse) -> RPCError<u64, BasicNode, E> {
+    fn unexpected<E: std::error::Error>(
+        &self,
+        response: &PeerResponse,
+    ) -> RPCError<u64, BasicNode, E> {
         let what = format!("{response:?}").chars().take(200).collect();
-        RPCError::Network(NetworkError::new(&UnexpectedResponse { target: self.target, what }))
+        RPCError::Network(NetworkError::new(&UnexpectedResponse {
+            target: self.target,
+            what,
+        }))
     }
 }
 
@@ -73,9 +88,20 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self.call(PeerRequest::AppendEntries { shard: self.shard, rpc }, &option).await? {
+        match self
+            .call(
+                PeerRequest::AppendEntries {
+                    shard: self.shard,
+                    rpc,
+                },
+                &option,
+            )
+            .await?
+        {
             PeerResponse::AppendEntries(Ok(response)) => Ok(response),
-            PeerResponse::AppendEntries(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            PeerResponse::AppendEntries(Err(e)) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }
@@ -84,10 +110,24 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
-        match self.call(PeerRequest::InstallSnapshot { shard: self.shard, rpc }, &option).await? {
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+    > {
+        match self
+            .call(
+                PeerRequest::InstallSnapshot {
+                    shard: self.shard,
+                    rpc,
+                },
+                &option,
+            )
+            .await?
+        {
             PeerResponse::InstallSnapshot(Ok(response)) => Ok(response),
-            PeerResponse::InstallSnapshot(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            PeerResponse::InstallSnapshot(Err(e)) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }
@@ -97,9 +137,20 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self.call(PeerRequest::Vote { shard: self.shard, rpc }, &option).await? {
+        match self
+            .call(
+                PeerRequest::Vote {
+                    shard: self.shard,
+                    rpc,
+                },
+                &option,
+            )
+            .await?
+        {
             PeerResponse::Vote(Ok(response)) => Ok(response),
-            PeerResponse::Vote(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            PeerResponse::Vote(Err(e)) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }

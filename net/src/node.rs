@@ -56,7 +56,11 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    pub fn new(node_id: u64, raft_addr: impl Into<String>, data_dir: impl Into<PathBuf>) -> NodeConfig {
+    pub fn new(
+        node_id: u64,
+        raft_addr: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+    ) -> NodeConfig {
         NodeConfig {
             node_id,
             raft_addr: raft_addr.into(),
@@ -129,7 +133,10 @@ pub enum StartError {
     #[error("raft: {0}")]
     Raft(String),
     #[error("cannot listen for peers on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 enum Proposed {
@@ -140,15 +147,30 @@ enum Proposed {
 
 impl Node {
     /// Opens the node's shards, starts Raft and the peer server.
-    pub async fn start(config: NodeConfig, transport: Arc<dyn Transport>, clock: Arc<dyn Clock>) -> Result<Node, StartError> {
+    pub async fn start(
+        config: NodeConfig,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node, StartError> {
         let listener = TcpListener::bind(&config.raft_addr)
             .await
-            .map_err(|source| StartError::Listen { addr: config.raft_addr.clone(), source })?;
+            .map_err(|source| StartError::Listen {
+                addr: config.raft_addr.clone(),
+                source,
+            })?;
         let mut shards = BTreeMap::new();
         let shard = open_shard(&config, DATA_SHARD, transport.clone()).await?;
         shards.insert(DATA_SHARD, shard);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let node = Node { inner: Arc::new(Inner { config, shards, transport, stamper: Stamper::new(clock), shutdown_tx }) };
+        let node = Node {
+            inner: Arc::new(Inner {
+                config,
+                shards,
+                transport,
+                stamper: Stamper::new(clock),
+                shutdown_tx,
+            }),
+        };
         tokio::spawn(serve(listener, Arc::new(node.clone()), shutdown_rx.clone()));
         node.bootstrap().await?;
         for shard in node.inner.shards.keys() {
@@ -164,10 +186,17 @@ impl Node {
         if !config.initial_members.contains_key(&config.node_id) {
             return Ok(());
         }
-        let members: BTreeMap<u64, BasicNode> =
-            config.initial_members.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+        let members: BTreeMap<u64, BasicNode> = config
+            .initial_members
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+            .collect();
         for shard in self.inner.shards.values() {
-            let initialized = shard.raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+            let initialized = shard
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
             if initialized {
                 continue;
             }
@@ -217,7 +246,11 @@ impl Node {
                 Err(Proposed::NotLeader(leader, node)) => leader.zip(node),
             };
             if let Some((leader, node)) = leader.filter(|(id, _)| *id != self.id()) {
-                let request = PeerRequest::Write { shard, db, cmd: cmd.clone() };
+                let request = PeerRequest::Write {
+                    shard,
+                    db,
+                    cmd: cmd.clone(),
+                };
                 match self.forward(leader, node, request, deadline).await {
                     Ok(output) => return Ok(output),
                     Err(Forwarded::Retry) => {}
@@ -233,12 +266,27 @@ impl Node {
 
     /// Proposes a write on this node if it leads `shard`.
     async fn propose(&self, shard: ShardId, db: u8, cmd: Command) -> Result<Output, Proposed> {
-        let Some(shard) = self.shard(shard) else { return Err(Proposed::Failed(format!("{shard} is not hosted here"))) };
-        let clock_ms = shard.state.clock_ms().map_err(|e| Proposed::Failed(e.to_string()))?;
-        let request = Request { ts_ms: self.inner.stamper.stamp(clock_ms), db, cmd };
-        let written = tokio::time::timeout(self.inner.config.request_timeout, shard.raft.client_write(request)).await;
+        let Some(shard) = self.shard(shard) else {
+            return Err(Proposed::Failed(format!("{shard} is not hosted here")));
+        };
+        let clock_ms = shard
+            .state
+            .clock_ms()
+            .map_err(|e| Proposed::Failed(e.to_string()))?;
+        let request = Request {
+            ts_ms: self.inner.stamper.stamp(clock_ms),
+            db,
+            cmd,
+        };
+        let written = tokio::time::timeout(
+            self.inner.config.request_timeout,
+            shard.raft.client_write(request),
+        )
+        .await;
         match written {
-            Err(_) => Err(Proposed::Unknown("timed out waiting for the write to commit".into())),
+            Err(_) => Err(Proposed::Unknown(
+                "timed out waiting for the write to commit".into(),
+            )),
             Ok(Ok(response)) => Ok(response.data),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(Proposed::NotLeader(f.leader_id, f.leader_node))
@@ -253,15 +301,23 @@ impl Node {
             let leader = match self.read_local(shard_id, db, &cmd).await {
                 Ok(output) => return Ok(output),
                 Err(Proposed::NotLeader(leader, node)) => leader.zip(node),
-                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => return Err(ExecError::Failed(why)),
+                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => {
+                    return Err(ExecError::Failed(why))
+                }
             };
             if let Some((leader, node)) = leader.filter(|(id, _)| *id != self.id()) {
-                let request = PeerRequest::Read { shard: shard_id, db, cmd: cmd.clone() };
+                let request = PeerRequest::Read {
+                    shard: shard_id,
+                    db,
+                    cmd: cmd.clone(),
+                };
                 match self.forward(leader, node, request, deadline).await {
                     Ok(output) => return Ok(output),
                     Err(Forwarded::Retry) => {}
                     // A read changes nothing, so an unknown outcome is a failure.
-                    Err(Forwarded::Done(ExecError::Unknown(why))) => return Err(ExecError::Failed(why)),
+                    Err(Forwarded::Done(ExecError::Unknown(why))) => {
+                        return Err(ExecError::Failed(why))
+                    }
                     Err(Forwarded::Done(e)) => return Err(e),
                 }
             }
@@ -275,8 +331,15 @@ impl Node {
     /// A linearizable read on this node, if it leads the shard: confirm
     /// leadership with a quorum, wait until applied reaches the read index,
     /// then read at a time no earlier than any stamp issued so far.
-    async fn read_local(&self, shard_id: ShardId, db: u8, cmd: &Command) -> Result<Output, Proposed> {
-        let Some(shard) = self.shard(shard_id) else { return Err(Proposed::Failed(format!("{shard_id} is not hosted here"))) };
+    async fn read_local(
+        &self,
+        shard_id: ShardId,
+        db: u8,
+        cmd: &Command,
+    ) -> Result<Output, Proposed> {
+        let Some(shard) = self.shard(shard_id) else {
+            return Err(Proposed::Failed(format!("{shard_id} is not hosted here")));
+        };
         let timeout = self.inner.config.request_timeout;
         let read_log_id = match tokio::time::timeout(timeout, shard.raft.get_read_log_id()).await {
             Err(_) => return Err(Proposed::Failed("timed out confirming leadership".into())),
@@ -290,11 +353,21 @@ impl Node {
         let mut applied = shard.state.subscribe_applied();
         match tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await {
             Ok(Ok(_)) => {}
-            _ => return Err(Proposed::Failed("timed out waiting for the state machine".into())),
+            _ => {
+                return Err(Proposed::Failed(
+                    "timed out waiting for the state machine".into(),
+                ))
+            }
         }
-        let clock_ms = shard.state.clock_ms().map_err(|e| Proposed::Failed(e.to_string()))?;
+        let clock_ms = shard
+            .state
+            .clock_ms()
+            .map_err(|e| Proposed::Failed(e.to_string()))?;
         let now_ms = self.inner.stamper.stamp(clock_ms);
-        shard.state.read(now_ms, db, cmd).map_err(|e| Proposed::Failed(e.to_string()))
+        shard
+            .state
+            .read(now_ms, db, cmd)
+            .map_err(|e| Proposed::Failed(e.to_string()))
     }
 
     async fn forward(
@@ -305,12 +378,23 @@ impl Node {
         deadline: tokio::time::Instant,
     ) -> Result<Output, Forwarded> {
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self.inner.transport.call(leader, node.addr, request, timeout).await {
+        match self
+            .inner
+            .transport
+            .call(leader, node.addr, request, timeout)
+            .await
+        {
             Ok(PeerResponse::Output(Ok(output))) => Ok(output),
             Ok(PeerResponse::Output(Err(ForwardError::NotLeader(_)))) => Err(Forwarded::Retry),
-            Ok(PeerResponse::Output(Err(ForwardError::Unknown(why)))) => Err(Forwarded::Done(ExecError::Unknown(why))),
-            Ok(PeerResponse::Output(Err(ForwardError::Failed(why)))) => Err(Forwarded::Done(ExecError::Failed(why))),
-            Ok(other) => Err(Forwarded::Done(ExecError::Failed(format!("unexpected reply from node {leader}: {other:?}")))),
+            Ok(PeerResponse::Output(Err(ForwardError::Unknown(why)))) => {
+                Err(Forwarded::Done(ExecError::Unknown(why)))
+            }
+            Ok(PeerResponse::Output(Err(ForwardError::Failed(why)))) => {
+                Err(Forwarded::Done(ExecError::Failed(why)))
+            }
+            Ok(other) => Err(Forwarded::Done(ExecError::Failed(format!(
+                "unexpected reply from node {leader}: {other:?}"
+            )))),
             Err(TransportError::Unreachable(_)) => Err(Forwarded::Retry),
             Err(e) => Err(Forwarded::Done(ExecError::Unknown(e.to_string()))),
         }
@@ -321,7 +405,10 @@ impl Node {
     pub async fn add_member(&self, node_id: u64, addr: String) -> Result<(), String> {
         for shard in self.inner.shards.values() {
             let raft = &shard.raft;
-            match raft.add_learner(node_id, BasicNode { addr: addr.clone() }, true).await {
+            match raft
+                .add_learner(node_id, BasicNode { addr: addr.clone() }, true)
+                .await
+            {
                 Ok(_) => {}
                 Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
                     let (Some(leader), Some(node)) = (f.leader_id, f.leader_node) else {
@@ -331,7 +418,17 @@ impl Node {
                         return Err("leadership is moving; retry".into());
                     }
                     let request = PeerRequest::Join { node_id, addr };
-                    return match self.inner.transport.call(leader, node.addr, request, self.inner.config.request_timeout).await {
+                    return match self
+                        .inner
+                        .transport
+                        .call(
+                            leader,
+                            node.addr,
+                            request,
+                            self.inner.config.request_timeout,
+                        )
+                        .await
+                    {
                         Ok(PeerResponse::Joined(result)) => result,
                         Ok(other) => Err(format!("unexpected reply: {other:?}")),
                         Err(e) => Err(e.to_string()),
@@ -339,9 +436,17 @@ impl Node {
                 }
                 Err(e) => return Err(e.to_string()),
             }
-            let mut voters: BTreeSet<u64> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+            let mut voters: BTreeSet<u64> = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
             voters.insert(node_id);
-            raft.change_membership(voters, false).await.map_err(|e| e.to_string())?;
+            raft.change_membership(voters, false)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!(shard = %shard.id, node_id, "added a voter");
         }
         Ok(())
@@ -352,8 +457,21 @@ impl Node {
     pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let request = PeerRequest::Join { node_id: self.id(), addr: self.inner.config.raft_addr.clone() };
-            let outcome = match self.inner.transport.call(0, seed_addr.to_string(), request, self.inner.config.request_timeout).await {
+            let request = PeerRequest::Join {
+                node_id: self.id(),
+                addr: self.inner.config.raft_addr.clone(),
+            };
+            let outcome = match self
+                .inner
+                .transport
+                .call(
+                    0,
+                    seed_addr.to_string(),
+                    request,
+                    self.inner.config.request_timeout,
+                )
+                .await
+            {
                 Ok(PeerResponse::Joined(result)) => result,
                 Ok(other) => Err(format!("unexpected reply: {other:?}")),
                 Err(e) => Err(e.to_string()),
@@ -374,9 +492,15 @@ impl Node {
         let mut out = Vec::new();
         for shard in self.inner.shards.values() {
             let metrics = shard.raft.metrics().borrow().clone();
-            let commit_index = shard.raft.with_raft_state(|st| st.committed.map_or(0, |id| id.index)).await.unwrap_or(0);
+            let commit_index = shard
+                .raft
+                .with_raft_state(|st| st.committed.map_or(0, |id| id.index))
+                .await
+                .unwrap_or(0);
             let membership = metrics.membership_config.membership();
-            let leader_addr = metrics.current_leader.and_then(|id| membership.get_node(&id).map(|n| n.addr.clone()));
+            let leader_addr = metrics
+                .current_leader
+                .and_then(|id| membership.get_node(&id).map(|n| n.addr.clone()));
             out.push(ShardStatus {
                 shard: shard.id,
                 role: match metrics.state {
@@ -430,7 +554,9 @@ impl Node {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(self.inner.config.expiry_sweep_interval) => {}
             }
-            let Some(shard) = self.shard(shard_id) else { return };
+            let Some(shard) = self.shard(shard_id) else {
+                return;
+            };
             if shard.raft.metrics().borrow().current_leader != Some(self.id()) {
                 continue;
             }
@@ -443,7 +569,15 @@ impl Node {
                 }
             };
             if due {
-                let _ = self.propose(shard_id, 0, Command::ExpireSweep { limit: SWEEP_KEYS_MAX }).await;
+                let _ = self
+                    .propose(
+                        shard_id,
+                        0,
+                        Command::ExpireSweep {
+                            limit: SWEEP_KEYS_MAX,
+                        },
+                    )
+                    .await;
             }
         }
     }
@@ -465,7 +599,11 @@ enum Forwarded {
     Done(ExecError),
 }
 
-async fn open_shard(config: &NodeConfig, id: ShardId, transport: Arc<dyn Transport>) -> Result<Shard, StartError> {
+async fn open_shard(
+    config: &NodeConfig,
+    id: ShardId,
+    transport: Arc<dyn Transport>,
+) -> Result<Shard, StartError> {
     let dir = config.data_dir.join(format!("shard-{}", id.0));
     let storage = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
     let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| storage(&e))?);
@@ -485,10 +623,19 @@ async fn open_shard(config: &NodeConfig, id: ShardId, transport: Arc<dyn Transpo
     }
     .validate()
     .map_err(|e| StartError::Raft(e.to_string()))?;
-    let network = NetworkFactory { transport, shard: id };
-    let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log, state_machine)
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let network = NetworkFactory {
+        transport,
+        shard: id,
+    };
+    let raft = Raft::new(
+        config.node_id,
+        Arc::new(raft_config),
+        network,
+        log,
+        state_machine,
+    )
+    .await
+    .map_err(|e| StartError::Raft(e.to_string()))?;
     Ok(Shard { id, raft, state })
 }
 
@@ -514,18 +661,26 @@ impl Node {
                 Some(s) => PeerResponse::InstallSnapshot(s.raft.install_snapshot(rpc).await),
                 None => PeerResponse::NoSuchShard(shard),
             },
-            PeerRequest::Write { shard, db, cmd } => PeerResponse::Output(match self.propose(shard, db, cmd).await {
-                Ok(output) => Ok(output),
-                Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
-                Err(Proposed::Unknown(why)) => Err(ForwardError::Unknown(why)),
-                Err(Proposed::Failed(why)) => Err(ForwardError::Failed(why)),
-            }),
-            PeerRequest::Read { shard, db, cmd } => PeerResponse::Output(match self.read_local(shard, db, &cmd).await {
-                Ok(output) => Ok(output),
-                Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
-                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => Err(ForwardError::Failed(why)),
-            }),
-            PeerRequest::Join { node_id, addr } => PeerResponse::Joined(self.add_member(node_id, addr).await),
+            PeerRequest::Write { shard, db, cmd } => {
+                PeerResponse::Output(match self.propose(shard, db, cmd).await {
+                    Ok(output) => Ok(output),
+                    Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
+                    Err(Proposed::Unknown(why)) => Err(ForwardError::Unknown(why)),
+                    Err(Proposed::Failed(why)) => Err(ForwardError::Failed(why)),
+                })
+            }
+            PeerRequest::Read { shard, db, cmd } => {
+                PeerResponse::Output(match self.read_local(shard, db, &cmd).await {
+                    Ok(output) => Ok(output),
+                    Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
+                    Err(Proposed::Unknown(why) | Proposed::Failed(why)) => {
+                        Err(ForwardError::Failed(why))
+                    }
+                })
+            }
+            PeerRequest::Join { node_id, addr } => {
+                PeerResponse::Joined(self.add_member(node_id, addr).await)
+            }
         }
     }
 }

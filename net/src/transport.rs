@@ -56,6 +56,7 @@ pub trait PeerHandler: Send + Sync + 'static {
 }
 
 type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<PeerResponse>>>>;
+type Connections = Arc<Mutex<BTreeMap<(u64, String), Arc<Connection>>>>;
 
 struct Connection {
     tx: mpsc::Sender<Vec<u8>>,
@@ -67,7 +68,7 @@ struct Connection {
 /// TCP connections to peers, one per (node, address).
 #[derive(Default, Clone)]
 pub struct TcpTransport {
-    connections: Arc<Mutex<BTreeMap<(u64, String), Arc<Connection>>>>,
+    connections: Connections,
 }
 
 impl TcpTransport {
@@ -89,9 +90,14 @@ impl TcpTransport {
             .await
             .map_err(|_| TransportError::Unreachable(format!("connect to {addr} timed out")))?
             .map_err(|e| TransportError::Unreachable(format!("connect to {addr}: {e}")))?;
-        stream.set_nodelay(true).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| TransportError::Unreachable(e.to_string()))?;
         let conn = Arc::new(start_connection(stream));
-        self.connections.lock().expect("transport lock").insert(key, conn.clone());
+        self.connections
+            .lock()
+            .expect("transport lock")
+            .insert(key, conn.clone());
         Ok(conn)
     }
 }
@@ -113,22 +119,22 @@ fn start_connection(stream: TcpStream) -> Connection {
     let reader_pending = pending.clone();
     let reader_closed = closed.clone();
     tokio::spawn(async move {
-        loop {
-            match read_frame::<_, PeerResponse>(&mut reader).await {
-                Ok(Some((id, response))) => {
-                    let waiter = reader_pending.lock().expect("pending lock").remove(&id);
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(response);
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some((id, response))) = read_frame::<_, PeerResponse>(&mut reader).await {
+            let waiter = reader_pending.lock().expect("pending lock").remove(&id);
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(response);
             }
         }
         reader_closed.store(true, Ordering::SeqCst);
         // Dropping the senders fails every call still waiting.
         reader_pending.lock().expect("pending lock").clear();
     });
-    Connection { tx, pending, next_id: AtomicU64::new(1), closed }
+    Connection {
+        tx,
+        pending,
+        next_id: AtomicU64::new(1),
+        closed,
+    }
 }
 
 impl Transport for TcpTransport {
@@ -143,17 +149,25 @@ impl Transport for TcpTransport {
         Box::pin(async move {
             let conn = this.connection(target, &addr).await?;
             let id = conn.next_id.fetch_add(1, Ordering::SeqCst);
-            let frame = encode(id, &request).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let frame =
+                encode(id, &request).map_err(|e| TransportError::Unreachable(e.to_string()))?;
             let (done_tx, done_rx) = oneshot::channel();
-            conn.pending.lock().expect("pending lock").insert(id, done_tx);
+            conn.pending
+                .lock()
+                .expect("pending lock")
+                .insert(id, done_tx);
             if conn.tx.send(frame).await.is_err() {
                 conn.pending.lock().expect("pending lock").remove(&id);
                 conn.closed.store(true, Ordering::SeqCst);
-                return Err(TransportError::Unreachable(format!("connection to {addr} is closed")));
+                return Err(TransportError::Unreachable(format!(
+                    "connection to {addr} is closed"
+                )));
             }
             match tokio::time::timeout(timeout, done_rx).await {
                 Ok(Ok(response)) => Ok(response),
-                Ok(Err(_)) => Err(TransportError::Closed(format!("connection to {addr} broke"))),
+                Ok(Err(_)) => Err(TransportError::Closed(format!(
+                    "connection to {addr} broke"
+                ))),
                 Err(_) => {
                     conn.pending.lock().expect("pending lock").remove(&id);
                     Err(TransportError::Timeout(timeout))
@@ -164,7 +178,11 @@ impl Transport for TcpTransport {
 }
 
 /// Accepts peer connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, handler: Arc<dyn PeerHandler>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    handler: Arc<dyn PeerHandler>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             biased;

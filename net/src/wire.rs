@@ -19,13 +19,30 @@ pub const FRAME_HEADER_LEN: usize = 8;
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum PeerRequest {
-    AppendEntries { shard: ShardId, rpc: AppendEntriesRequest<TypeConfig> },
-    Vote { shard: ShardId, rpc: VoteRequest<u64> },
-    InstallSnapshot { shard: ShardId, rpc: InstallSnapshotRequest<TypeConfig> },
+    AppendEntries {
+        shard: ShardId,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    },
+    Vote {
+        shard: ShardId,
+        rpc: VoteRequest<u64>,
+    },
+    InstallSnapshot {
+        shard: ShardId,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+    },
     /// A client write forwarded to the leader, which stamps and proposes it.
-    Write { shard: ShardId, db: u8, cmd: Command },
+    Write {
+        shard: ShardId,
+        db: u8,
+        cmd: Command,
+    },
     /// A linearizable read forwarded to the leader.
-    Read { shard: ShardId, db: u8, cmd: Command },
+    Read {
+        shard: ShardId,
+        db: u8,
+        cmd: Command,
+    },
     /// Add a node to the cluster (as a voter) through the leader.
     Join { node_id: u64, addr: String },
 }
@@ -76,8 +93,10 @@ fn crc(len: u32, body: &[u8]) -> u32 {
 /// Encodes `(id, message)` as one frame.
 pub fn encode<T: Serialize>(id: u64, message: &T) -> Result<Vec<u8>, WireError> {
     let mut out = vec![0u8; FRAME_HEADER_LEN];
-    bincode::serialize_into(&mut out, &(id, message)).map_err(|e| WireError::Decode(e.to_string()))?;
-    let len = u32::try_from(out.len() - FRAME_HEADER_LEN).map_err(|_| WireError::BadLength(u32::MAX))?;
+    bincode::serialize_into(&mut out, &(id, message))
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    let len =
+        u32::try_from(out.len() - FRAME_HEADER_LEN).map_err(|_| WireError::BadLength(u32::MAX))?;
     if len > FRAME_LEN_MAX {
         return Err(WireError::BadLength(len));
     }

@@ -13,7 +13,11 @@ use orbit_net::NodeConfig;
 use serde::Deserialize;
 
 #[derive(Parser, Debug, Default)]
-#[command(name = "orbit-server", version, about = "Orbit: a Raft-replicated database that speaks Redis")]
+#[command(
+    name = "orbit-server",
+    version,
+    about = "Orbit: a Raft-replicated database that speaks Redis"
+)]
 pub struct Flags {
     /// TOML configuration file.
     #[arg(long, short = 'c')]
@@ -90,8 +94,13 @@ pub struct ServerConfig {
 }
 
 fn parse_peer(text: &str) -> Result<(u64, String), String> {
-    let (id, addr) = text.split_once('=').ok_or_else(|| format!("--peer {text:?}: expected ID=ADDR"))?;
-    let id = id.trim().parse::<u64>().map_err(|_| format!("--peer {text:?}: the id is not a number"))?;
+    let (id, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--peer {text:?}: expected ID=ADDR"))?;
+    let id = id
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("--peer {text:?}: the id is not a number"))?;
     Ok((id, addr.trim().to_string()))
 }
 
@@ -101,7 +110,8 @@ impl ServerConfig {
         let file = match &flags.config {
             None => FileConfig::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
         };
@@ -109,8 +119,14 @@ impl ServerConfig {
         if node_id == 0 {
             return Err("node id must be positive".into());
         }
-        let raft_addr = flags.raft_addr.or(file.raft_addr).unwrap_or_else(|| "127.0.0.1:7379".into());
-        let data_dir = flags.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let raft_addr = flags
+            .raft_addr
+            .or(file.raft_addr)
+            .unwrap_or_else(|| "127.0.0.1:7379".into());
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
         let mut peers = BTreeMap::new();
         for text in &flags.peers {
             let (id, addr) = parse_peer(text)?;
@@ -150,10 +166,19 @@ impl ServerConfig {
         node.request_timeout = Duration::from_secs(10);
         Ok(ServerConfig {
             node,
-            resp_addr: flags.resp_addr.or(file.resp_addr).unwrap_or_else(|| "127.0.0.1:6379".into()),
+            resp_addr: flags
+                .resp_addr
+                .or(file.resp_addr)
+                .unwrap_or_else(|| "127.0.0.1:6379".into()),
             join,
-            proto_max_bulk_len: flags.proto_max_bulk_len.or(file.proto_max_bulk_len).unwrap_or(512 * 1024 * 1024),
-            log: flags.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".into()),
+            proto_max_bulk_len: flags
+                .proto_max_bulk_len
+                .or(file.proto_max_bulk_len)
+                .unwrap_or(512 * 1024 * 1024),
+            log: flags
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| "info,openraft=warn".into()),
         })
     }
 }
@@ -169,7 +194,10 @@ mod tests {
         assert_eq!(config.node.node_id, 1);
         assert_eq!(config.node.data_dir, PathBuf::from("./data"));
         assert_eq!(config.resp_addr, "127.0.0.1:6379");
-        assert_eq!(config.node.initial_members, BTreeMap::from([(1, "127.0.0.1:7379".to_string())]));
+        assert_eq!(
+            config.node.initial_members,
+            BTreeMap::from([(1, "127.0.0.1:7379".to_string())])
+        );
     }
 
     #[test]
@@ -183,7 +211,11 @@ mod tests {
              [[peers]]\nid = 2\naddr = \"127.0.0.1:7002\"\n",
         )
         .expect("write");
-        let flags = Flags { config: Some(path), resp_addr: Some("127.0.0.1:6400".into()), ..Flags::default() };
+        let flags = Flags {
+            config: Some(path),
+            resp_addr: Some("127.0.0.1:6400".into()),
+            ..Flags::default()
+        };
         let config = ServerConfig::resolve(flags).expect("valid");
         assert_eq!(config.node.node_id, 2);
         assert_eq!(config.resp_addr, "127.0.0.1:6400");
@@ -193,11 +225,22 @@ mod tests {
     #[test]
     fn bad_configs_are_refused() {
         // Goal: contradictory or malformed settings fail with a message.
-        let join_and_peers = Flags { join: Some("x:1".into()), peers: vec!["1=a:1".into()], ..Flags::default() };
+        let join_and_peers = Flags {
+            join: Some("x:1".into()),
+            peers: vec!["1=a:1".into()],
+            ..Flags::default()
+        };
         assert!(ServerConfig::resolve(join_and_peers).is_err());
-        let not_member = Flags { node_id: Some(3), peers: vec!["1=a:1".into()], ..Flags::default() };
+        let not_member = Flags {
+            node_id: Some(3),
+            peers: vec!["1=a:1".into()],
+            ..Flags::default()
+        };
         assert!(ServerConfig::resolve(not_member).is_err());
-        let malformed = Flags { peers: vec!["one".into()], ..Flags::default() };
+        let malformed = Flags {
+            peers: vec!["one".into()],
+            ..Flags::default()
+        };
         assert!(ServerConfig::resolve(malformed).is_err());
     }
 }

@@ -33,14 +33,20 @@ fn writes_through_any_node_survive_leader_kill_and_restart() {
     for server in &cluster.servers {
         let mut con = server.connection().expect("connect");
         assert_eq!(get(&mut con, "k59").expect("get"), Some("v59".to_string()));
-        let counter: i64 = redis::cmd("INCR").arg("counter").query(&mut con).expect("incr");
+        let counter: i64 = redis::cmd("INCR")
+            .arg("counter")
+            .query(&mut con)
+            .expect("incr");
         assert!(counter >= 1);
     }
     let leader = cluster.wait_leader(ELECTION);
     cluster.server(leader).kill();
-    let survivors: Vec<&common::Server> = cluster.servers.iter().filter(|s| s.is_running()).collect();
+    let survivors: Vec<&common::Server> =
+        cluster.servers.iter().filter(|s| s.is_running()).collect();
     for i in 60..100u64 {
-        retry(&survivors, ELECTION, |con| set(con, &format!("k{i}"), &format!("v{i}")));
+        retry(&survivors, ELECTION, |con| {
+            set(con, &format!("k{i}"), &format!("v{i}"))
+        });
     }
     let new_leader = cluster.wait_leader(ELECTION);
     assert_ne!(new_leader, leader, "a killed node cannot lead");
@@ -48,9 +54,16 @@ fn writes_through_any_node_survive_leader_kill_and_restart() {
     cluster.wait_converged(ELECTION);
     let mut con = cluster.server(leader).connection().expect("connect");
     for i in 0..100u64 {
-        assert_eq!(get(&mut con, &format!("k{i}")).expect("get"), Some(format!("v{i}")), "key k{i}");
+        assert_eq!(
+            get(&mut con, &format!("k{i}")).expect("get"),
+            Some(format!("v{i}")),
+            "key k{i}"
+        );
     }
-    let counter: i64 = redis::cmd("GET").arg("counter").query(&mut con).expect("get counter");
+    let counter: i64 = redis::cmd("GET")
+        .arg("counter")
+        .query(&mut con)
+        .expect("get counter");
     assert_eq!(counter, 3, "each INCR applied exactly once");
 }
 
@@ -65,13 +78,24 @@ fn a_lagging_node_catches_up_by_snapshot() {
     cluster.server(lagging).kill();
     let running: Vec<&common::Server> = cluster.servers.iter().filter(|s| s.is_running()).collect();
     for i in 0..300u64 {
-        retry(&running, ELECTION, |con| set(con, &format!("s{i}"), &format!("{i}")));
+        retry(&running, ELECTION, |con| {
+            set(con, &format!("s{i}"), &format!("{i}"))
+        });
     }
-    let snapshot_dir = cluster.server(lagging).dir.join("data/shard-0/snapshot/snapshot");
-    assert!(!snapshot_dir.exists(), "the lagging node had no snapshot before");
+    let snapshot_dir = cluster
+        .server(lagging)
+        .dir
+        .join("data/shard-0/snapshot/snapshot");
+    assert!(
+        !snapshot_dir.exists(),
+        "the lagging node had no snapshot before"
+    );
     cluster.server(lagging).start();
     cluster.wait_converged(ELECTION);
-    assert!(snapshot_dir.exists(), "the lagging node caught up by installing a snapshot");
+    assert!(
+        snapshot_dir.exists(),
+        "the lagging node caught up by installing a snapshot"
+    );
     let mut con = cluster.server(lagging).connection().expect("connect");
     assert_eq!(get(&mut con, "s299").expect("get"), Some("299".to_string()));
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
@@ -89,7 +113,11 @@ fn whole_cluster_restart_loses_nothing_acknowledged() {
     for i in 0..150u64 {
         let server = &cluster.servers[(i % 3) as usize];
         let mut con = server.connection().expect("connect");
-        let _: i64 = redis::cmd("INCRBY").arg("total").arg(i).query(&mut con).expect("incrby");
+        let _: i64 = redis::cmd("INCRBY")
+            .arg("total")
+            .arg(i)
+            .query(&mut con)
+            .expect("incrby");
         set(&mut con, &format!("r{i}"), &format!("{i}")).expect("set");
         acknowledged.push(i);
     }
@@ -99,11 +127,16 @@ fn whole_cluster_restart_loses_nothing_acknowledged() {
     cluster.start_all();
     cluster.wait_leader(ELECTION);
     let all: Vec<&common::Server> = cluster.servers.iter().collect();
-    let total: i64 = retry(&all, ELECTION, |con| redis::cmd("GET").arg("total").query(con));
+    let total: i64 = retry(&all, ELECTION, |con| {
+        redis::cmd("GET").arg("total").query(con)
+    });
     assert_eq!(total, (0..150).sum::<i64>());
     let mut con = cluster.servers[0].connection().expect("connect");
     for i in acknowledged {
-        assert_eq!(get(&mut con, &format!("r{i}")).expect("get"), Some(i.to_string()));
+        assert_eq!(
+            get(&mut con, &format!("r{i}")).expect("get"),
+            Some(i.to_string())
+        );
     }
     cluster.wait_converged(ELECTION);
 }
@@ -142,14 +175,27 @@ fn a_new_node_joins_a_running_cluster() {
     let dir = cluster.dir.path().join("n2");
     std::fs::create_dir_all(&dir).expect("dir");
     let args: Vec<String> = [
-        "--node-id", "2", "--data-dir", &dir.join("data").display().to_string(),
-        "--resp-addr", &format!("127.0.0.1:{resp}"), "--raft-addr", &format!("127.0.0.1:{raft}"),
-        "--join", &seed, "--heartbeat-ms", "50", "--election-timeout-ms", "300",
+        "--node-id",
+        "2",
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--resp-addr",
+        &format!("127.0.0.1:{resp}"),
+        "--raft-addr",
+        &format!("127.0.0.1:{raft}"),
+        "--join",
+        &seed,
+        "--heartbeat-ms",
+        "50",
+        "--election-timeout-ms",
+        "300",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    cluster.servers.push(common::Server::new(2, resp, raft, dir, args));
+    cluster
+        .servers
+        .push(common::Server::new(2, resp, raft, dir, args));
     cluster.server(2).start();
     cluster.wait_converged(ELECTION);
     let deadline = std::time::Instant::now() + ELECTION;
@@ -158,10 +204,16 @@ fn a_new_node_joins_a_running_cluster() {
         if voters.as_deref() == Some("1,2") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "node 2 never became a voter: {voters:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 2 never became a voter: {voters:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut con2 = cluster.server(2).connection().expect("connect to the new node");
+    let mut con2 = cluster
+        .server(2)
+        .connection()
+        .expect("connect to the new node");
     assert_eq!(get(&mut con2, "j19").expect("get"), Some("x".to_string()));
     set(&mut con2, "after-join", "y").expect("a write through the new node commits");
     cluster.wait_converged(ELECTION);

@@ -69,12 +69,27 @@ fn string_commands() {
     assert_eq!(ok(&mut c, &["TTL", "k"]), int(100));
     assert_eq!(ok(&mut c, &["SET", "k", "v5"]), okay());
     assert_eq!(ok(&mut c, &["TTL", "k"]), int(-1));
-    assert_eq!(ok(&mut c, &["SET", "k", "v6", "PXAT", "32503680000000"]), okay());
+    assert_eq!(
+        ok(&mut c, &["SET", "k", "v6", "PXAT", "32503680000000"]),
+        okay()
+    );
     assert!(matches!(ok(&mut c, &["PTTL", "k"]), Value::Int(ms) if ms > 1_000_000));
-    assert_eq!(error(&mut c, &["SET", "k", "v", "NX", "XX"]), "ERR syntax error");
-    assert_eq!(error(&mut c, &["SET", "k", "v", "EX", "0"]), "ERR invalid expire time in 'set' command");
-    assert_eq!(error(&mut c, &["SET", "k", "v", "EX", "ten"]), "ERR value is not an integer or out of range");
-    assert_eq!(error(&mut c, &["SET", "k"]), "ERR wrong number of arguments for 'set' command");
+    assert_eq!(
+        error(&mut c, &["SET", "k", "v", "NX", "XX"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut c, &["SET", "k", "v", "EX", "0"]),
+        "ERR invalid expire time in 'set' command"
+    );
+    assert_eq!(
+        error(&mut c, &["SET", "k", "v", "EX", "ten"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        error(&mut c, &["SET", "k"]),
+        "ERR wrong number of arguments for 'set' command"
+    );
     assert_eq!(ok(&mut c, &["GETSET", "k", "g"]), bulk("v6"));
     assert_eq!(ok(&mut c, &["GETDEL", "k"]), bulk("g"));
     assert_eq!(ok(&mut c, &["GETDEL", "k"]), Value::Nil);
@@ -84,14 +99,23 @@ fn string_commands() {
     assert_eq!(ok(&mut c, &["TTL", "e"]), int(50));
     assert_eq!(ok(&mut c, &["PSETEX", "p", "50000", "x"]), okay());
     assert_eq!(ok(&mut c, &["TTL", "p"]), int(50));
-    assert_eq!(error(&mut c, &["SETEX", "e", "-1", "x"]), "ERR invalid expire time in 'setex' command");
+    assert_eq!(
+        error(&mut c, &["SETEX", "e", "-1", "x"]),
+        "ERR invalid expire time in 'setex' command"
+    );
     assert_eq!(ok(&mut c, &["GETEX", "e", "PERSIST"]), bulk("x"));
     assert_eq!(ok(&mut c, &["TTL", "e"]), int(-1));
     assert_eq!(ok(&mut c, &["GETEX", "e", "EX", "30"]), bulk("x"));
     assert_eq!(ok(&mut c, &["TTL", "e"]), int(30));
     assert_eq!(ok(&mut c, &["MSET", "a", "1", "b", "2"]), okay());
-    assert_eq!(error(&mut c, &["MSET", "a", "1", "b"]), "ERR wrong number of arguments for 'mset' command");
-    assert_eq!(ok(&mut c, &["MGET", "a", "nope", "b"]), Value::Array(vec![bulk("1"), Value::Nil, bulk("2")]));
+    assert_eq!(
+        error(&mut c, &["MSET", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'mset' command"
+    );
+    assert_eq!(
+        ok(&mut c, &["MGET", "a", "nope", "b"]),
+        Value::Array(vec![bulk("1"), Value::Nil, bulk("2")])
+    );
     assert_eq!(ok(&mut c, &["MSETNX", "a", "9", "z", "9"]), int(0));
     assert_eq!(ok(&mut c, &["GET", "z"]), Value::Nil);
     assert_eq!(ok(&mut c, &["MSETNX", "y", "9", "z", "9"]), int(1));
@@ -105,8 +129,14 @@ fn string_commands() {
     assert_eq!(ok(&mut c, &["SETRANGE", "s", "6", "Redis"]), int(11));
     assert_eq!(ok(&mut c, &["GET", "s"]), bulk("Hello Redis"));
     assert_eq!(ok(&mut c, &["SETRANGE", "pad", "3", "x"]), int(4));
-    assert_eq!(ok(&mut c, &["GET", "pad"]), Value::BulkString(b"\0\0\0x".to_vec()));
-    assert_eq!(error(&mut c, &["SETRANGE", "s", "-1", "x"]), "ERR offset is out of range");
+    assert_eq!(
+        ok(&mut c, &["GET", "pad"]),
+        Value::BulkString(b"\0\0\0x".to_vec())
+    );
+    assert_eq!(
+        error(&mut c, &["SETRANGE", "s", "-1", "x"]),
+        "ERR offset is out of range"
+    );
 }
 
 #[test]
@@ -118,16 +148,31 @@ fn counters() {
     assert_eq!(ok(&mut c, &["DECR", "c"]), int(10));
     assert_eq!(ok(&mut c, &["DECRBY", "c", "20"]), int(-10));
     assert_eq!(ok(&mut c, &["SET", "big", "9223372036854775807"]), okay());
-    assert_eq!(error(&mut c, &["INCR", "big"]), "ERR increment or decrement would overflow");
+    assert_eq!(
+        error(&mut c, &["INCR", "big"]),
+        "ERR increment or decrement would overflow"
+    );
     assert_eq!(ok(&mut c, &["SET", "word", "abc"]), okay());
-    assert_eq!(error(&mut c, &["INCR", "word"]), "ERR value is not an integer or out of range");
-    assert_eq!(error(&mut c, &["INCRBY", "c", "1.5"]), "ERR value is not an integer or out of range");
+    assert_eq!(
+        error(&mut c, &["INCR", "word"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        error(&mut c, &["INCRBY", "c", "1.5"]),
+        "ERR value is not an integer or out of range"
+    );
     assert_eq!(ok(&mut c, &["SET", "f", "10.50"]), okay());
     assert_eq!(ok(&mut c, &["INCRBYFLOAT", "f", "0.1"]), bulk("10.6"));
     assert_eq!(ok(&mut c, &["INCRBYFLOAT", "f", "-5"]), bulk("5.6"));
     assert_eq!(ok(&mut c, &["INCRBYFLOAT", "g", "3"]), bulk("3"));
-    assert_eq!(error(&mut c, &["INCRBYFLOAT", "word", "1"]), "ERR value is not a valid float");
-    assert_eq!(error(&mut c, &["INCRBYFLOAT", "f", "x"]), "ERR value is not a valid float");
+    assert_eq!(
+        error(&mut c, &["INCRBYFLOAT", "word", "1"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        error(&mut c, &["INCRBYFLOAT", "f", "x"]),
+        "ERR value is not a valid float"
+    );
 }
 
 #[test]
@@ -135,12 +180,23 @@ fn keyspace_commands() {
     // Goal: DEL/UNLINK/EXISTS, EXPIRE family with NX/XX/GT/LT, TTL/PTTL,
     // PERSIST, TYPE, KEYS, RENAME/RENAMENX, DBSIZE, FLUSHDB/FLUSHALL, SELECT.
     let (_cluster, mut c) = start();
-    ok(&mut c, &["MSET", "a", "1", "b", "2", "c", "3", "hello", "x", "hallo", "y"]);
+    ok(
+        &mut c,
+        &[
+            "MSET", "a", "1", "b", "2", "c", "3", "hello", "x", "hallo", "y",
+        ],
+    );
     assert_eq!(ok(&mut c, &["EXISTS", "a", "a", "nope"]), int(2));
     assert_eq!(ok(&mut c, &["DEL", "a", "nope"]), int(1));
     assert_eq!(ok(&mut c, &["UNLINK", "b"]), int(1));
-    assert_eq!(ok(&mut c, &["TYPE", "c"]), Value::SimpleString("string".into()));
-    assert_eq!(ok(&mut c, &["TYPE", "a"]), Value::SimpleString("none".into()));
+    assert_eq!(
+        ok(&mut c, &["TYPE", "c"]),
+        Value::SimpleString("string".into())
+    );
+    assert_eq!(
+        ok(&mut c, &["TYPE", "a"]),
+        Value::SimpleString("none".into())
+    );
     assert_eq!(ok(&mut c, &["TTL", "a"]), int(-2));
     assert_eq!(ok(&mut c, &["EXPIRE", "c", "100", "XX"]), int(0));
     assert_eq!(ok(&mut c, &["EXPIRE", "c", "100", "NX"]), int(1));
@@ -153,7 +209,10 @@ fn keyspace_commands() {
     assert_eq!(ok(&mut c, &["PERSIST", "c"]), int(0));
     assert_eq!(ok(&mut c, &["EXPIREAT", "c", "32503680000"]), int(1));
     assert_eq!(ok(&mut c, &["PEXPIREAT", "c", "32503680000000"]), int(1));
-    assert_eq!(error(&mut c, &["EXPIRE", "c", "10", "NX", "XX"]), "ERR NX and XX, GT or LT options at the same time are not compatible");
+    assert_eq!(
+        error(&mut c, &["EXPIRE", "c", "10", "NX", "XX"]),
+        "ERR NX and XX, GT or LT options at the same time are not compatible"
+    );
     assert_eq!(ok(&mut c, &["EXPIRE", "nope", "10"]), int(0));
     assert_eq!(ok(&mut c, &["EXPIRE", "c", "-1"]), int(1));
     assert_eq!(ok(&mut c, &["EXISTS", "c"]), int(0));
@@ -168,7 +227,10 @@ fn keyspace_commands() {
     assert_eq!(ok(&mut c, &["SELECT", "1"]), okay());
     assert_eq!(ok(&mut c, &["DBSIZE"]), int(0));
     ok(&mut c, &["SET", "in-db-1", "v"]);
-    assert_eq!(error(&mut c, &["SELECT", "16"]), "ERR DB index is out of range");
+    assert_eq!(
+        error(&mut c, &["SELECT", "16"]),
+        "ERR DB index is out of range"
+    );
     assert_eq!(ok(&mut c, &["FLUSHDB"]), okay());
     assert_eq!(ok(&mut c, &["DBSIZE"]), int(0));
     ok(&mut c, &["SET", "in-db-1", "v"]);
@@ -193,7 +255,10 @@ fn expired_keys_disappear() {
     assert_eq!(ok(&mut c, &["EXISTS", "short"]), int(0));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while ok(&mut c, &["DBSIZE"]) != int(1) {
-        assert!(std::time::Instant::now() < deadline, "the expiry sweep never removed the key");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expiry sweep never removed the key"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -210,19 +275,38 @@ fn connection_commands() {
     assert_eq!(ok(&mut c, &["CLIENT", "SETNAME", "tester"]), okay());
     assert_eq!(ok(&mut c, &["CLIENT", "GETNAME"]), bulk("tester"));
     assert!(matches!(ok(&mut c, &["CLIENT", "ID"]), Value::Int(id) if id > 0));
-    assert_eq!(error(&mut c, &["CLIENT", "SETNAME", "a b"]), "ERR Client names cannot contain spaces, newlines or special characters.");
+    assert_eq!(
+        error(&mut c, &["CLIENT", "SETNAME", "a b"]),
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
     assert!(error(&mut c, &["CLIENT", "BOGUS"]).starts_with("ERR unknown subcommand 'BOGUS'"));
     let hello = ok(&mut c, &["HELLO", "2"]);
-    let Value::Array(fields) = hello else { panic!("HELLO 2 is a flat array: {hello:?}") };
+    let Value::Array(fields) = hello else {
+        panic!("HELLO 2 is a flat array: {hello:?}")
+    };
     assert!(fields.contains(&bulk("proto")) && fields.contains(&int(2)));
-    assert_eq!(error(&mut c, &["HELLO", "4"]), "NOPROTO unsupported protocol version");
+    assert_eq!(
+        error(&mut c, &["HELLO", "4"]),
+        "NOPROTO unsupported protocol version"
+    );
     let count = ok(&mut c, &["COMMAND", "COUNT"]);
     assert!(matches!(count, Value::Int(n) if n >= 40));
     let info: String = redis::cmd("INFO").query(&mut c).expect("info");
-    for needle in ["redis_version:", "connected_clients:", "# Keyspace", "role:leader", "applied_index:", "term:"] {
+    for needle in [
+        "redis_version:",
+        "connected_clients:",
+        "# Keyspace",
+        "role:leader",
+        "applied_index:",
+        "term:",
+    ] {
         assert!(info.contains(needle), "INFO lacks {needle}: {info}");
     }
-    assert!(error(&mut c, &["NOSUCHCMD", "a"]).starts_with("ERR unknown command 'NOSUCHCMD', with args beginning with: 'a'"));
-    assert_eq!(error(&mut c, &["GET"]), "ERR wrong number of arguments for 'get' command");
+    assert!(error(&mut c, &["NOSUCHCMD", "a"])
+        .starts_with("ERR unknown command 'NOSUCHCMD', with args beginning with: 'a'"));
+    assert_eq!(
+        error(&mut c, &["GET"]),
+        "ERR wrong number of arguments for 'get' command"
+    );
     assert_eq!(ok(&mut c, &["QUIT"]), okay());
 }

@@ -11,7 +11,9 @@ use common::Cluster;
 
 fn raw(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     stream
 }
 
@@ -42,21 +44,41 @@ fn malformed_frames_get_errors_and_close_only_their_connection() {
     cluster.wait_leader(Duration::from_secs(15));
     let port = cluster.servers[0].resp_port;
     let mut bystander = cluster.servers[0].connection().expect("connect");
-    let _: () = redis::cmd("SET").arg("kept").arg("1").query(&mut bystander).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("kept")
+        .arg("1")
+        .query(&mut bystander)
+        .expect("set");
     let cases: &[(&[u8], &str)] = &[
-        (b"*1\r\n!4\r\nPING\r\n", "ERR Protocol error: expected '$', got '!'"),
+        (
+            b"*1\r\n!4\r\nPING\r\n",
+            "ERR Protocol error: expected '$', got '!'",
+        ),
         (b"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"),
         (b"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"),
         (b"*-7\r\n", "ERR Protocol error: invalid multibulk length"),
-        (b"*99999999999999\r\n", "ERR Protocol error: invalid multibulk length"),
+        (
+            b"*99999999999999\r\n",
+            "ERR Protocol error: invalid multibulk length",
+        ),
         (b"*1\r\n$4\r\nPINGxx", "ERR Protocol error"),
-        (b"SET \"unbalanced\r\n", "ERR Protocol error: unbalanced quotes in request"),
+        (
+            b"SET \"unbalanced\r\n",
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
     ];
     for (bytes, expected) in cases {
         let reply = exchange(port, bytes);
-        assert!(reply.starts_with(&format!("-{expected}")), "{:?} got {reply:?}", String::from_utf8_lossy(bytes));
+        assert!(
+            reply.starts_with(&format!("-{expected}")),
+            "{:?} got {reply:?}",
+            String::from_utf8_lossy(bytes)
+        );
     }
-    let value: String = redis::cmd("GET").arg("kept").query(&mut bystander).expect("bystander still served");
+    let value: String = redis::cmd("GET")
+        .arg("kept")
+        .query(&mut bystander)
+        .expect("bystander still served");
     assert_eq!(value, "1");
     assert_eq!(ping(port), "+PONG\r\n");
 }
@@ -70,17 +92,28 @@ fn a_bulk_over_the_limit_is_refused_before_its_body_is_sent() {
     cluster.wait_leader(Duration::from_secs(15));
     let port = cluster.servers[0].resp_port;
     let mut stream = raw(port);
-    stream.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000\r\n").expect("write header only");
+    stream
+        .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000\r\n")
+        .expect("write header only");
     let mut buf = [0u8; 128];
-    let n = stream.read(&mut buf).expect("the error arrives without the body");
+    let n = stream
+        .read(&mut buf)
+        .expect("the error arrives without the body");
     assert_eq!(&buf[..n], b"-ERR Protocol error: invalid bulk length\r\n");
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     assert!(rest.is_empty(), "the connection is closed");
     // A bulk at the limit is fine.
     let mut con = cluster.servers[0].connection().expect("connect");
-    let _: () = redis::cmd("SET").arg("k").arg(vec![b'x'; 1000]).query(&mut con).expect("1000 bytes fit");
-    let len: i64 = redis::cmd("STRLEN").arg("k").query(&mut con).expect("strlen");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg(vec![b'x'; 1000])
+        .query(&mut con)
+        .expect("1000 bytes fit");
+    let len: i64 = redis::cmd("STRLEN")
+        .arg("k")
+        .query(&mut con)
+        .expect("strlen");
     assert_eq!(len, 1000);
 }
 
@@ -92,7 +125,12 @@ fn truncated_frames_and_garbage_do_not_hurt_the_server() {
     cluster.start_all();
     cluster.wait_leader(Duration::from_secs(15));
     let port = cluster.servers[0].resp_port;
-    for bytes in [&b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..], b"*2\r\n$3\r\nGET", b"$", b"\x00\xff\xfe*\r\n"] {
+    for bytes in [
+        &b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..],
+        b"*2\r\n$3\r\nGET",
+        b"$",
+        b"\x00\xff\xfe*\r\n",
+    ] {
         let mut stream = raw(port);
         stream.write_all(bytes).expect("write");
         drop(stream);

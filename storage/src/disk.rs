@@ -46,7 +46,9 @@ pub struct FsDisk {
 impl FsDisk {
     pub fn open(dir: impl AsRef<Path>) -> io::Result<FsDisk> {
         std::fs::create_dir_all(dir.as_ref())?;
-        Ok(FsDisk { dir: dir.as_ref().to_path_buf() })
+        Ok(FsDisk {
+            dir: dir.as_ref().to_path_buf(),
+        })
     }
 }
 

@@ -42,7 +42,11 @@ pub enum LogError {
     #[error("log I/O error on {file}: {source}")]
     Io { file: String, source: io::Error },
     #[error("log corrupted in {file} at byte offset {offset}: {reason}")]
-    Corrupt { file: String, offset: u64, reason: String },
+    Corrupt {
+        file: String,
+        offset: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,10 +95,15 @@ fn io_err(disk: &dyn Disk, name: &str) -> impl FnOnce(io::Error) -> LogError {
 impl SegmentLog {
     /// Opens the log in `disk`, recovering from a crash if needed.
     pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<SegmentLog, LogError> {
-        assert!(segment_size_max >= 4096, "segments must hold at least a page");
+        assert!(
+            segment_size_max >= 4096,
+            "segments must hold at least a page"
+        );
         let purged = match read_file(&*disk, PURGED_FILE).map_err(io_err(&*disk, PURGED_FILE))? {
             None => None,
-            Some(bytes) => Some(decode_meta::<LogIdRecord>(&*disk, PURGED_FILE, &bytes)?.to_log_id()),
+            Some(bytes) => {
+                Some(decode_meta::<LogIdRecord>(&*disk, PURGED_FILE, &bytes)?.to_log_id())
+            }
         };
         let mut log = SegmentLog {
             disk: disk.clone(),
@@ -129,7 +138,12 @@ impl SegmentLog {
     /// Indexes one segment's records. A record that fails to verify is a torn
     /// tail (cut off, reporting [`Recovered::TailCut`]) only if nothing valid
     /// follows it in this segment or any `later` one; otherwise it is corruption.
-    fn recover_segment(&mut self, first_index: u64, name: &str, later: &[(u64, String)]) -> Result<Recovered, LogError> {
+    fn recover_segment(
+        &mut self,
+        first_index: u64,
+        name: &str,
+        later: &[(u64, String)],
+    ) -> Result<Recovered, LogError> {
         let disk = self.disk.clone();
         let file = disk.open(name, false).map_err(io_err(&*disk, name))?;
         let data = read_whole(&*disk, name, &*file)?;
@@ -155,11 +169,16 @@ impl SegmentLog {
                     break;
                 }
             };
-            let record: LogRecord = from_rkyv(payload).map_err(|e| corrupt(offset, e.to_string()))?;
+            let record: LogRecord =
+                from_rkyv(payload).map_err(|e| corrupt(offset, e.to_string()))?;
             if record.index != expected {
-                return Err(corrupt(offset, format!("expected entry {expected}, found {}", record.index)));
+                return Err(corrupt(
+                    offset,
+                    format!("expected entry {expected}, found {}", record.index),
+                ));
             }
-            self.push_recovered(first_index, offset, used, &record).map_err(|r| corrupt(offset, r))?;
+            self.push_recovered(first_index, offset, used, &record)
+                .map_err(|r| corrupt(offset, r))?;
             expected += 1;
             offset += used;
         }
@@ -177,7 +196,14 @@ impl SegmentLog {
                 return Err(corrupt(0, "segments out of order".into()));
             }
         }
-        self.segments.insert(first_index, Segment { name: name.to_string(), file, len: offset as u64 });
+        self.segments.insert(
+            first_index,
+            Segment {
+                name: name.to_string(),
+                file,
+                len: offset as u64,
+            },
+        );
         Ok(recovered)
     }
 
@@ -192,22 +218,38 @@ impl SegmentLog {
         self.disk.sync_dir().map_err(io_err(&*self.disk, "."))
     }
 
-    fn push_recovered(&mut self, segment: u64, offset: usize, used: usize, record: &LogRecord) -> Result<(), String> {
+    fn push_recovered(
+        &mut self,
+        segment: u64,
+        offset: usize,
+        used: usize,
+        record: &LogRecord,
+    ) -> Result<(), String> {
         if self.purged.is_some_and(|p| record.index <= p.index) {
             return Ok(());
         }
         match self.locs.back() {
             Some(last) if record.term < last.term => {
-                return Err(format!("term goes back from {} to {}", last.term, record.term));
+                return Err(format!(
+                    "term goes back from {} to {}",
+                    last.term, record.term
+                ));
             }
             // A segment lost from the middle of the log must not renumber
             // the entries after it.
             Some(_) if record.index != self.next_index() => {
-                return Err(format!("log resumes at {}, expected {}", record.index, self.next_index()));
+                return Err(format!(
+                    "log resumes at {}, expected {}",
+                    record.index,
+                    self.next_index()
+                ));
             }
             Some(_) => {}
             None if self.purged.is_some() && record.index != self.first => {
-                return Err(format!("log resumes at {}, expected {}", record.index, self.first));
+                return Err(format!(
+                    "log resumes at {}, expected {}",
+                    record.index, self.first
+                ));
             }
             None => self.first = record.index,
         }
@@ -252,8 +294,15 @@ impl SegmentLog {
             if self.locs.is_empty() && staged.is_empty() && self.purged.is_none() {
                 self.first = index;
             }
-            assert_eq!(index, self.next_index() + staged.len() as u64, "the log must stay contiguous");
-            let full = self.segments.last_key_value().is_none_or(|(_, s)| s.len + buf.len() as u64 >= self.segment_size_max);
+            assert_eq!(
+                index,
+                self.next_index() + staged.len() as u64,
+                "the log must stay contiguous"
+            );
+            let full = self
+                .segments
+                .last_key_value()
+                .is_none_or(|(_, s)| s.len + buf.len() as u64 >= self.segment_size_max);
             if full {
                 self.write_staged(&mut buf, &mut staged)?;
                 self.create_segment(index)?;
@@ -279,7 +328,9 @@ impl SegmentLog {
         let mut last = self.segments.last_entry().expect("a segment exists");
         let first = *last.key();
         let seg = last.get_mut();
-        seg.file.write_at(seg.len, buf).map_err(io_err(&*self.disk, &seg.name))?;
+        seg.file
+            .write_at(seg.len, buf)
+            .map_err(io_err(&*self.disk, &seg.name))?;
         seg.len += buf.len() as u64;
         self.unsynced.insert(first);
         self.locs.extend(staged.drain(..));
@@ -289,9 +340,13 @@ impl SegmentLog {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), LogError> {
         let name = segment_name(first_index);
-        let file = self.disk.open(&name, true).map_err(io_err(&*self.disk, &name))?;
+        let file = self
+            .disk
+            .open(&name, true)
+            .map_err(io_err(&*self.disk, &name))?;
         file.truncate(0).map_err(io_err(&*self.disk, &name))?;
-        self.segments.insert(first_index, Segment { name, file, len: 0 });
+        self.segments
+            .insert(first_index, Segment { name, file, len: 0 });
         self.dir_unsynced = true;
         Ok(())
     }
@@ -303,7 +358,10 @@ impl SegmentLog {
             .into_iter()
             .filter_map(|first| self.segments.get(&first).map(|s| s.file.clone()))
             .collect();
-        SyncJob { files, dir: std::mem::take(&mut self.dir_unsynced) }
+        SyncJob {
+            files,
+            dir: std::mem::take(&mut self.dir_unsynced),
+        }
     }
 
     /// Syncs a job's files (blocking; called by the flusher).
@@ -323,16 +381,31 @@ impl SegmentLog {
 
     /// Reads the entry at `index`, verifying its checksum.
     pub fn entry(&self, index: u64) -> Result<Entry<TypeConfig>, LogError> {
-        assert!(index >= self.first && index < self.next_index(), "entry {index} is not held");
+        assert!(
+            index >= self.first && index < self.next_index(),
+            "entry {index} is not held"
+        );
         let loc = self.locs[usize::try_from(index - self.first).expect("fits")];
-        let seg = self.segments.get(&loc.segment).expect("a held entry's segment exists");
+        let seg = self
+            .segments
+            .get(&loc.segment)
+            .expect("a held entry's segment exists");
         let mut buf = vec![0u8; loc.frame_len as usize];
-        seg.file.read_at(loc.offset, &mut buf).map_err(io_err(&*self.disk, &seg.name))?;
-        let corrupt = |reason: String| LogError::Corrupt { file: self.disk.describe(&seg.name), offset: loc.offset, reason };
+        seg.file
+            .read_at(loc.offset, &mut buf)
+            .map_err(io_err(&*self.disk, &seg.name))?;
+        let corrupt = |reason: String| LogError::Corrupt {
+            file: self.disk.describe(&seg.name),
+            offset: loc.offset,
+            reason,
+        };
         let (payload, _) = read_frame(&buf).map_err(|e| corrupt(e.to_string()))?;
         let record: LogRecord = from_rkyv(payload).map_err(|e| corrupt(e.to_string()))?;
         if record.index != index || record.term != loc.term {
-            return Err(corrupt(format!("expected entry {index}/{}, found {}/{}", loc.term, record.index, record.term)));
+            return Err(corrupt(format!(
+                "expected entry {index}/{}, found {}/{}",
+                loc.term, record.index, record.term
+            )));
         }
         Ok(record.into_entry())
     }
@@ -349,21 +422,34 @@ impl SegmentLog {
         if index >= self.next_index() {
             return Ok(());
         }
-        assert!(index >= self.first, "cannot truncate below the first held entry");
+        assert!(
+            index >= self.first,
+            "cannot truncate below the first held entry"
+        );
         let keep = usize::try_from(index - self.first).expect("fits");
         let cut = self.locs[keep];
         self.locs.truncate(keep);
         // Newest first, so that a crash part-way leaves a contiguous prefix
         // (unlinks in one directory reach the disk in order) and not a hole.
-        let doomed: Vec<u64> = self.segments.range(cut.segment + 1..).rev().map(|(first, _)| *first).collect();
+        let doomed: Vec<u64> = self
+            .segments
+            .range(cut.segment + 1..)
+            .rev()
+            .map(|(first, _)| *first)
+            .collect();
         for first in doomed {
             self.remove_segment(first)?;
         }
         if cut.offset == 0 {
             self.remove_segment(cut.segment)?;
         } else {
-            let seg = self.segments.get_mut(&cut.segment).expect("the cut segment exists");
-            seg.file.truncate(cut.offset).map_err(io_err(&*self.disk, &seg.name))?;
+            let seg = self
+                .segments
+                .get_mut(&cut.segment)
+                .expect("the cut segment exists");
+            seg.file
+                .truncate(cut.offset)
+                .map_err(io_err(&*self.disk, &seg.name))?;
             seg.file.sync().map_err(io_err(&*self.disk, &seg.name))?;
             seg.len = cut.offset;
         }
@@ -372,7 +458,9 @@ impl SegmentLog {
 
     fn remove_segment(&mut self, first: u64) -> Result<(), LogError> {
         if let Some(seg) = self.segments.remove(&first) {
-            self.disk.remove(&seg.name).map_err(io_err(&*self.disk, &seg.name))?;
+            self.disk
+                .remove(&seg.name)
+                .map_err(io_err(&*self.disk, &seg.name))?;
             self.unsynced.remove(&first);
         }
         Ok(())
@@ -386,17 +474,23 @@ impl SegmentLog {
             return Ok(());
         }
         let record = encode_framed(&LogIdRecord::from_log_id(&upto));
-        write_file_atomic(&*self.disk, PURGED_FILE, &record).map_err(io_err(&*self.disk, PURGED_FILE))?;
+        write_file_atomic(&*self.disk, PURGED_FILE, &record)
+            .map_err(io_err(&*self.disk, PURGED_FILE))?;
         self.purged = Some(upto);
-        let drop_count = (upto.index + 1).saturating_sub(self.first).min(self.locs.len() as u64);
-        self.locs.drain(..usize::try_from(drop_count).expect("fits"));
+        let drop_count = (upto.index + 1)
+            .saturating_sub(self.first)
+            .min(self.locs.len() as u64);
+        self.locs
+            .drain(..usize::try_from(drop_count).expect("fits"));
         self.first = self.first.max(upto.index + 1);
         self.drop_purged_segments()
     }
 
     /// Removes segments whose every entry is at or below the purge point.
     fn drop_purged_segments(&mut self) -> Result<(), LogError> {
-        let Some(purged) = self.purged else { return Ok(()) };
+        let Some(purged) = self.purged else {
+            return Ok(());
+        };
         let firsts: Vec<u64> = self.segments.keys().copied().collect();
         for pair in firsts.windows(2) {
             if pair[1] <= purged.index + 1 {
@@ -420,7 +514,9 @@ impl SegmentLog {
     pub fn read_vote(&self) -> Result<Option<Vote<u64>>, LogError> {
         match read_file(&*self.disk, VOTE_FILE).map_err(io_err(&*self.disk, VOTE_FILE))? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote())),
+            Some(bytes) => Ok(Some(
+                decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote(),
+            )),
         }
     }
 }
@@ -447,7 +543,8 @@ fn holds_no_frame(disk: &dyn Disk, segments: &[(u64, String)]) -> Result<bool, L
     for (_, name) in segments {
         let file = disk.open(name, false).map_err(io_err(disk, name))?;
         let data = read_whole(disk, name, &*file)?;
-        if (0..data.len().min(TORN_SCAN_BYTES_MAX)).any(|probe| read_frame(&data[probe..]).is_ok()) {
+        if (0..data.len().min(TORN_SCAN_BYTES_MAX)).any(|probe| read_frame(&data[probe..]).is_ok())
+        {
             return Ok(false);
         }
     }
@@ -469,7 +566,11 @@ where
     T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
         + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
 {
-    let corrupt = |reason: String| LogError::Corrupt { file: disk.describe(name), offset: 0, reason };
+    let corrupt = |reason: String| LogError::Corrupt {
+        file: disk.describe(name),
+        offset: 0,
+        reason,
+    };
     let (payload, used) = read_frame(bytes).map_err(|e| corrupt(e.to_string()))?;
     if used != bytes.len() {
         return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));

@@ -33,11 +33,15 @@ pub struct LogStore {
 }
 
 fn storage_err(e: LogError) -> StorageError<u64> {
-    StorageError::IO { source: StorageIOError::write_logs(&e) }
+    StorageError::IO {
+        source: StorageIOError::write_logs(&e),
+    }
 }
 
 fn read_err(e: LogError) -> StorageError<u64> {
-    StorageError::IO { source: StorageIOError::read_logs(&e) }
+    StorageError::IO {
+        source: StorageIOError::read_logs(&e),
+    }
 }
 
 impl LogStore {
@@ -48,12 +52,20 @@ impl LogStore {
         std::thread::Builder::new()
             .name("orbit-log-flush".into())
             .spawn(move || run_flusher(&*disk, flush_rx))
-            .map_err(|source| LogError::Io { file: "flusher thread".into(), source })?;
-        Ok(LogStore { log: Arc::new(Mutex::new(log)), flush_tx })
+            .map_err(|source| LogError::Io {
+                file: "flusher thread".into(),
+                source,
+            })?;
+        Ok(LogStore {
+            log: Arc::new(Mutex::new(log)),
+            flush_tx,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SegmentLog> {
-        self.log.lock().expect("a panic while holding the log lock is fatal anyway")
+        self.log
+            .lock()
+            .expect("a panic while holding the log lock is fatal anyway")
     }
 
     /// The last log id held (for status reports).
@@ -124,7 +136,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
         let log = self.lock();
-        Ok(LogState { last_purged_log_id: log.purged(), last_log_id: log.last_log_id() })
+        Ok(LogState {
+            last_purged_log_id: log.purged(),
+            last_log_id: log.last_log_id(),
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -132,16 +147,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        self.lock()
-            .save_vote(vote)
-            .map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })
+        self.lock().save_vote(vote).map_err(|e| StorageError::IO {
+            source: StorageIOError::write_vote(&e),
+        })
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        self.lock().read_vote().map_err(|e| StorageError::IO { source: StorageIOError::read_vote(&e) })
+        self.lock().read_vote().map_err(|e| StorageError::IO {
+            source: StorageIOError::read_vote(&e),
+        })
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<u64>>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
@@ -152,9 +173,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log.append(&entries).map_err(storage_err)?;
             log.take_unsynced()
         };
-        self.flush_tx.send(FlushRequest { job, callback }).map_err(|_| {
-            storage_err(LogError::Io { file: "flusher thread".into(), source: std::io::Error::other("flusher stopped") })
-        })
+        self.flush_tx
+            .send(FlushRequest { job, callback })
+            .map_err(|_| {
+                storage_err(LogError::Io {
+                    file: "flusher thread".into(),
+                    source: std::io::Error::other("flusher stopped"),
+                })
+            })
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {

@@ -41,7 +41,10 @@ pub fn frame_crc(len: u32, payload: &[u8]) -> u32 {
 /// Appends one frame holding `payload` to `out`.
 pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
     let len = u32::try_from(payload.len()).expect("record payloads are below 4 GiB");
-    assert!(len > 0 && len <= RECORD_LEN_MAX, "record length {len} out of range");
+    assert!(
+        len > 0 && len <= RECORD_LEN_MAX,
+        "record length {len} out of range"
+    );
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&frame_crc(len, payload).to_le_bytes());
     out.extend_from_slice(payload);
@@ -51,7 +54,10 @@ pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
 /// total length. The checksum is verified before the payload is returned.
 pub fn read_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     if buf.len() < FRAME_HEADER_LEN {
-        return Err(FrameError::Incomplete { needed: FRAME_HEADER_LEN, available: buf.len() });
+        return Err(FrameError::Incomplete {
+            needed: FRAME_HEADER_LEN,
+            available: buf.len(),
+        });
     }
     let len = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
     let stored = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
@@ -60,7 +66,10 @@ pub fn read_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     }
     let total = FRAME_HEADER_LEN + len as usize;
     if buf.len() < total {
-        return Err(FrameError::Incomplete { needed: total, available: buf.len() });
+        return Err(FrameError::Incomplete {
+            needed: total,
+            available: buf.len(),
+        });
     }
     let payload = &buf[FRAME_HEADER_LEN..total];
     let computed = frame_crc(len, payload);
@@ -117,13 +126,19 @@ pub fn membership_to_record(membership: &Membership<u64, BasicNode>) -> Membersh
             .iter()
             .map(|set| set.iter().copied().collect())
             .collect(),
-        nodes: membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect(),
+        nodes: membership
+            .nodes()
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect(),
     }
 }
 
 pub fn membership_from_record(record: &MembershipRecord) -> Membership<u64, BasicNode> {
-    let configs: Vec<BTreeSet<u64>> =
-        record.configs.iter().map(|ids| ids.iter().copied().collect()).collect();
+    let configs: Vec<BTreeSet<u64>> = record
+        .configs
+        .iter()
+        .map(|ids| ids.iter().copied().collect())
+        .collect();
     let nodes: BTreeMap<u64, BasicNode> = record
         .nodes
         .iter()
@@ -153,7 +168,10 @@ impl LogRecord {
             RecordPayload::Normal(request) => EntryPayload::Normal(request),
             RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)),
         };
-        Entry { log_id: log_id(self.term, self.leader, self.index), payload }
+        Entry {
+            log_id: log_id(self.term, self.leader, self.index),
+            payload,
+        }
     }
 }
 
@@ -163,7 +181,11 @@ pub fn log_id(term: u64, leader: u64, index: u64) -> LogId<u64> {
 
 impl LogIdRecord {
     pub fn from_log_id(id: &LogId<u64>) -> LogIdRecord {
-        LogIdRecord { term: id.leader_id.term, leader: id.leader_id.node_id, index: id.index }
+        LogIdRecord {
+            term: id.leader_id.term,
+            leader: id.leader_id.node_id,
+            index: id.index,
+        }
     }
 
     pub fn to_log_id(self) -> LogId<u64> {
@@ -193,10 +215,16 @@ impl VoteRecord {
 pub fn to_rkyv<T>(value: &T) -> Vec<u8>
 where
     T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rancor::Error>,
+        rkyv::api::high::HighSerializer<
+            AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rancor::Error,
+        >,
     >,
 {
-    rkyv::to_bytes::<rancor::Error>(value).expect("serializing into memory cannot fail").to_vec()
+    rkyv::to_bytes::<rancor::Error>(value)
+        .expect("serializing into memory cannot fail")
+        .to_vec()
 }
 
 /// Deserializes rkyv bytes, validating them first. `bytes` need not be aligned.
@@ -215,7 +243,11 @@ where
 pub fn encode_framed<T>(value: &T) -> Vec<u8>
 where
     T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rancor::Error>,
+        rkyv::api::high::HighSerializer<
+            AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rancor::Error,
+        >,
     >,
 {
     let payload = to_rkyv(value);
@@ -238,7 +270,10 @@ mod tests {
         for bit in 0..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(read_frame(&bad).is_err(), "flip of bit {bit} went unnoticed");
+            assert!(
+                read_frame(&bad).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
         }
     }
 
@@ -254,7 +289,10 @@ mod tests {
             ]),
         );
         let entries = vec![
-            Entry::<TypeConfig> { log_id: log_id(1, 1, 1), payload: EntryPayload::Blank },
+            Entry::<TypeConfig> {
+                log_id: log_id(1, 1, 1),
+                payload: EntryPayload::Blank,
+            },
             Entry {
                 log_id: log_id(2, 3, 2),
                 payload: EntryPayload::Normal(Request {
@@ -263,7 +301,10 @@ mod tests {
                     cmd: orbit_core::Command::Get { key: b"k".to_vec() },
                 }),
             },
-            Entry { log_id: log_id(2, 3, 3), payload: EntryPayload::Membership(membership) },
+            Entry {
+                log_id: log_id(2, 3, 3),
+                payload: EntryPayload::Membership(membership),
+            },
         ];
         for entry in entries {
             let record = LogRecord::from_entry(&entry);

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership};
+use openraft::{
+    Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
 use orbit_core::{ApplyCtx, Command, Output, Store, StoreError, TypeConfig};
 use rkyv::{Archive, Deserialize, Serialize};
 use tokio::sync::watch;
@@ -63,7 +65,9 @@ struct SnapshotTrailer {
 }
 
 fn sm_err(e: impl std::fmt::Display) -> StorageError<u64> {
-    StorageError::IO { source: StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())) }
+    StorageError::IO {
+        source: StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())),
+    }
 }
 
 fn fjall_err(e: fjall::Error) -> StoreError {
@@ -78,7 +82,10 @@ fn encode_membership(m: &StoredMembership<u64, openraft::BasicNode>) -> StoredMe
 }
 
 fn decode_membership(r: &StoredMembershipRecord) -> StoredMembership<u64, openraft::BasicNode> {
-    StoredMembership::new(r.log_id.map(LogIdRecord::to_log_id), membership_from_record(&r.membership))
+    StoredMembership::new(
+        r.log_id.map(LogIdRecord::to_log_id),
+        membership_from_record(&r.membership),
+    )
 }
 
 /// The shared, readable state of one shard.
@@ -93,9 +100,18 @@ impl ShardState {
     /// Opens (or creates) the fjall store at `path`.
     pub fn open(path: &Path) -> Result<Arc<ShardState>, StoreError> {
         let db = Database::builder(path).open().map_err(fjall_err)?;
-        let data = db.keyspace("data", KeyspaceCreateOptions::default).map_err(fjall_err)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(fjall_err)?;
-        let state = ShardState { db, data, meta, applied_tx: watch::channel(0).0 };
+        let data = db
+            .keyspace("data", KeyspaceCreateOptions::default)
+            .map_err(fjall_err)?;
+        let meta = db
+            .keyspace("meta", KeyspaceCreateOptions::default)
+            .map_err(fjall_err)?;
+        let state = ShardState {
+            db,
+            data,
+            meta,
+            applied_tx: watch::channel(0).0,
+        };
         let applied = state.applied()?.map_or(0, |id| id.index);
         state.applied_tx.send_replace(applied);
         Ok(Arc::new(state))
@@ -126,14 +142,20 @@ impl ShardState {
     /// Executes a read-only command against the current applied state. The
     /// time judging expiry is never below the shard clock.
     pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
-        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let view = SnapshotView {
+            snapshot: self.db.snapshot(),
+            data: self.data.clone(),
+        };
         let now_ms = wall_ms.max(orbit_core::keys::read_clock(&view)?);
         orbit_core::apply::read(now_ms, db, cmd, &view)
     }
 
     /// The shard clock: the highest timestamp applied.
     pub fn clock_ms(&self) -> Result<u64, StoreError> {
-        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let view = SnapshotView {
+            snapshot: self.db.snapshot(),
+            data: self.data.clone(),
+        };
         orbit_core::keys::read_clock(&view)
     }
 
@@ -180,7 +202,11 @@ where
 fn framed<T>(value: &T) -> Vec<u8>
 where
     T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<rkyv::util::AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rkyv::rancor::Error>,
+        rkyv::api::high::HighSerializer<
+            rkyv::util::AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rkyv::rancor::Error,
+        >,
     >,
 {
     crate::record::encode_framed(value)
@@ -194,7 +220,11 @@ struct SnapshotView {
 
 impl Store for SnapshotView {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.snapshot.get(&self.data, key).map_err(fjall_err)?.map(|v| v.to_vec()))
+        Ok(self
+            .snapshot
+            .get(&self.data, key)
+            .map_err(fjall_err)?
+            .map(|v| v.to_vec()))
     }
 
     fn put(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), StoreError> {
@@ -205,7 +235,11 @@ impl Store for SnapshotView {
         Err(StoreError("write through a read-only view".into()))
     }
 
-    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         for guard in self.snapshot.prefix(&self.data, prefix) {
             let (k, v) = guard.into_inner().map_err(fjall_err)?;
             if !visit(&k, &v) {
@@ -241,8 +275,16 @@ impl Store for Overlay<'_> {
         Ok(())
     }
 
-    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        let mut pending = self.writes.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)).peekable();
+    fn scan(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut pending = self
+            .writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .peekable();
         let mut base = self.base.prefix(prefix).peekable();
         loop {
             let base_key = match base.peek_mut() {
@@ -255,10 +297,15 @@ impl Store for Overlay<'_> {
             // Emit pending entries that sort before the base key.
             let mut stop = false;
             while let Some((pk, pv)) = pending.peek() {
-                if base_key.as_ref().is_some_and(|(bk, _)| pk.as_slice() > &bk[..]) {
+                if base_key
+                    .as_ref()
+                    .is_some_and(|(bk, _)| pk.as_slice() > &bk[..])
+                {
                     break;
                 }
-                let same = base_key.as_ref().is_some_and(|(bk, _)| pk.as_slice() == &bk[..]);
+                let same = base_key
+                    .as_ref()
+                    .is_some_and(|(bk, _)| pk.as_slice() == &bk[..]);
                 if let Some(value) = pv {
                     if !visit(pk, value) {
                         stop = true;
@@ -273,7 +320,9 @@ impl Store for Overlay<'_> {
             if stop {
                 return Ok(());
             }
-            let Some((bk, bv)) = base_key else { return Ok(()) };
+            let Some((bk, bv)) = base_key else {
+                return Ok(());
+            };
             if self.writes.contains_key(&bk[..]) {
                 continue;
             }
@@ -292,12 +341,21 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn new(state: Arc<ShardState>, snapshot_disk: Arc<dyn Disk>) -> StateMachine {
-        StateMachine { state, disk: snapshot_disk }
+        StateMachine {
+            state,
+            disk: snapshot_disk,
+        }
     }
 
-    fn apply_batch(&mut self, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<Output>, StorageError<u64>> {
+    fn apply_batch(
+        &mut self,
+        entries: Vec<Entry<TypeConfig>>,
+    ) -> Result<Vec<Output>, StorageError<u64>> {
         let state = self.state.clone();
-        let mut overlay = Overlay { base: &state.data, writes: BTreeMap::new() };
+        let mut overlay = Overlay {
+            base: &state.data,
+            writes: BTreeMap::new(),
+        };
         let mut outputs = Vec::with_capacity(entries.len());
         let mut last_applied = None;
         let mut membership = None;
@@ -305,9 +363,17 @@ impl StateMachine {
             let output = match &entry.payload {
                 EntryPayload::Blank => Output::Ok,
                 EntryPayload::Normal(request) => {
-                    let ctx = ApplyCtx { index: entry.log_id.index, term: entry.log_id.leader_id.term };
-                    orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| StorageError::IO {
-                        source: StorageIOError::apply(entry.log_id, &std::io::Error::other(e.to_string())),
+                    let ctx = ApplyCtx {
+                        index: entry.log_id.index,
+                        term: entry.log_id.leader_id.term,
+                    };
+                    orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| {
+                        StorageError::IO {
+                            source: StorageIOError::apply(
+                                entry.log_id,
+                                &std::io::Error::other(e.to_string()),
+                            ),
+                        }
                     })?
                 }
                 EntryPayload::Membership(m) => {
@@ -318,7 +384,9 @@ impl StateMachine {
             last_applied = Some(entry.log_id);
             outputs.push(output);
         }
-        let Some(last_applied) = last_applied else { return Ok(outputs) };
+        let Some(last_applied) = last_applied else {
+            return Ok(outputs);
+        };
         let mut batch = state.db.batch();
         for (key, value) in overlay.writes {
             match value {
@@ -326,7 +394,11 @@ impl StateMachine {
                 None => batch.remove(&state.data, key),
             }
         }
-        batch.insert(&state.meta, META_APPLIED, framed(&LogIdRecord::from_log_id(&last_applied)));
+        batch.insert(
+            &state.meta,
+            META_APPLIED,
+            framed(&LogIdRecord::from_log_id(&last_applied)),
+        );
         if let Some(m) = &membership {
             batch.insert(&state.meta, META_MEMBERSHIP, framed(&encode_membership(m)));
         }
@@ -343,7 +415,9 @@ pub struct SnapshotBuilder {
 }
 
 /// Serializes the whole shard at one instant into snapshot bytes.
-fn build_snapshot_bytes(state: &ShardState) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
+fn build_snapshot_bytes(
+    state: &ShardState,
+) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
     let snap = state.db.snapshot();
     let applied = match snap.get(&state.meta, META_APPLIED).map_err(fjall_err)? {
         None => None,
@@ -357,17 +431,27 @@ fn build_snapshot_bytes(state: &ShardState) -> Result<(SnapshotMeta<u64, openraf
         Some(id) => format!("{}-{}-{}", id.term, id.index, snap.seqno()),
         None => format!("0-0-{}", snap.seqno()),
     };
-    let header = SnapshotHeader { snapshot_id: snapshot_id.clone(), last_applied: applied, membership: membership.clone() };
+    let header = SnapshotHeader {
+        snapshot_id: snapshot_id.clone(),
+        last_applied: applied,
+        membership: membership.clone(),
+    };
     let mut out = SNAPSHOT_MAGIC.to_vec();
     write_frame(&mut out, &to_rkyv(&header));
-    let (mut chunk, mut chunk_bytes, mut chunk_count, mut pair_count) = (Vec::new(), 0usize, 0u64, 0u64);
+    let (mut chunk, mut chunk_bytes, mut chunk_count, mut pair_count) =
+        (Vec::new(), 0usize, 0u64, 0u64);
     for guard in snap.iter(&state.data) {
         let (k, v) = guard.into_inner().map_err(fjall_err)?;
         chunk_bytes += k.len() + v.len();
         chunk.push((k.to_vec(), v.to_vec()));
         pair_count += 1;
         if chunk_bytes >= SNAPSHOT_CHUNK_BYTES_MAX {
-            write_frame(&mut out, &to_rkyv(&SnapshotChunk { pairs: std::mem::take(&mut chunk) }));
+            write_frame(
+                &mut out,
+                &to_rkyv(&SnapshotChunk {
+                    pairs: std::mem::take(&mut chunk),
+                }),
+            );
             chunk_bytes = 0;
             chunk_count += 1;
         }
@@ -376,7 +460,13 @@ fn build_snapshot_bytes(state: &ShardState) -> Result<(SnapshotMeta<u64, openraf
         write_frame(&mut out, &to_rkyv(&SnapshotChunk { pairs: chunk }));
         chunk_count += 1;
     }
-    write_frame(&mut out, &to_rkyv(&SnapshotTrailer { chunk_count, pair_count }));
+    write_frame(
+        &mut out,
+        &to_rkyv(&SnapshotTrailer {
+            chunk_count,
+            pair_count,
+        }),
+    );
     let meta = SnapshotMeta {
         last_log_id: applied.map(LogIdRecord::to_log_id),
         last_membership: decode_membership(&membership),
@@ -392,7 +482,9 @@ struct ParsedSnapshot {
 }
 
 fn parse_snapshot(bytes: &[u8]) -> Result<ParsedSnapshot, StoreError> {
-    let bad = |offset: usize, why: String| StoreError(format!("snapshot corrupted at byte {offset}: {why}"));
+    let bad = |offset: usize, why: String| {
+        StoreError(format!("snapshot corrupted at byte {offset}: {why}"))
+    };
     if bytes.len() < SNAPSHOT_MAGIC.len() || &bytes[..SNAPSHOT_MAGIC.len()] != SNAPSHOT_MAGIC {
         return Err(bad(0, "bad magic".into()));
     }
@@ -402,19 +494,26 @@ fn parse_snapshot(bytes: &[u8]) -> Result<ParsedSnapshot, StoreError> {
     offset += used;
     let mut frames = Vec::new();
     while offset < bytes.len() {
-        let (payload, used) = read_frame(&bytes[offset..]).map_err(|e| bad(offset, e.to_string()))?;
+        let (payload, used) =
+            read_frame(&bytes[offset..]).map_err(|e| bad(offset, e.to_string()))?;
         frames.push((offset, payload));
         offset += used;
     }
-    let Some((trailer_at, trailer)) = frames.pop() else { return Err(bad(offset, "no trailer".into())) };
-    let trailer: SnapshotTrailer = from_rkyv(trailer).map_err(|e| bad(trailer_at, e.to_string()))?;
+    let Some((trailer_at, trailer)) = frames.pop() else {
+        return Err(bad(offset, "no trailer".into()));
+    };
+    let trailer: SnapshotTrailer =
+        from_rkyv(trailer).map_err(|e| bad(trailer_at, e.to_string()))?;
     let mut pairs = Vec::new();
     for (at, payload) in &frames {
         let chunk: SnapshotChunk = from_rkyv(payload).map_err(|e| bad(*at, e.to_string()))?;
         pairs.extend(chunk.pairs);
     }
     if trailer.chunk_count != frames.len() as u64 || trailer.pair_count != pairs.len() as u64 {
-        return Err(bad(trailer_at, format!("trailer says {trailer:?}, found {} chunks", frames.len())));
+        return Err(bad(
+            trailer_at,
+            format!("trailer says {trailer:?}, found {} chunks", frames.len()),
+        ));
     }
     Ok(ParsedSnapshot { header, pairs })
 }
@@ -431,11 +530,17 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         // Everything the snapshot covers must be durable before openraft
         // purges the log behind it.
-        self.state.db.persist(PersistMode::SyncAll).map_err(sm_err)?;
+        self.state
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(sm_err)?;
         let (meta, bytes) = build_snapshot_bytes(&self.state).map_err(sm_err)?;
         write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
     }
 }
 
@@ -444,7 +549,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, openraft::BasicNode>), StorageError<u64>> {
+    ) -> Result<
+        (
+            Option<LogId<u64>>,
+            StoredMembership<u64, openraft::BasicNode>,
+        ),
+        StorageError<u64>,
+    > {
         let applied = self.state.applied().map_err(sm_err)?;
         let membership = self.state.membership().map_err(sm_err)?;
         Ok((applied, membership))
@@ -459,10 +570,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { state: self.state.clone(), disk: self.disk.clone() }
+        SnapshotBuilder {
+            state: self.state.clone(),
+            disk: self.disk.clone(),
+        }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -474,7 +590,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = snapshot.into_inner();
         let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
         if meta_from_header(&parsed.header).last_log_id != meta.last_log_id {
-            return Err(sm_err(format!("snapshot header disagrees with its meta {:?}", meta.last_log_id)));
+            return Err(sm_err(format!(
+                "snapshot header disagrees with its meta {:?}",
+                meta.last_log_id
+            )));
         }
         let state = &self.state;
         let mut batch = state.db.batch();
@@ -489,27 +608,43 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             Some(id) => batch.insert(&state.meta, META_APPLIED, framed(&id)),
             None => batch.remove(&state.meta, META_APPLIED),
         }
-        batch.insert(&state.meta, META_MEMBERSHIP, framed(&parsed.header.membership));
+        batch.insert(
+            &state.meta,
+            META_MEMBERSHIP,
+            framed(&parsed.header.membership),
+        );
         batch.commit().map_err(sm_err)?;
         state.db.persist(PersistMode::SyncAll).map_err(sm_err)?;
         write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
-        state.applied_tx.send_replace(meta.last_log_id.map_or(0, |id| id.index));
+        state
+            .applied_tx
+            .send_replace(meta.last_log_id.map_or(0, |id| id.index));
         tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
-        let Some(bytes) = read_file(&*self.disk, SNAPSHOT_FILE).map_err(sm_err)? else { return Ok(None) };
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        let Some(bytes) = read_file(&*self.disk, SNAPSHOT_FILE).map_err(sm_err)? else {
+            return Ok(None);
+        };
         let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
         let meta = meta_from_header(&parsed.header);
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
     }
 }
 
 impl ShardState {
     /// The earliest deadline in the expiry index, if any key has one.
     pub fn earliest_deadline_ms(&self) -> Result<Option<u64>, StoreError> {
-        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let view = SnapshotView {
+            snapshot: self.db.snapshot(),
+            data: self.data.clone(),
+        };
         let mut earliest = None;
         view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
             earliest = orbit_core::keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
@@ -523,7 +658,10 @@ impl ShardState {
     /// Keys stored in `db` (expired ones not yet swept included, as Redis
     /// counts them) and how many of them carry a deadline.
     pub fn key_counts(&self, db: u8) -> Result<(u64, u64), StoreError> {
-        let view = SnapshotView { snapshot: self.db.snapshot(), data: self.data.clone() };
+        let view = SnapshotView {
+            snapshot: self.db.snapshot(),
+            data: self.data.clone(),
+        };
         let keys = orbit_core::keys::read_count(&view, db)?;
         let mut expires = 0u64;
         view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {

@@ -38,8 +38,16 @@ fn open(dir: &Path) -> SegmentLog {
 }
 
 fn membership(index: u64) -> Membership<u64, BasicNode> {
-    let nodes: BTreeMap<u64, BasicNode> =
-        (1..=5).map(|id| (id, BasicNode { addr: format!("10.0.0.{id}:{}", 7000 + index % 100) })).collect();
+    let nodes: BTreeMap<u64, BasicNode> = (1..=5)
+        .map(|id| {
+            (
+                id,
+                BasicNode {
+                    addr: format!("10.0.0.{id}:{}", 7000 + index % 100),
+                },
+            )
+        })
+        .collect();
     // Every other membership entry is a joint configuration; node 5 is a learner.
     let configs = if index % 10 == 1 {
         vec![BTreeSet::from([1, 2, 3]), BTreeSet::from([2, 3, 4])]
@@ -52,8 +60,13 @@ fn membership(index: u64) -> Membership<u64, BasicNode> {
 fn request(index: u64, term: u64) -> Request {
     let key = format!("key-{index}").into_bytes();
     let cmd = match index % 4 {
-        0 => Command::Del { keys: vec![key, b"other".to_vec()] },
-        1 => Command::IncrBy { key, delta: -(index as i64) },
+        0 => Command::Del {
+            keys: vec![key, b"other".to_vec()],
+        },
+        1 => Command::IncrBy {
+            key,
+            delta: -(index as i64),
+        },
         // Values of varied length make records of varied size.
         _ => Command::Set {
             key,
@@ -63,7 +76,11 @@ fn request(index: u64, term: u64) -> Request {
             get: false,
         },
     };
-    Request { ts_ms: 1_700_000_000_000 + index * 10 + term, db: (index % 3) as u8, cmd }
+    Request {
+        ts_ms: 1_700_000_000_000 + index * 10 + term,
+        db: (index % 3) as u8,
+        cmd,
+    }
 }
 
 /// The entry at `index` written in `term`: its payload kind and size follow
@@ -74,7 +91,10 @@ fn entry(index: u64, term: u64) -> Entry<TypeConfig> {
         1 => EntryPayload::Membership(membership(index)),
         _ => EntryPayload::Normal(request(index, term)),
     };
-    Entry { log_id: log_id(term, LEADER, index), payload }
+    Entry {
+        log_id: log_id(term, LEADER, index),
+        payload,
+    }
 }
 
 fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry<TypeConfig>> {
@@ -103,10 +123,19 @@ fn parse_segment(path: &Path) -> SegmentFile {
     let mut offset = 0usize;
     while let Ok((payload, used)) = read_frame(&data[offset..]) {
         let record: LogRecord = from_rkyv(payload).expect("a verified frame decodes");
-        frames.push(Frame { index: record.index, term: record.term, start: offset as u64, end: (offset + used) as u64 });
+        frames.push(Frame {
+            index: record.index,
+            term: record.term,
+            start: offset as u64,
+            end: (offset + used) as u64,
+        });
         offset += used;
     }
-    SegmentFile { path: path.to_path_buf(), frames, len: data.len() as u64 }
+    SegmentFile {
+        path: path.to_path_buf(),
+        frames,
+        len: data.len() as u64,
+    }
 }
 
 fn segment_paths(dir: &Path) -> Vec<PathBuf> {
@@ -120,7 +149,10 @@ fn segment_paths(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn segments(dir: &Path) -> Vec<SegmentFile> {
-    segment_paths(dir).iter().map(|p| parse_segment(p)).collect()
+    segment_paths(dir)
+        .iter()
+        .map(|p| parse_segment(p))
+        .collect()
 }
 
 /// Checks the on-disk shape: every segment is named after its first record,
@@ -128,10 +160,25 @@ fn segments(dir: &Path) -> Vec<SegmentFile> {
 fn assert_layout(dir: &Path) {
     let mut next: Option<u64> = None;
     for seg in segments(dir) {
-        let first = seg.frames.first().unwrap_or_else(|| panic!("{} holds no record", seg.path.display()));
-        let name = seg.path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
-        assert_eq!(name, format!("{:020}.log", first.index), "segment named after its first record");
-        assert_eq!(seg.frames.last().map(|f| f.end), Some(seg.len), "{name} ends with a whole frame");
+        let first = seg
+            .frames
+            .first()
+            .unwrap_or_else(|| panic!("{} holds no record", seg.path.display()));
+        let name = seg
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
+        assert_eq!(
+            name,
+            format!("{:020}.log", first.index),
+            "segment named after its first record"
+        );
+        assert_eq!(
+            seg.frames.last().map(|f| f.end),
+            Some(seg.len),
+            "{name} ends with a whole frame"
+        );
         for pair in seg.frames.windows(2) {
             assert_eq!(pair[1].index, pair[0].index + 1, "{name} is contiguous");
             assert!(pair[1].term >= pair[0].term, "{name} terms never go back");
@@ -144,7 +191,8 @@ fn assert_layout(dir: &Path) {
 }
 
 fn read_all(log: &SegmentLog) -> Vec<Entry<TypeConfig>> {
-    log.entries(0, u64::MAX).expect("every held entry reads back")
+    log.entries(0, u64::MAX)
+        .expect("every held entry reads back")
 }
 
 /// The files of a directory, to put back after a simulated crash.
@@ -169,7 +217,11 @@ fn restore_dir(dir: &Path, saved: &BTreeMap<PathBuf, Vec<u8>>) {
 }
 
 fn xor_byte(path: &Path, offset: u64, mask: u8) {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("file opens");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("file opens");
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, offset).expect("byte reads");
     byte[0] ^= mask;
@@ -177,11 +229,20 @@ fn xor_byte(path: &Path, offset: u64, mask: u8) {
 }
 
 fn set_len(path: &Path, len: u64) {
-    std::fs::OpenOptions::new().write(true).open(path).expect("file opens").set_len(len).expect("set_len");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("file opens")
+        .set_len(len)
+        .expect("set_len");
 }
 
 fn append_bytes(path: &Path, bytes: &[u8]) {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("file opens");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("file opens");
     let len = file.metadata().expect("metadata").len();
     file.write_all_at(bytes, len).expect("bytes append");
 }
@@ -204,7 +265,10 @@ fn expect_corrupt(result: Result<SegmentLog, LogError>) -> (String, u64) {
     match result {
         Err(LogError::Corrupt { file, offset, .. }) => (file, offset),
         Err(other) => panic!("expected LogError::Corrupt, got {other}"),
-        Ok(log) => panic!("corruption accepted; log holds up to {:?}", log.last_log_id()),
+        Ok(log) => panic!(
+            "corruption accepted; log holds up to {:?}",
+            log.last_log_id()
+        ),
     }
 }
 
@@ -224,7 +288,10 @@ fn round_trip_across_segment_rotations() {
     let dir = tempdir();
     let expected: Vec<Entry<TypeConfig>> = (1..=150).map(|i| entry(i, 1 + i / 50)).collect();
     let mut log = open(dir.path());
-    assert_eq!((log.last_log_id(), log.purged(), log.next_index()), (None, None, 0));
+    assert_eq!(
+        (log.last_log_id(), log.purged(), log.next_index()),
+        (None, None, 0)
+    );
     let mut at = 0;
     for batch in [1usize, 2, 7, 30, 3, 50, 1, 56] {
         log.append(&expected[at..at + batch]).expect("append");
@@ -241,14 +308,23 @@ fn round_trip_across_segment_rotations() {
         })
         .collect();
     assert_eq!(kinds.len(), 3, "every payload kind is covered");
-    assert!(segments(dir.path()).len() >= 4, "the log rotated several times");
+    assert!(
+        segments(dir.path()).len() >= 4,
+        "the log rotated several times"
+    );
     assert_layout(dir.path());
     for log in [log, open(dir.path())] {
         assert_eq!((log.first_index(), log.next_index()), (1, 151));
         assert_eq!(log.last_log_id(), Some(log_id(4, LEADER, 150)));
         assert_eq!(read_all(&log), expected);
-        assert_eq!(log.entries(40, 60).expect("range"), expected[39..59].to_vec());
-        assert_eq!(log.entries(140, 1000).expect("clamped range"), expected[139..].to_vec());
+        assert_eq!(
+            log.entries(40, 60).expect("range"),
+            expected[39..59].to_vec()
+        );
+        assert_eq!(
+            log.entries(140, 1000).expect("clamped range"),
+            expected[139..].to_vec()
+        );
         for e in &expected {
             assert_eq!(&log.entry(e.log_id.index).expect("entry"), e);
         }
@@ -271,7 +347,10 @@ fn truncate_then_append(choose: impl Fn(&[SegmentFile]) -> u64) {
     assert_layout(dir.path());
     // The truncation is durable on its own: a reopen sees the same log.
     let mut log = open(dir.path());
-    assert_eq!((log.last_log_id(), read_all(&log)), (expected_last, entries(1..=kept - 1, 1)));
+    assert_eq!(
+        (log.last_log_id(), read_all(&log)),
+        (expected_last, entries(1..=kept - 1, 1))
+    );
     let fresh = entries(kept..=kept + 39, 2);
     log.append(&fresh[..1]).expect("append");
     log.append(&fresh[1..]).expect("append");
@@ -330,7 +409,12 @@ fn purge_deletes_segments_wholly_below_the_point() {
         let kept: Vec<PathBuf> = segment_paths(dir.path());
         for seg in &before {
             let last = seg.frames.last().expect("non-empty").index;
-            assert_eq!(kept.contains(&seg.path), last > upto, "{} kept iff it holds an entry above {upto}", seg.path.display());
+            assert_eq!(
+                kept.contains(&seg.path),
+                last > upto,
+                "{} kept iff it holds an entry above {upto}",
+                seg.path.display()
+            );
         }
         assert_layout(dir.path());
     };
@@ -363,7 +447,10 @@ fn purge_beyond_the_end_leaves_an_empty_log() {
     let purged = log_id(3, LEADER, 80);
     log.purge(purged).expect("purge");
     let check_empty = |log: &SegmentLog| {
-        assert_eq!((log.purged(), log.last_log_id()), (Some(purged), Some(purged)));
+        assert_eq!(
+            (log.purged(), log.last_log_id()),
+            (Some(purged), Some(purged))
+        );
         assert_eq!((log.first_index(), log.next_index()), (81, 81));
         assert!(read_all(log).is_empty());
         assert!(segment_paths(dir.path()).is_empty(), "no segment is left");
@@ -415,10 +502,15 @@ fn assert_recovers(dir: &Path, path: &Path, held: u64, good_len: u64) {
     assert_eq!(read_all(&log), entries(1..=held, 1));
     match good_len {
         0 => assert!(!path.exists(), "the emptied segment was removed"),
-        len => assert_eq!(std::fs::metadata(path).expect("segment").len(), len, "damage truncated"),
+        len => assert_eq!(
+            std::fs::metadata(path).expect("segment").len(),
+            len,
+            "damage truncated"
+        ),
     }
     assert_layout(dir);
-    log.append(&[entry(held + 1, 2)]).expect("append after recovery");
+    log.append(&[entry(held + 1, 2)])
+        .expect("append after recovery");
     let log = open(dir);
     assert_eq!(log.last_log_id(), Some(log_id(2, LEADER, held + 1)));
     assert_eq!(log.entry(held + 1).expect("new entry"), entry(held + 1, 2));
@@ -471,13 +563,25 @@ fn torn_tail_zeroed_or_followed_by_garbage() {
     // The last record zeroed from its start, its checksum, its payload, or
     // its second half (a lost sector), wherever that changes its bytes.
     let bytes = &saved[&last.path][torn.start as usize..torn.end as usize];
-    for zero_from in [torn.start, torn.start + 4, torn.start + 8, torn.start + size as u64 / 2] {
-        if bytes[(zero_from - torn.start) as usize..].iter().all(|b| *b == 0) {
+    for zero_from in [
+        torn.start,
+        torn.start + 4,
+        torn.start + 8,
+        torn.start + size as u64 / 2,
+    ] {
+        if bytes[(zero_from - torn.start) as usize..]
+            .iter()
+            .all(|b| *b == 0)
+        {
             continue;
         }
         restore_dir(dir.path(), &saved);
-        let file = std::fs::OpenOptions::new().write(true).open(&last.path).expect("open");
-        file.write_all_at(&vec![0u8; (torn.end - zero_from) as usize], zero_from).expect("zero");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&last.path)
+            .expect("open");
+        file.write_all_at(&vec![0u8; (torn.end - zero_from) as usize], zero_from)
+            .expect("zero");
         assert_recovers(dir.path(), &last.path, torn.index - 1, torn.start);
     }
     // Zeros after the last good record (a file extended but never written).
@@ -485,7 +589,22 @@ fn torn_tail_zeroed_or_followed_by_garbage() {
     append_bytes(&last.path, &[0u8; 4096]);
     assert_recovers(dir.path(), &last.path, torn.index, torn.end);
     // Garbage of many lengths after the last good record.
-    for (seed, len) in [1usize, 3, 7, 8, 9, size - 1, size, size + 1, 100, 1000, 5000].into_iter().enumerate() {
+    for (seed, len) in [
+        1usize,
+        3,
+        7,
+        8,
+        9,
+        size - 1,
+        size,
+        size + 1,
+        100,
+        1000,
+        5000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         restore_dir(dir.path(), &saved);
         append_bytes(&last.path, &garbage(seed as u64, len));
         assert_recovers(dir.path(), &last.path, torn.index, torn.end);
@@ -506,9 +625,16 @@ fn assert_every_flip_refused(dir: &Path, path: &Path, frame: Frame) {
         xor_byte(path, offset, 0x01);
         let (file, at) = expect_corrupt(SegmentLog::open(disk(dir), SEGMENT_SIZE_MAX));
         assert_eq!(file, path.display().to_string(), "flip at {offset}");
-        assert_eq!(at, frame.start, "flip at {offset} reported at the record's start");
+        assert_eq!(
+            at, frame.start,
+            "flip at {offset} reported at the record's start"
+        );
         xor_byte(path, offset, 0x01);
-        assert_eq!(save_dir(dir), saved, "a refused open leaves the files alone");
+        assert_eq!(
+            save_dir(dir),
+            saved,
+            "a refused open leaves the files alone"
+        );
     }
 }
 
@@ -555,14 +681,10 @@ fn torn_tail_before_an_unwritten_segment() {
     let segs = segments(dir.path());
     let (prev, last) = (&segs[segs.len() - 2], &segs[segs.len() - 1]);
     let torn = *prev.frames.last().expect("a record");
-    let newest_states: [&dyn Fn(&Path); 3] = [
-        &|p| set_len(p, 0),
-        &|p| set_len(p, 5),
-        &|p| {
-            set_len(p, 0);
-            append_bytes(p, &garbage(9, 300));
-        },
-    ];
+    let newest_states: [&dyn Fn(&Path); 3] = [&|p| set_len(p, 0), &|p| set_len(p, 5), &|p| {
+        set_len(p, 0);
+        append_bytes(p, &garbage(9, 300));
+    }];
     for damage in newest_states {
         for cut in [torn.start, torn.start + 3, torn.end - 1] {
             restore_dir(dir.path(), &saved);
@@ -576,7 +698,10 @@ fn torn_tail_before_an_unwritten_segment() {
     restore_dir(dir.path(), &saved);
     set_len(&prev.path, torn.end - 1);
     let (file, offset) = expect_corrupt(SegmentLog::open(disk(dir.path()), SEGMENT_SIZE_MAX));
-    assert_eq!((file, offset), (prev.path.display().to_string(), torn.start));
+    assert_eq!(
+        (file, offset),
+        (prev.path.display().to_string(), torn.start)
+    );
 }
 
 #[test]
@@ -590,14 +715,29 @@ fn checksums_are_verified_on_every_read() {
     for offset in frame.start..frame.end {
         xor_byte(&seg.path, offset, 0x80);
         match log.entry(index) {
-            Err(LogError::Corrupt { file, offset: at, .. }) => {
-                assert_eq!((file, at), (seg.path.display().to_string(), frame.start), "flip at {offset}");
+            Err(LogError::Corrupt {
+                file, offset: at, ..
+            }) => {
+                assert_eq!(
+                    (file, at),
+                    (seg.path.display().to_string(), frame.start),
+                    "flip at {offset}"
+                );
             }
             other => panic!("flip at {offset} not refused: {other:?}"),
         }
-        assert!(matches!(log.entries(index - 1, index + 2), Err(LogError::Corrupt { .. })));
-        assert_eq!(log.entry(index - 1).expect("neighbour"), entry(index - 1, 1));
-        assert_eq!(log.entry(index + 1).expect("neighbour"), entry(index + 1, 1));
+        assert!(matches!(
+            log.entries(index - 1, index + 2),
+            Err(LogError::Corrupt { .. })
+        ));
+        assert_eq!(
+            log.entry(index - 1).expect("neighbour"),
+            entry(index - 1, 1)
+        );
+        assert_eq!(
+            log.entry(index + 1).expect("neighbour"),
+            entry(index + 1, 1)
+        );
         xor_byte(&seg.path, offset, 0x80);
     }
     assert_eq!(read_all(&log), entries(1..=100, 1));
@@ -609,7 +749,12 @@ fn vote_round_trip() {
     let dir = tempdir();
     let log = open(dir.path());
     assert_eq!(log.read_vote().expect("read"), None);
-    let votes = [Vote::new(1, 2), Vote::new(3, 2), Vote::new_committed(3, 2), Vote::new_committed(9, 1)];
+    let votes = [
+        Vote::new(1, 2),
+        Vote::new(3, 2),
+        Vote::new_committed(3, 2),
+        Vote::new_committed(9, 1),
+    ];
     for vote in votes {
         log.save_vote(&vote).expect("save");
         assert_eq!(log.read_vote().expect("read"), Some(vote));
@@ -617,9 +762,16 @@ fn vote_round_trip() {
     drop(log);
     std::fs::write(dir.path().join("vote.tmp"), garbage(3, 17)).expect("stale tmp");
     let log = open(dir.path());
-    assert_eq!(log.read_vote().expect("read"), Some(Vote::new_committed(9, 1)));
-    log.save_vote(&Vote::new(10, 3)).expect("save over a stale tmp");
-    assert_eq!(open(dir.path()).read_vote().expect("read"), Some(Vote::new(10, 3)));
+    assert_eq!(
+        log.read_vote().expect("read"),
+        Some(Vote::new_committed(9, 1))
+    );
+    log.save_vote(&Vote::new(10, 3))
+        .expect("save over a stale tmp");
+    assert_eq!(
+        open(dir.path()).read_vote().expect("read"),
+        Some(Vote::new(10, 3))
+    );
 }
 
 #[test]
@@ -631,7 +783,9 @@ fn corrupt_vote_is_refused() {
     let path = dir.path().join("vote");
     let good = std::fs::read(&path).expect("vote file");
     let refused = |log: &SegmentLog| match log.read_vote() {
-        Err(LogError::Corrupt { file, offset, .. }) => assert_eq!((file, offset), (path.display().to_string(), 0)),
+        Err(LogError::Corrupt { file, offset, .. }) => {
+            assert_eq!((file, offset), (path.display().to_string(), 0))
+        }
         other => panic!("damaged vote not refused: {other:?}"),
     };
     for offset in 0..good.len() {
@@ -649,7 +803,10 @@ fn corrupt_vote_is_refused() {
     std::fs::write(&path, &long).expect("write");
     refused(&log);
     std::fs::write(&path, &good).expect("write");
-    assert_eq!(log.read_vote().expect("read"), Some(Vote::new_committed(5, 3)));
+    assert_eq!(
+        log.read_vote().expect("read"),
+        Some(Vote::new_committed(5, 3))
+    );
 }
 
 #[test]
@@ -664,10 +821,17 @@ fn group_commit_jobs_name_the_written_segments() {
     assert_eq!((job.files.len(), job.dir), (1, true), "one new segment");
     SegmentLog::sync_job(&*log.disk(), &job).expect("sync");
     let job = log.take_unsynced();
-    assert!(job.files.is_empty() && !job.dir, "nothing left after a take");
+    assert!(
+        job.files.is_empty() && !job.dir,
+        "nothing left after a take"
+    );
     log.append(&[entry(2, 1)]).expect("append");
     let job = log.take_unsynced();
-    assert_eq!((job.files.len(), job.dir), (1, false), "an existing segment");
+    assert_eq!(
+        (job.files.len(), job.dir),
+        (1, false),
+        "an existing segment"
+    );
     // One append that rotates twice touches three segments.
     let before = segments(dir.path()).len();
     log.append(&entries(3..=100, 1)).expect("append");
@@ -678,12 +842,22 @@ fn group_commit_jobs_name_the_written_segments() {
     SegmentLog::sync_job(&*log.disk(), &job).expect("sync");
     // Segments removed by a truncation are not handed to the flusher.
     log.append(&entries(101..=200, 1)).expect("append");
-    let first_new = segments(dir.path()).iter().position(|s| s.frames[0].index > 100).expect("new segment");
+    let first_new = segments(dir.path())
+        .iter()
+        .position(|s| s.frames[0].index > 100)
+        .expect("new segment");
     let cut = segments(dir.path())[first_new].frames[0].index;
     log.truncate(cut + 1).expect("truncate");
-    let written = segments(dir.path()).iter().filter(|s| s.frames.iter().any(|f| f.index > 100)).count();
+    let written = segments(dir.path())
+        .iter()
+        .filter(|s| s.frames.iter().any(|f| f.index > 100))
+        .count();
     let job = log.take_unsynced();
-    assert_eq!(job.files.len(), written, "the segments still holding entries of the last append");
+    assert_eq!(
+        job.files.len(),
+        written,
+        "the segments still holding entries of the last append"
+    );
     SegmentLog::sync_job(&*log.disk(), &job).expect("sync");
 }
 
@@ -747,7 +921,12 @@ fn truncation_interrupted_after_any_removal_leaves_a_prefix() {
         let disk = faulty(dir.path(), removes_allowed);
         let mut log = SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX).expect("open");
         let result = log.truncate(cut);
-        assert_eq!(result.is_ok(), removes_allowed >= segs.len() - 2, "{:?}", disk.removed);
+        assert_eq!(
+            result.is_ok(),
+            removes_allowed >= segs.len() - 2,
+            "{:?}",
+            disk.removed
+        );
         drop(log);
         let log = open(dir.path());
         let held = log.next_index() - 1;
@@ -773,7 +952,11 @@ fn purge_interrupted_after_any_removal_keeps_the_purge_point() {
         let log = open(dir.path());
         assert_eq!(log.purged(), Some(log_id(1, LEADER, upto)));
         assert_eq!(read_all(&log), entries(upto + 1..=150, 1));
-        assert_eq!(segments(dir.path()).len(), 2, "reopening finishes the purge");
+        assert_eq!(
+            segments(dir.path()).len(),
+            2,
+            "reopening finishes the purge"
+        );
     }
 }
 
@@ -807,11 +990,18 @@ impl Model {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { count: u64, new_term: bool },
+    Append {
+        count: u64,
+        new_term: bool,
+    },
     /// Truncate `back` entries from the end (0 is a no-op past the end).
-    Truncate { back: u64 },
+    Truncate {
+        back: u64,
+    },
     /// Purge up to `first - 1 + ahead`, possibly past the end.
-    Purge { ahead: u64 },
+    Purge {
+        ahead: u64,
+    },
     Reopen,
 }
 
@@ -829,8 +1019,11 @@ fn step(dir: &Path, log: &mut SegmentLog, model: &mut Model, op: &Op) {
         Op::Append { count, new_term } => {
             model.term += u64::from(new_term);
             let start = model.next();
-            log.append(&entries(start..=start + count - 1, model.term)).expect("append");
-            model.terms.extend(std::iter::repeat_n(model.term, count as usize));
+            log.append(&entries(start..=start + count - 1, model.term))
+                .expect("append");
+            model
+                .terms
+                .extend(std::iter::repeat_n(model.term, count as usize));
         }
         Op::Truncate { back } => {
             let at = model.next().saturating_sub(back).max(model.first);
@@ -840,7 +1033,9 @@ fn step(dir: &Path, log: &mut SegmentLog, model: &mut Model, op: &Op) {
             model.term += 1;
         }
         Op::Purge { ahead } => {
-            let Some(upto) = (model.first + ahead).checked_sub(1) else { return };
+            let Some(upto) = (model.first + ahead).checked_sub(1) else {
+                return;
+            };
             let term = match model.term_at(upto) {
                 Some(term) => term,
                 None if upto < model.first => return,
@@ -866,16 +1061,27 @@ fn step(dir: &Path, log: &mut SegmentLog, model: &mut Model, op: &Op) {
 fn assert_purged_segments_gone(dir: &Path, upto: u64) {
     for seg in segments(dir) {
         let last = seg.frames.last().expect("non-empty").index;
-        assert!(last > upto, "{} lies wholly at or below the purge point {upto}", seg.path.display());
+        assert!(
+            last > upto,
+            "{} lies wholly at or below the purge point {upto}",
+            seg.path.display()
+        );
     }
 }
 
 fn check(log: &SegmentLog, model: &Model) {
     assert_eq!(log.last_log_id(), model.last_log_id());
     assert_eq!(log.purged(), model.purged);
-    assert_eq!((log.first_index(), log.next_index()), (model.first, model.next()));
-    let expected: Vec<Entry<TypeConfig>> =
-        model.terms.iter().enumerate().map(|(i, term)| entry(model.first + i as u64, *term)).collect();
+    assert_eq!(
+        (log.first_index(), log.next_index()),
+        (model.first, model.next())
+    );
+    let expected: Vec<Entry<TypeConfig>> = model
+        .terms
+        .iter()
+        .enumerate()
+        .map(|(i, term)| entry(model.first + i as u64, *term))
+        .collect();
     assert_eq!(read_all(log), expected);
 }
 
@@ -909,37 +1115,90 @@ async fn log_store_through_openraft_traits() {
     }
     let mut store = LogStore::open(disk(dir.path()), SEGMENT_SIZE_MAX).expect("open");
     let state = store.get_log_state().await.expect("state");
-    assert_eq!((state.last_purged_log_id, state.last_log_id), (None, Some(log_id(1, LEADER, 60))));
+    assert_eq!(
+        (state.last_purged_log_id, state.last_log_id),
+        (None, Some(log_id(1, LEADER, 60)))
+    );
     assert_eq!(store.last_log_id(), Some(log_id(1, LEADER, 60)));
     assert_eq!(store.try_get_log_entries(..).await.expect("read"), all);
-    assert_eq!(store.try_get_log_entries(10..20).await.expect("read"), all[10..20].to_vec());
-    assert_eq!(store.try_get_log_entries(10..=20).await.expect("read"), all[10..=20].to_vec());
-    assert_eq!(store.try_get_log_entries(55..).await.expect("read"), all[55..].to_vec());
-    assert_eq!(store.try_get_log_entries(..5).await.expect("read"), all[..5].to_vec());
-    assert!(store.try_get_log_entries(100..200).await.expect("read").is_empty());
-    assert_eq!(store.limited_get_log_entries(3, 9).await.expect("read"), all[3..9].to_vec());
+    assert_eq!(
+        store.try_get_log_entries(10..20).await.expect("read"),
+        all[10..20].to_vec()
+    );
+    assert_eq!(
+        store.try_get_log_entries(10..=20).await.expect("read"),
+        all[10..=20].to_vec()
+    );
+    assert_eq!(
+        store.try_get_log_entries(55..).await.expect("read"),
+        all[55..].to_vec()
+    );
+    assert_eq!(
+        store.try_get_log_entries(..5).await.expect("read"),
+        all[..5].to_vec()
+    );
+    assert!(store
+        .try_get_log_entries(100..200)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        store.limited_get_log_entries(3, 9).await.expect("read"),
+        all[3..9].to_vec()
+    );
     let mut reader = store.get_log_reader().await;
     assert_eq!(reader.try_get_log_entries(..).await.expect("read"), all);
 
-    store.truncate(log_id(1, LEADER, 50)).await.expect("truncate");
-    assert_eq!(store.get_log_state().await.expect("state").last_log_id, Some(log_id(1, LEADER, 49)));
-    assert_eq!(reader.try_get_log_entries(..).await.expect("read"), all[..50].to_vec(), "readers share the log");
+    store
+        .truncate(log_id(1, LEADER, 50))
+        .await
+        .expect("truncate");
+    assert_eq!(
+        store.get_log_state().await.expect("state").last_log_id,
+        Some(log_id(1, LEADER, 49))
+    );
+    assert_eq!(
+        reader.try_get_log_entries(..).await.expect("read"),
+        all[..50].to_vec(),
+        "readers share the log"
+    );
     store.purge(log_id(1, LEADER, 20)).await.expect("purge");
     let state = store.get_log_state().await.expect("state");
-    assert_eq!((state.last_purged_log_id, state.last_log_id), (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49))));
-    assert_eq!(store.try_get_log_entries(..).await.expect("read"), all[21..50].to_vec());
+    assert_eq!(
+        (state.last_purged_log_id, state.last_log_id),
+        (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49)))
+    );
+    assert_eq!(
+        store.try_get_log_entries(..).await.expect("read"),
+        all[21..50].to_vec()
+    );
 
     assert_eq!(store.read_vote().await.expect("vote"), None);
     store.save_vote(&Vote::new(4, 2)).await.expect("vote");
-    store.save_vote(&Vote::new_committed(4, 2)).await.expect("vote");
-    assert_eq!(store.read_vote().await.expect("vote"), Some(Vote::new_committed(4, 2)));
+    store
+        .save_vote(&Vote::new_committed(4, 2))
+        .await
+        .expect("vote");
+    assert_eq!(
+        store.read_vote().await.expect("vote"),
+        Some(Vote::new_committed(4, 2))
+    );
     drop((store, reader));
 
     let mut store = LogStore::open(disk(dir.path()), SEGMENT_SIZE_MAX).expect("reopen");
     let state = store.get_log_state().await.expect("state");
-    assert_eq!((state.last_purged_log_id, state.last_log_id), (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49))));
-    assert_eq!(store.try_get_log_entries(..).await.expect("read"), all[21..50].to_vec());
-    assert_eq!(store.read_vote().await.expect("vote"), Some(Vote::new_committed(4, 2)));
+    assert_eq!(
+        (state.last_purged_log_id, state.last_log_id),
+        (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49)))
+    );
+    assert_eq!(
+        store.try_get_log_entries(..).await.expect("read"),
+        all[21..50].to_vec()
+    );
+    assert_eq!(
+        store.read_vote().await.expect("vote"),
+        Some(Vote::new_committed(4, 2))
+    );
 }
 
 /// Builds a fresh log store and state machine in a temporary directory.
@@ -948,8 +1207,10 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempdir();
-        let log = LogStore::open(disk(&dir.path().join("log")), SEGMENT_SIZE_MAX).expect("log opens");
-        let state = orbit_storage::ShardState::open(&dir.path().join("state")).expect("state opens");
+        let log =
+            LogStore::open(disk(&dir.path().join("log")), SEGMENT_SIZE_MAX).expect("log opens");
+        let state =
+            orbit_storage::ShardState::open(&dir.path().join("state")).expect("state opens");
         let sm = StateMachine::new(state, disk(&dir.path().join("snapshot")));
         Ok((dir, log, sm))
     }
@@ -1016,6 +1277,8 @@ mod openraft_suite {
     #[tokio::test]
     async fn transfer_snapshot() {
         // Goal: openraft's snapshot transfer case passes between two fresh state machines.
-        Cases::transfer_snapshot(&Builder).await.expect("suite case passes");
+        Cases::transfer_snapshot(&Builder)
+            .await
+            .expect("suite case passes");
     }
 }

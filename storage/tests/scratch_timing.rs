@@ -1,25 +1,24 @@
+use openraft::storage::RaftStateMachine;
+use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
 use std::sync::Arc;
 use std::time::Instant;
-use orbit_storage::{Disk, FsDisk, SegmentLog, ShardState};
-use orbit_storage::record::log_id;
-use openraft::{Entry, EntryPayload};
 
-#[test]
-fn timing() {
+#[tokio::test]
+async fn timing() {
+    let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let t = Instant::now();
-    let s = ShardState::open(&dir.path().join("st")).unwrap();
-    println!("fjall open {:?}", t.elapsed());
-    let t = Instant::now();
-    drop(s);
-    println!("fjall drop {:?}", t.elapsed());
     let disk: Arc<dyn Disk> = Arc::new(FsDisk::open(dir.path().join("log")).unwrap());
-    let mut log = SegmentLog::open(disk.clone(), 4096).unwrap();
-    for i in 0..10 {
-        let t = Instant::now();
-        log.append(&[Entry { log_id: log_id(1, 0, i), payload: EntryPayload::Blank }]).unwrap();
-        let job = log.take_unsynced();
-        SegmentLog::sync_job(&*disk, &job).unwrap();
-        println!("append+sync {:?}", t.elapsed());
-    }
+    let log = LogStore::open(disk.clone(), 4096).unwrap();
+    println!("log open {:?}", t0.elapsed());
+    let s = ShardState::open(&dir.path().join("st")).unwrap();
+    println!("fjall open {:?}", t0.elapsed());
+    let mut sm = StateMachine::new(s, disk.clone());
+    let x = sm.applied_state().await.unwrap();
+    println!("applied {:?} {:?}", t0.elapsed(), x.0);
+    drop(sm);
+    println!("sm drop {:?}", t0.elapsed());
+    drop(log);
+    println!("log drop {:?}", t0.elapsed());
+    drop(dir);
+    println!("dir drop {:?}", t0.elapsed());
 }

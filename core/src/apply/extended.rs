@@ -42,7 +42,11 @@ pub enum Float {
 
 impl Extended {
     fn zero(negative: bool) -> Extended {
-        Extended { negative, mantissa: 0, exponent: 0 }
+        Extended {
+            negative,
+            mantissa: 0,
+            exponent: 0,
+        }
     }
 
     /// The nearest value to `±x × 2^exponent`, with `sticky` saying that the
@@ -78,8 +82,15 @@ impl Extended {
         if exponent > EXPONENT_MAX {
             return None;
         }
-        assert!(mantissa >> 63 == 1 || exponent == EXPONENT_MIN, "normal or subnormal");
-        Some(Extended { negative, mantissa, exponent })
+        assert!(
+            mantissa >> 63 == 1 || exponent == EXPONENT_MIN,
+            "normal or subnormal"
+        );
+        Some(Extended {
+            negative,
+            mantissa,
+            exponent,
+        })
     }
 
     pub fn is_zero(self) -> bool {
@@ -119,7 +130,10 @@ impl Extended {
         }
         let shift = u32::try_from(-self.exponent).expect("exponent >= EXPONENT_MIN");
         let (mut integer, fraction) = match shift {
-            1..=63 => (self.mantissa >> shift, self.mantissa & ((1u64 << shift) - 1)),
+            1..=63 => (
+                self.mantissa >> shift,
+                self.mantissa & ((1u64 << shift) - 1),
+            ),
             _ => (0, self.mantissa),
         };
         // fraction × 10^17 < 2^121, so beyond 121 bits of shift it is below
@@ -224,9 +238,9 @@ fn parse_exponent(text: &[u8]) -> Option<i64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let magnitude = digits
-        .iter()
-        .fold(0i64, |acc, d| (acc * 10 + i64::from(d - b'0')).min(TEXT_EXPONENT_MAX));
+    let magnitude = digits.iter().fold(0i64, |acc, d| {
+        (acc * 10 + i64::from(d - b'0')).min(TEXT_EXPONENT_MAX)
+    });
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -284,7 +298,9 @@ impl Big {
     }
 
     fn from_u64(value: u64) -> Big {
-        let mut big = Big { limbs: vec![value as u32, (value >> 32) as u32] };
+        let mut big = Big {
+            limbs: vec![value as u32, (value >> 32) as u32],
+        };
         big.trim();
         big
     }
@@ -309,7 +325,9 @@ impl Big {
         let Ok(index) = usize::try_from(index) else {
             return false;
         };
-        self.limbs.get(index / 32).is_some_and(|limb| (limb >> (index % 32)) & 1 == 1)
+        self.limbs
+            .get(index / 32)
+            .is_some_and(|limb| (limb >> (index % 32)) & 1 == 1)
     }
 
     /// True if any bit below `index` is set.
@@ -319,13 +337,19 @@ impl Big {
         };
         let (whole, part) = (index / 32, index % 32);
         let whole_set = self.limbs.iter().take(whole).any(|&limb| limb != 0);
-        let part_set = part > 0 && self.limbs.get(whole).is_some_and(|&limb| limb << (32 - part) != 0);
+        let part_set = part > 0
+            && self
+                .limbs
+                .get(whole)
+                .is_some_and(|&limb| limb << (32 - part) != 0);
         whole_set || part_set
     }
 
     /// The 64 bits starting at bit `from`.
     fn bits_from(&self, from: i64) -> u64 {
-        (0..64).filter(|&i| self.bit(from + i)).fold(0u64, |acc, i| acc | (1 << i))
+        (0..64)
+            .filter(|&i| self.bit(from + i))
+            .fold(0u64, |acc, i| acc | (1 << i))
     }
 
     fn mul_add_small(&mut self, factor: u32, addend: u32) {
@@ -356,7 +380,11 @@ impl Big {
         let mut limbs = vec![0u32; whole];
         let mut carry = 0u32;
         for &limb in &self.limbs {
-            limbs.push(if part == 0 { limb } else { (limb << part) | carry });
+            limbs.push(if part == 0 {
+                limb
+            } else {
+                (limb << part) | carry
+            });
             carry = if part == 0 { 0 } else { limb >> (32 - part) };
         }
         limbs.push(carry);
@@ -366,7 +394,10 @@ impl Big {
     }
 
     fn cmp(&self, other: &Big) -> Ordering {
-        self.limbs.len().cmp(&other.limbs.len()).then_with(|| self.limbs.iter().rev().cmp(other.limbs.iter().rev()))
+        self.limbs
+            .len()
+            .cmp(&other.limbs.len())
+            .then_with(|| self.limbs.iter().rev().cmp(other.limbs.iter().rev()))
     }
 
     fn add(&self, other: &Big) -> Big {
@@ -388,11 +419,15 @@ impl Big {
 
     /// `self - other`; requires `self >= other`.
     fn sub(&self, other: &Big) -> Big {
-        assert!(self.cmp(other) != Ordering::Less, "big subtraction would go negative");
+        assert!(
+            self.cmp(other) != Ordering::Less,
+            "big subtraction would go negative"
+        );
         let mut limbs = Vec::with_capacity(self.limbs.len());
         let mut borrow = 0i64;
         for (i, &limb) in self.limbs.iter().enumerate() {
-            let mut difference = i64::from(limb) - i64::from(other.limbs.get(i).copied().unwrap_or(0)) - borrow;
+            let mut difference =
+                i64::from(limb) - i64::from(other.limbs.get(i).copied().unwrap_or(0)) - borrow;
             borrow = i64::from(difference < 0);
             difference += borrow << 32;
             limbs.push(difference as u32);
@@ -432,7 +467,9 @@ impl Big {
         let mut remainder = self.shr(quotient_bits);
         assert!(remainder.cmp(divisor) == Ordering::Less);
         let limbs = usize::try_from(quotient_bits / 32 + 1).expect("small quotient");
-        let mut quotient = Big { limbs: vec![0; limbs] };
+        let mut quotient = Big {
+            limbs: vec![0; limbs],
+        };
         for index in (0..quotient_bits).rev() {
             remainder = remainder.shl(1);
             if self.bit(index) {
@@ -462,7 +499,9 @@ impl Big {
             rest.trim();
             chunks.push(remainder);
         }
-        let mut text = chunks.pop().map_or_else(|| "0".to_string(), |top| top.to_string());
+        let mut text = chunks
+            .pop()
+            .map_or_else(|| "0".to_string(), |top| top.to_string());
         for chunk in chunks.iter().rev() {
             text.push_str(&format!("{chunk:09}"));
         }
@@ -484,18 +523,41 @@ mod tests {
     #[test]
     fn reads_exact_binary_values_exactly() {
         // Goal: values a 64-bit mantissa holds exactly come back unchanged.
-        assert_eq!(value("1"), Extended { negative: false, mantissa: 1 << 63, exponent: -63 });
-        assert_eq!(value("-0.5"), Extended { negative: true, mantissa: 1 << 63, exponent: -64 });
+        assert_eq!(
+            value("1"),
+            Extended {
+                negative: false,
+                mantissa: 1 << 63,
+                exponent: -63
+            }
+        );
+        assert_eq!(
+            value("-0.5"),
+            Extended {
+                negative: true,
+                mantissa: 1 << 63,
+                exponent: -64
+            }
+        );
         assert_eq!(value("0x1p3"), value("8"));
         assert_eq!(value("0X.8"), value("0.5"));
-        assert_eq!(value("18446744073709551615").to_fixed_17(), "18446744073709551615.00000000000000000");
+        assert_eq!(
+            value("18446744073709551615").to_fixed_17(),
+            "18446744073709551615.00000000000000000"
+        );
     }
 
     #[test]
     fn rounds_to_nearest_even() {
         // Goal: one bit past the mantissa rounds to even; a sticky bit rounds up.
-        assert_eq!(value("18446744073709551617").to_fixed_17(), "18446744073709551616.00000000000000000");
-        assert_eq!(value("18446744073709551619").to_fixed_17(), "18446744073709551620.00000000000000000");
+        assert_eq!(
+            value("18446744073709551617").to_fixed_17(),
+            "18446744073709551616.00000000000000000"
+        );
+        assert_eq!(
+            value("18446744073709551619").to_fixed_17(),
+            "18446744073709551620.00000000000000000"
+        );
         assert_eq!(value("0.1").to_fixed_17(), "0.10000000000000000");
     }
 
@@ -507,9 +569,14 @@ mod tests {
         assert_eq!(parse(b"1e-5000"), None);
         let tiny = value("4e-4951");
         assert_eq!((tiny.mantissa, tiny.exponent), (1, EXPONENT_MIN));
-        assert_eq!(parse(b"0e99999999999"), Some(Float::Finite(Extended::zero(false))));
+        assert_eq!(
+            parse(b"0e99999999999"),
+            Some(Float::Finite(Extended::zero(false)))
+        );
         assert_eq!(parse(b"-Infinity"), Some(Float::Infinite));
-        for bad in ["", "-", ".", "e5", "1e", "1e+", "0x", "0xp1", "0x1p", "nan", "1.2.3", "inf1"] {
+        for bad in [
+            "", "-", ".", "e5", "1e", "1e+", "0x", "0xp1", "0x1p", "nan", "1.2.3", "inf1",
+        ] {
             assert_eq!(parse(bad.as_bytes()), None, "{bad:?}");
         }
     }

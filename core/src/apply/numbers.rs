@@ -1,31 +1,37 @@
 //! Numbers stored as strings: Redis's rules for reading and writing them.
 //!
-//! Owns three conversions and their exact acceptance rules:
+//! Owns two conversions and their exact acceptance rules:
 //! - [`parse_i64`] is Redis's `string2ll`: optional `-`, no `+`, no spaces,
 //!   no leading zeros (`0` alone is fine, `-0` is not), fewer than 21 bytes,
 //!   within `i64`;
-//! - [`parse_f64`] is Redis's `string2ld` (a whole-string `strtold`) read into
-//!   an `f64`: no leading space, no trailing bytes, no NaN, no overflow and no
-//!   underflow to zero; `inf` is accepted, as `strtold` accepts it;
-//! - [`format_f64`] writes INCRBYFLOAT results: fixed notation, never an
-//!   exponent, no trailing zeros, at most 17 digits after the point, `-0`
-//!   written as `0`.
+//! - [`incr_by_float`] is INCRBYFLOAT's arithmetic as Redis does it on x86-64
+//!   Linux: both operands read by `string2ld` (a whole-string `strtold`, no
+//!   leading space, no NaN, no overflow, no underflow to zero; `inf` and hex
+//!   floats accepted), added in 80-bit `long double`, printed with `%.17Lf`
+//!   and trailing zeros cut, `-0` written as `0`. The `long double` is
+//!   emulated in software (see `extended`), so every replica computes the
+//!   same bytes as Redis whatever its hardware.
 //!
-//! Redis computes INCRBYFLOAT in 80-bit `long double` and prints it with
-//! `%.17Lf`. Replicas here must agree bit for bit on every platform, so we
-//! compute in `f64` and print the shortest text that reads back as the same
-//! `f64`, cut at 17 decimals like `%.17Lf`. For the usual "human" numbers
-//! (`10.5` + `0.1` = `10.6`) the text is the same as Redis's; it differs
-//! where `f64` rounding shows (`0.1` + `0.2` gives `0.30000000000000004`
-//! where Redis says `0.3`). Hexadecimal floats, which `strtold` accepts, are
-//! rejected.
+//! The increment reaches us as an `f64` (the protocol parsed it). It is
+//! turned back into its shortest decimal text and read as Redis reads the
+//! client's text; the two agree unless the client wrote more digits than an
+//! `f64` keeps.
+
+use super::extended::{self, Extended, Float};
 
 /// Redis's `LONG_STR_SIZE`: no valid integer string is this long.
 const INTEGER_LEN_MAX_BYTES: usize = 21;
 /// Redis's `MAX_LONG_DOUBLE_CHARS`: no valid float string is this long.
 const FLOAT_LEN_MAX_BYTES: usize = 5 * 1024;
-/// `%.17Lf`: digits printed after the decimal point.
-const FRACTION_DIGITS_MAX: usize = 17;
+
+/// Why INCRBYFLOAT refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatError {
+    /// "ERR value is not a valid float".
+    NotFloat,
+    /// "ERR increment would produce NaN or Infinity".
+    NanOrInfinity,
+}
 
 /// Parses `bytes` exactly as Redis's `string2ll` does.
 pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
@@ -48,52 +54,50 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         if !digit.is_ascii_digit() {
             return None;
         }
-        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
     }
     let magnitude = i128::from(magnitude);
     i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
-/// Parses `bytes` as Redis's `string2ld` does, into an `f64` (see the module
-/// documentation for what differs).
-pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+/// Reads `bytes` as Redis's `string2ld` does.
+pub fn parse_float(bytes: &[u8]) -> Option<Float> {
     if bytes.is_empty() || bytes.len() >= FLOAT_LEN_MAX_BYTES {
         return None;
     }
-    // Rust's grammar is strtod's without leading whitespace, hexadecimal
-    // floats and `nan(...)`; all three are rejected here or by Redis anyway.
-    let text = std::str::from_utf8(bytes).ok()?;
-    let value: f64 = text.parse().ok()?;
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let is_infinity_literal = unsigned.starts_with(['i', 'I']);
-    if value.is_nan() || (value.is_infinite() && !is_infinity_literal) {
-        // NaN is refused; an infinite result from digits is strtod's ERANGE.
-        return None;
-    }
-    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or(unsigned);
-    if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
-        // Underflow to zero is also ERANGE, which Redis refuses.
-        return None;
-    }
-    Some(value)
+    extended::parse(bytes)
 }
 
-/// Writes an INCRBYFLOAT result (see the module documentation).
-pub fn format_f64(value: f64) -> String {
-    assert!(value.is_finite(), "callers refuse NaN and infinities");
-    let shortest = value.to_string();
-    let fraction_digits = shortest.split_once('.').map_or(0, |(_, fraction)| fraction.len());
-    let mut text = if fraction_digits <= FRACTION_DIGITS_MAX {
-        shortest
-    } else {
-        let rounded = format!("{value:.prec$}", prec = FRACTION_DIGITS_MAX);
-        rounded.trim_end_matches('0').trim_end_matches('.').to_string()
+/// INCRBYFLOAT: the text stored after adding `delta` to `current` (`None`
+/// when the key is absent, which counts as 0).
+pub fn incr_by_float(current: Option<&[u8]>, delta: f64) -> Result<String, FloatError> {
+    let current = match current {
+        None => extended::parse(b"0").expect("0 is a float"),
+        Some(text) => parse_float(text).ok_or(FloatError::NotFloat)?,
     };
-    if text == "-0" {
-        text = "0".to_string();
+    // `{:e}` is the shortest text that reads back as `delta`; NaN gives
+    // "NaN", which string2ld refuses as Redis would refuse "nan".
+    let delta = parse_float(format!("{delta:e}").as_bytes()).ok_or(FloatError::NotFloat)?;
+    match (current, delta) {
+        (Float::Finite(current), Float::Finite(delta)) => current
+            .add(delta)
+            .map(human_text)
+            .ok_or(FloatError::NanOrInfinity),
+        // An infinite operand gives an infinite sum, or NaN for inf - inf.
+        (Float::Infinite, _) | (_, Float::Infinite) => Err(FloatError::NanOrInfinity),
     }
-    assert!(!text.contains(['e', 'E']) && !text.ends_with('.'));
-    text
+}
+
+/// Redis's `ld2string(.., LD_STR_HUMAN)`: `%.17Lf` without trailing zeros,
+/// and `-0` as `0`.
+fn human_text(value: Extended) -> String {
+    let fixed = value.to_fixed_17();
+    let text = fixed.trim_end_matches('0').trim_end_matches('.');
+    let text = if text == "-0" { "0" } else { text };
+    assert!(!text.is_empty() && !text.contains('e'));
+    text.to_string()
 }
 
 #[cfg(test)]
@@ -133,51 +137,67 @@ mod tests {
 
     #[test]
     fn floats_follow_string2ld() {
-        // Goal: what strtold accepts as a whole string, minus NaN and range errors.
-        for (text, expected) in [
-            ("1.5", Some(1.5)),
-            ("10", Some(10.0)),
-            ("+1", Some(1.0)),
-            ("-.5", Some(-0.5)),
-            ("1.", Some(1.0)),
-            ("5.0e3", Some(5000.0)),
-            ("1E-2", Some(0.01)),
-            ("007", Some(7.0)),
-            ("-0", Some(0.0)),
-            ("0e-999", Some(0.0)),
-            ("inf", Some(f64::INFINITY)),
-            ("-Infinity", Some(f64::NEG_INFINITY)),
-            ("nan", None),
-            ("1e400", None),
-            ("1e-400", None),
-            ("", None),
-            (" 1", None),
-            ("1 ", None),
-            ("1e", None),
-            (".", None),
-            ("abc", None),
-            ("1,5", None),
+        // Goal: what strtold reads as a whole string, minus NaN and range errors.
+        for text in [
+            "1.5", "10", "+1", "-.5", "1.", "5.0e3", "1E-2", "007", "-0", "0e-999", "0x1p3",
+            "1e400", "1e-4940",
         ] {
-            assert_eq!(parse_f64(text.as_bytes()), expected, "{text:?}");
+            assert!(
+                matches!(parse_float(text.as_bytes()), Some(Float::Finite(_))),
+                "{text:?}"
+            );
         }
-        assert_eq!(parse_f64(b"1\0"), None);
-        assert_eq!(parse_f64(&[b'1'; FLOAT_LEN_MAX_BYTES]), None);
-        assert_eq!(parse_f64(&[b'0'; FLOAT_LEN_MAX_BYTES - 1]), Some(0.0));
+        for text in ["inf", "-Infinity", "+INF"] {
+            assert_eq!(
+                parse_float(text.as_bytes()),
+                Some(Float::Infinite),
+                "{text:?}"
+            );
+        }
+        for text in [
+            "nan", "1e5000", "1e-5000", "", " 1", "1 ", "1e", ".", "abc", "1,5", "0x", "infinit",
+        ] {
+            assert_eq!(parse_float(text.as_bytes()), None, "{text:?}");
+        }
+        assert_eq!(parse_float(b"1\0"), None);
+        assert_eq!(parse_float(&[b'0'; FLOAT_LEN_MAX_BYTES]), None);
+        assert!(parse_float(&[b'0'; FLOAT_LEN_MAX_BYTES - 1]).is_some());
+    }
+
+    fn incr(current: &str, delta: f64) -> Result<String, FloatError> {
+        incr_by_float(Some(current.as_bytes()), delta)
     }
 
     #[test]
-    fn floats_print_like_redis() {
-        // Goal: Redis's documented INCRBYFLOAT outputs and its no-exponent rule.
-        assert_eq!(format_f64(10.5 + 0.1), "10.6");
-        assert_eq!(format_f64(10.6 - 5.0), "5.6");
-        assert_eq!(format_f64(5.0e3 + 2.0e2), "5200");
-        assert_eq!(format_f64(3.0e3), "3000");
-        assert_eq!(format_f64(-0.0), "0");
-        assert_eq!(format_f64(1e21), "1000000000000000000000");
-        assert_eq!(format_f64(1e-7), "0.0000001");
-        assert_eq!(format_f64(1e-20), "0"); // %.17Lf rounds it away
-        assert_eq!(format_f64(-1e-20), "0");
-        assert_eq!(format_f64(0.012345678901234567), "0.01234567890123457");
-        assert_eq!(format_f64(0.1 + 0.2), "0.30000000000000004");
+    fn float_sums_print_like_redis() {
+        // Goal: Redis's documented INCRBYFLOAT outputs, and long double results
+        // (taken from Redis's own code on x86-64) where f64 would differ.
+        assert_eq!(incr("10.50", 0.1), Ok("10.6".to_string()));
+        assert_eq!(incr("10.6", -5.0), Ok("5.6".to_string()));
+        assert_eq!(incr("5.0e3", 2.0e2), Ok("5200".to_string()));
+        assert_eq!(incr("0.1", 0.2), Ok("0.3".to_string()));
+        assert_eq!(incr("-1.36", 26.44), Ok("25.08".to_string()));
+        assert_eq!(
+            incr("87.93", -746.0),
+            Ok("-658.07000000000000001".to_string())
+        );
+        assert_eq!(incr("-0.5", 0.5), Ok("0".to_string()));
+        assert_eq!(incr("-1e-30", 0.0), Ok("0".to_string()));
+        assert_eq!(incr("1e20", 0.0), Ok("100000000000000000000".to_string()));
+        assert_eq!(incr_by_float(None, 1.5), Ok("1.5".to_string()));
+    }
+
+    #[test]
+    fn float_errors() {
+        // Goal: the two INCRBYFLOAT errors and which input raises which.
+        assert_eq!(incr("abc", 1.0), Err(FloatError::NotFloat));
+        assert_eq!(incr("nan", 1.0), Err(FloatError::NotFloat));
+        assert_eq!(incr("1e9999", 1.0), Err(FloatError::NotFloat));
+        assert_eq!(incr("1", f64::NAN), Err(FloatError::NotFloat));
+        assert_eq!(incr("inf", 1.0), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr("-inf", f64::INFINITY), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr("1", f64::NEG_INFINITY), Err(FloatError::NanOrInfinity));
+        // An f64 increment cannot move a long double past its maximum.
+        assert!(incr("1.18e4932", f64::MAX).is_ok());
     }
 }

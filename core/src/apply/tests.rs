@@ -33,8 +33,12 @@ pub(super) fn check_invariants(store: &MemStore) {
         let stored = keys::read_count(store, db).expect("count decodes");
         assert_eq!(stored, counts[usize::from(db)], "count of db {db}");
     }
-    let index: BTreeSet<Vec<u8>> =
-        store.map.keys().filter(|encoded| encoded[0] == keys::TAG_EXPIRY).cloned().collect();
+    let index: BTreeSet<Vec<u8>> = store
+        .map
+        .keys()
+        .filter(|encoded| encoded[0] == keys::TAG_EXPIRY)
+        .cloned()
+        .collect();
     assert_eq!(index, expected_index, "expiry index");
 }
 
@@ -51,13 +55,25 @@ struct Shard {
 
 impl Shard {
     fn new() -> Self {
-        Shard { store: MemStore::default(), index: 0, now_ms: START_MS, db: 0 }
+        Shard {
+            store: MemStore::default(),
+            index: 0,
+            now_ms: START_MS,
+            db: 0,
+        }
     }
 
     fn run(&mut self, cmd: Command) -> Output {
         self.index += 1;
-        let ctx = ApplyCtx { index: self.index, term: 1 };
-        let req = Request { ts_ms: self.now_ms, db: self.db, cmd };
+        let ctx = ApplyCtx {
+            index: self.index,
+            term: 1,
+        };
+        let req = Request {
+            ts_ms: self.now_ms,
+            db: self.db,
+            cmd,
+        };
         let output = apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
         check_invariants(&self.store);
         output
@@ -92,8 +108,20 @@ fn set(key: &str, value: &str) -> Command {
     set_with(key, value, SetCondition::Always, SetExpiry::Clear, false)
 }
 
-fn set_with(key: &str, value: &str, condition: SetCondition, expiry: SetExpiry, get: bool) -> Command {
-    Command::Set { key: b(key), value: b(value), condition, expiry, get }
+fn set_with(
+    key: &str,
+    value: &str,
+    condition: SetCondition,
+    expiry: SetExpiry,
+    get: bool,
+) -> Command {
+    Command::Set {
+        key: b(key),
+        value: b(value),
+        condition,
+        expiry,
+        get,
+    }
 }
 
 fn get(key: &str) -> Command {
@@ -101,11 +129,17 @@ fn get(key: &str) -> Command {
 }
 
 fn ttl(key: &str) -> Command {
-    Command::Ttl { key: b(key), millis: false }
+    Command::Ttl {
+        key: b(key),
+        millis: false,
+    }
 }
 
 fn pttl(key: &str) -> Command {
-    Command::Ttl { key: b(key), millis: true }
+    Command::Ttl {
+        key: b(key),
+        millis: true,
+    }
 }
 
 fn px(ms: i64) -> Expiry {
@@ -117,7 +151,11 @@ fn pxat(ms: u64) -> Expiry {
 }
 
 fn expire(key: &str, expiry: Expiry, condition: Cond) -> Command {
-    Command::Expire { key: b(key), expiry, condition }
+    Command::Expire {
+        key: b(key),
+        expiry,
+        condition,
+    }
 }
 
 fn incr_by(key: &str, delta: i64) -> Command {
@@ -136,19 +174,32 @@ fn keys_list(names: &[&str]) -> Vec<Key> {
 fn set_conditions_and_get_option() {
     // Goal: SET's replies under NX, XX and GET, including failed conditions.
     let mut shard = Shard::new();
-    let (nx, xx, always, clear) =
-        (SetCondition::IfAbsent, SetCondition::IfPresent, SetCondition::Always, SetExpiry::Clear);
+    let (nx, xx, always, clear) = (
+        SetCondition::IfAbsent,
+        SetCondition::IfPresent,
+        SetCondition::Always,
+        SetExpiry::Clear,
+    );
     assert_eq!(shard.run(set_with("k", "1", xx, clear, false)), Output::Nil);
     assert_eq!(shard.run(get("k")), Output::Nil);
     assert_eq!(shard.run(set_with("k", "1", nx, clear, false)), Output::Ok);
     assert_eq!(shard.run(set_with("k", "2", nx, clear, false)), Output::Nil);
     assert_eq!(shard.run(set_with("k", "3", xx, clear, false)), Output::Ok);
     assert_eq!(shard.run(get("k")), bytes("3"));
-    assert_eq!(shard.run(set_with("k", "4", always, clear, true)), bytes("3"));
+    assert_eq!(
+        shard.run(set_with("k", "4", always, clear, true)),
+        bytes("3")
+    );
     assert_eq!(shard.run(set_with("k", "5", nx, clear, true)), bytes("4"));
     assert_eq!(shard.run(get("k")), bytes("4"));
-    assert_eq!(shard.run(set_with("new", "1", xx, clear, true)), Output::Nil);
-    assert_eq!(shard.run(set_with("new", "1", always, clear, true)), Output::Nil);
+    assert_eq!(
+        shard.run(set_with("new", "1", xx, clear, true)),
+        Output::Nil
+    );
+    assert_eq!(
+        shard.run(set_with("new", "1", always, clear, true)),
+        Output::Nil
+    );
     assert_eq!(shard.run(get("new")), bytes("1"));
     assert_eq!(shard.dbsize(), Output::Int(2));
 }
@@ -169,7 +220,16 @@ fn set_expiry_options() {
     assert_eq!(shard.run(set("k", "x")), Output::Ok);
     assert_eq!(shard.run(pttl("k")), Output::Int(-1));
     // KEEPTTL on a missing key gives no deadline.
-    assert_eq!(shard.run(set_with("fresh", "v", SetCondition::Always, SetExpiry::Keep, false)), Output::Ok);
+    assert_eq!(
+        shard.run(set_with(
+            "fresh",
+            "v",
+            SetCondition::Always,
+            SetExpiry::Keep,
+            false
+        )),
+        Output::Ok
+    );
     assert_eq!(shard.run(pttl("fresh")), Output::Int(-1));
 }
 
@@ -178,11 +238,23 @@ fn set_with_past_deadline_deletes() {
     // Goal: SET with a deadline already past replies as usual but leaves no key.
     let mut shard = Shard::new();
     shard.run(set("k", "old"));
-    let past = set_with("k", "new", SetCondition::Always, SetExpiry::At(pxat(START_MS)), true);
+    let past = set_with(
+        "k",
+        "new",
+        SetCondition::Always,
+        SetExpiry::At(pxat(START_MS)),
+        true,
+    );
     assert_eq!(shard.run(past), bytes("old"));
     assert_eq!(shard.run(get("k")), Output::Nil);
     assert_eq!(shard.dbsize(), Output::Int(0));
-    let past = set_with("j", "v", SetCondition::Always, SetExpiry::At(Expiry::AbsoluteMs(-5)), false);
+    let past = set_with(
+        "j",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(Expiry::AbsoluteMs(-5)),
+        false,
+    );
     assert_eq!(shard.run(past), Output::Ok);
     assert_eq!(shard.dbsize(), Output::Int(0));
 }
@@ -191,22 +263,56 @@ fn set_with_past_deadline_deletes() {
 fn expired_keys_are_absent_and_writes_purge_them() {
     // Goal: a key past its deadline is gone for reads; a write naming it deletes it.
     let mut shard = Shard::new();
-    shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(100)), false));
+    shard.run(set_with(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(100)),
+        false,
+    ));
     shard.advance(100);
     assert_eq!(shard.run(get("k")), Output::Nil);
     assert_eq!(shard.run(ttl("k")), Output::Int(-2));
-    assert_eq!(shard.run(Command::Exists { keys: keys_list(&["k"]) }), Output::Int(0));
-    assert_eq!(shard.run(Command::Type { key: b("k") }), Output::Status("none".into()));
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: keys_list(&["k"])
+        }),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(Command::Type { key: b("k") }),
+        Output::Status("none".into())
+    );
     // DBSIZE still counts it, as Redis's does until the key is deleted.
     assert_eq!(shard.dbsize(), Output::Int(1));
     assert!(shard.record("k").is_some(), "reads do not delete");
-    assert_eq!(shard.run(Command::Del { keys: keys_list(&["k"]) }), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::Del {
+            keys: keys_list(&["k"])
+        }),
+        Output::Int(0)
+    );
     assert_eq!(shard.dbsize(), Output::Int(0));
     assert!(shard.record("k").is_none());
     // A write that creates the key again starts from nothing.
-    shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(5)), false));
+    shard.run(set_with(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(5)),
+        false,
+    ));
     shard.advance(5);
-    assert_eq!(shard.run(set_with("k", "w", SetCondition::IfAbsent, SetExpiry::Keep, false)), Output::Ok);
+    assert_eq!(
+        shard.run(set_with(
+            "k",
+            "w",
+            SetCondition::IfAbsent,
+            SetExpiry::Keep,
+            false
+        )),
+        Output::Ok
+    );
     assert_eq!(shard.run(pttl("k")), Output::Int(-1));
     assert_eq!(shard.dbsize(), Output::Int(1));
 }
@@ -215,15 +321,33 @@ fn expired_keys_are_absent_and_writes_purge_them() {
 fn clock_never_goes_backwards() {
     // Goal: an entry stamped earlier than the shard clock runs at the clock.
     let mut shard = Shard::new();
-    shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(1_000)), false));
+    shard.run(set_with(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(1_000)),
+        false,
+    ));
     shard.advance(600);
     assert_eq!(shard.run(pttl("k")), Output::Int(400));
     shard.now_ms = START_MS; // a proposer with a slow clock
     assert_eq!(shard.run(pttl("k")), Output::Int(400));
-    assert_eq!(keys::read_clock(&shard.store).expect("clock"), START_MS + 600);
+    assert_eq!(
+        keys::read_clock(&shard.store).expect("clock"),
+        START_MS + 600
+    );
     // Relative expiries resolve against the shard clock too.
-    shard.run(set_with("j", "v", SetCondition::Always, SetExpiry::At(px(100)), false));
-    assert_eq!(shard.record("j").and_then(|r| r.expires_at_ms), Some(START_MS + 700));
+    shard.run(set_with(
+        "j",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(100)),
+        false,
+    ));
+    assert_eq!(
+        shard.record("j").and_then(|r| r.expires_at_ms),
+        Some(START_MS + 700)
+    );
 }
 
 #[test]
@@ -233,10 +357,18 @@ fn records_carry_the_log_index() {
     shard.run(set("k", "v"));
     assert_eq!(shard.record("k").map(|r| r.version), Some(1));
     shard.run(get("k"));
-    assert_eq!(shard.record("k").map(|r| r.version), Some(1), "reads do not write");
+    assert_eq!(
+        shard.record("k").map(|r| r.version),
+        Some(1),
+        "reads do not write"
+    );
     shard.run(expire("k", px(100), Cond::Always));
     assert_eq!(shard.record("k").map(|r| r.version), Some(3));
-    shard.run(Command::Rename { source: b("k"), target: b("t"), only_if_absent: false });
+    shard.run(Command::Rename {
+        source: b("k"),
+        target: b("t"),
+        only_if_absent: false,
+    });
     assert_eq!(shard.record("t").map(|r| r.version), Some(4));
 }
 
@@ -248,7 +380,10 @@ fn getdel_and_getex() {
     shard.run(set("k", "v"));
     assert_eq!(shard.run(Command::GetDel { key: b("k") }), bytes("v"));
     assert_eq!(shard.dbsize(), Output::Int(0));
-    let getex = |expiry| Command::GetEx { key: b("k"), expiry };
+    let getex = |expiry| Command::GetEx {
+        key: b("k"),
+        expiry,
+    };
     assert_eq!(shard.run(getex(GetExExpiry::Persist)), Output::Nil);
     shard.run(set("k", "v"));
     assert_eq!(shard.run(getex(GetExExpiry::At(px(5_000)))), bytes("v"));
@@ -258,7 +393,10 @@ fn getdel_and_getex() {
     assert_eq!(shard.run(getex(GetExExpiry::Persist)), bytes("v"));
     assert_eq!(shard.run(ttl("k")), Output::Int(-1));
     // An absolute deadline already past deletes the key after replying.
-    assert_eq!(shard.run(getex(GetExExpiry::At(pxat(START_MS - 1)))), bytes("v"));
+    assert_eq!(
+        shard.run(getex(GetExExpiry::At(pxat(START_MS - 1)))),
+        bytes("v")
+    );
     assert_eq!(shard.run(get("k")), Output::Nil);
     assert_eq!(shard.dbsize(), Output::Int(0));
 }
@@ -268,18 +406,50 @@ fn multi_key_commands() {
     // Goal: MSET, MSETNX (all or nothing), MGET, DEL and EXISTS counts.
     let mut shard = Shard::new();
     let pairs = |list: &[(&str, &str)]| list.iter().map(|(k, v)| (b(k), b(v))).collect::<Vec<_>>();
-    assert_eq!(shard.run(Command::MSet { pairs: pairs(&[("a", "1"), ("b", "2"), ("a", "3")]) }), Output::Ok);
-    let mget = Command::MGet { keys: keys_list(&["a", "b", "c"]) };
-    assert_eq!(shard.run(mget), Output::Array(vec![bytes("3"), bytes("2"), Output::Nil]));
-    assert_eq!(shard.run(Command::MSetNx { pairs: pairs(&[("c", "1"), ("a", "9")]) }), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::MSet {
+            pairs: pairs(&[("a", "1"), ("b", "2"), ("a", "3")])
+        }),
+        Output::Ok
+    );
+    let mget = Command::MGet {
+        keys: keys_list(&["a", "b", "c"]),
+    };
+    assert_eq!(
+        shard.run(mget),
+        Output::Array(vec![bytes("3"), bytes("2"), Output::Nil])
+    );
+    assert_eq!(
+        shard.run(Command::MSetNx {
+            pairs: pairs(&[("c", "1"), ("a", "9")])
+        }),
+        Output::Int(0)
+    );
     assert_eq!(shard.run(get("c")), Output::Nil);
-    assert_eq!(shard.run(Command::MSetNx { pairs: pairs(&[("c", "1"), ("d", "2")]) }), Output::Int(1));
-    assert_eq!(shard.run(Command::Exists { keys: keys_list(&["a", "a", "x", "c"]) }), Output::Int(3));
-    assert_eq!(shard.run(Command::Del { keys: keys_list(&["a", "a", "x", "c"]) }), Output::Int(2));
+    assert_eq!(
+        shard.run(Command::MSetNx {
+            pairs: pairs(&[("c", "1"), ("d", "2")])
+        }),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: keys_list(&["a", "a", "x", "c"])
+        }),
+        Output::Int(3)
+    );
+    assert_eq!(
+        shard.run(Command::Del {
+            keys: keys_list(&["a", "a", "x", "c"])
+        }),
+        Output::Int(2)
+    );
     assert_eq!(shard.dbsize(), Output::Int(2));
     // MSET clears deadlines.
     shard.run(expire("b", px(100), Cond::Always));
-    shard.run(Command::MSet { pairs: pairs(&[("b", "5")]) });
+    shard.run(Command::MSet {
+        pairs: pairs(&[("b", "5")]),
+    });
     assert_eq!(shard.run(ttl("b")), Output::Int(-1));
 }
 
@@ -290,9 +460,23 @@ fn incr_by_parses_like_string2ll() {
     assert_eq!(shard.run(incr_by("n", 5)), Output::Int(5));
     assert_eq!(shard.run(incr_by("n", -7)), Output::Int(-2));
     assert_eq!(shard.run(get("n")), bytes("-2"));
-    for bad in ["+1", " 1", "1 ", "01", "-0", "1.5", "", "abc", "9223372036854775808"] {
+    for bad in [
+        "+1",
+        " 1",
+        "1 ",
+        "01",
+        "-0",
+        "1.5",
+        "",
+        "abc",
+        "9223372036854775808",
+    ] {
         shard.run(set("x", bad));
-        assert_eq!(shard.run(incr_by("x", 1)), err(errors::NOT_INTEGER), "{bad:?}");
+        assert_eq!(
+            shard.run(incr_by("x", 1)),
+            err(errors::NOT_INTEGER),
+            "{bad:?}"
+        );
         assert_eq!(shard.run(get("x")), bytes(bad));
     }
     shard.run(set("x", "9223372036854775807"));
@@ -320,14 +504,29 @@ fn incr_by_float_formats_like_redis() {
     assert_eq!(shard.run(incr_by_float("new", 0.5)), bytes("0"));
     shard.run(set("k", "abc"));
     assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NOT_FLOAT));
+    // Redis adds in long double, so twice the largest f64 is still finite.
     shard.run(set("k", "1e308"));
-    assert_eq!(shard.run(incr_by_float("k", 1e308)), err(errors::NAN_OR_INF));
-    assert_eq!(shard.run(get("k")), bytes("1e308"));
+    let Output::Bytes(doubled) = shard.run(incr_by_float("k", 1e308)) else {
+        panic!("a number")
+    };
+    assert_eq!(doubled.len(), 309);
+    assert!(doubled.starts_with(b"2000000000000000"));
     shard.run(set("k", "inf"));
     assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NAN_OR_INF));
+    assert_eq!(shard.run(get("k")), bytes("inf"));
+    shard.run(set("k", "1"));
+    assert_eq!(shard.run(incr_by_float("k", f64::INFINITY)), err(errors::NAN_OR_INF));
+    assert_eq!(shard.run(incr_by_float("k", 0.2)), bytes("1.2"));
+    assert_eq!(shard.run(incr_by_float("k", 0.1)), bytes("1.3"));
     shard.run(set("k", "nan"));
     assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NOT_FLOAT));
-    shard.run(set_with("t", "1", SetCondition::Always, SetExpiry::At(px(2_000)), false));
+    shard.run(set_with(
+        "t",
+        "1",
+        SetCondition::Always,
+        SetExpiry::At(px(2_000)),
+        false,
+    ));
     assert_eq!(shard.run(incr_by_float("t", 1.5)), bytes("2.5"));
     assert_eq!(shard.run(pttl("t")), Output::Int(2_000));
 }
@@ -337,12 +536,30 @@ fn append_and_strlen() {
     // Goal: APPEND creates or extends and returns the length; STRLEN reads it.
     let mut shard = Shard::new();
     assert_eq!(shard.run(Command::StrLen { key: b("k") }), Output::Int(0));
-    assert_eq!(shard.run(Command::Append { key: b("k"), value: b("Hello") }), Output::Int(5));
-    assert_eq!(shard.run(Command::Append { key: b("k"), value: b(" World") }), Output::Int(11));
+    assert_eq!(
+        shard.run(Command::Append {
+            key: b("k"),
+            value: b("Hello")
+        }),
+        Output::Int(5)
+    );
+    assert_eq!(
+        shard.run(Command::Append {
+            key: b("k"),
+            value: b(" World")
+        }),
+        Output::Int(11)
+    );
     assert_eq!(shard.run(get("k")), bytes("Hello World"));
     assert_eq!(shard.run(Command::StrLen { key: b("k") }), Output::Int(11));
     shard.run(expire("k", px(900), Cond::Always));
-    assert_eq!(shard.run(Command::Append { key: b("k"), value: Vec::new() }), Output::Int(11));
+    assert_eq!(
+        shard.run(Command::Append {
+            key: b("k"),
+            value: Vec::new()
+        }),
+        Output::Int(11)
+    );
     assert_eq!(shard.run(pttl("k")), Output::Int(900));
 }
 
@@ -351,7 +568,11 @@ fn getrange_indices() {
     // Goal: GETRANGE's documented examples and its handling of odd indices.
     let mut shard = Shard::new();
     shard.run(set("k", "This is a string"));
-    let range = |start, end| Command::GetRange { key: b("k"), start, end };
+    let range = |start, end| Command::GetRange {
+        key: b("k"),
+        start,
+        end,
+    };
     for (start, end, expected) in [
         (0, 3, "This"),
         (-3, -1, "ing"),
@@ -365,31 +586,75 @@ fn getrange_indices() {
         (i64::MIN, i64::MAX, "This is a string"),
         (3, -100, ""),
     ] {
-        assert_eq!(shard.run(range(start, end)), bytes(expected), "{start}..{end}");
+        assert_eq!(
+            shard.run(range(start, end)),
+            bytes(expected),
+            "{start}..{end}"
+        );
     }
-    assert_eq!(shard.run(Command::GetRange { key: b("none"), start: 0, end: -1 }), bytes(""));
+    assert_eq!(
+        shard.run(Command::GetRange {
+            key: b("none"),
+            start: 0,
+            end: -1
+        }),
+        bytes("")
+    );
     shard.run(set("empty", ""));
-    assert_eq!(shard.run(Command::GetRange { key: b("empty"), start: 0, end: -1 }), bytes(""));
+    assert_eq!(
+        shard.run(Command::GetRange {
+            key: b("empty"),
+            start: 0,
+            end: -1
+        }),
+        bytes("")
+    );
 }
 
 #[test]
 fn setrange_pads_and_limits() {
     // Goal: SETRANGE's documented examples, its zero padding and size limit.
     let mut shard = Shard::new();
-    let setrange = |key: &str, offset, value: &str| Command::SetRange { key: b(key), offset, value: b(value) };
+    let setrange = |key: &str, offset, value: &str| Command::SetRange {
+        key: b(key),
+        offset,
+        value: b(value),
+    };
     shard.run(set("k", "Hello World"));
     assert_eq!(shard.run(setrange("k", 6, "Redis")), Output::Int(11));
     assert_eq!(shard.run(get("k")), bytes("Hello Redis"));
     assert_eq!(shard.run(setrange("k2", 6, "Redis")), Output::Int(11));
-    assert_eq!(shard.run(get("k2")), Output::Bytes(b"\0\0\0\0\0\0Redis".to_vec()));
+    assert_eq!(
+        shard.run(get("k2")),
+        Output::Bytes(b"\0\0\0\0\0\0Redis".to_vec())
+    );
     assert_eq!(shard.run(setrange("none", 3, "")), Output::Int(0));
-    assert_eq!(shard.run(Command::Exists { keys: keys_list(&["none"]) }), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: keys_list(&["none"])
+        }),
+        Output::Int(0)
+    );
     assert_eq!(shard.run(setrange("k", 1 << 40, "")), Output::Int(11));
     let too_far = STRING_LEN_MAX_BYTES - 1;
-    assert_eq!(shard.run(setrange("k", too_far, "ab")), err(errors::STRING_TOO_LONG));
-    assert_eq!(shard.run(setrange("none", too_far, "ab")), err(errors::STRING_TOO_LONG));
-    assert_eq!(shard.run(setrange("none", u64::MAX, "a")), err(errors::STRING_TOO_LONG));
-    assert_eq!(shard.run(Command::Exists { keys: keys_list(&["none"]) }), Output::Int(0));
+    assert_eq!(
+        shard.run(setrange("k", too_far, "ab")),
+        err(errors::STRING_TOO_LONG)
+    );
+    assert_eq!(
+        shard.run(setrange("none", too_far, "ab")),
+        err(errors::STRING_TOO_LONG)
+    );
+    assert_eq!(
+        shard.run(setrange("none", u64::MAX, "a")),
+        err(errors::STRING_TOO_LONG)
+    );
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: keys_list(&["none"])
+        }),
+        Output::Int(0)
+    );
     shard.run(expire("k", px(700), Cond::Always));
     shard.run(setrange("k", 0, "J"));
     assert_eq!(shard.run(pttl("k")), Output::Int(700));
@@ -400,24 +665,62 @@ fn setrange_pads_and_limits() {
 fn expire_conditions() {
     // Goal: EXPIRE's NX/XX/GT/LT rules, with no expiry counting as infinite.
     let mut shard = Shard::new();
-    assert_eq!(shard.run(expire("k", px(1_000), Cond::Always)), Output::Int(0));
+    assert_eq!(
+        shard.run(expire("k", px(1_000), Cond::Always)),
+        Output::Int(0)
+    );
     shard.run(set("k", "v"));
-    assert_eq!(shard.run(expire("k", px(1_000), Cond::IfHasExpiry)), Output::Int(0));
-    assert_eq!(shard.run(expire("k", px(1_000), Cond::IfGreater)), Output::Int(0));
-    assert_eq!(shard.run(expire("k", px(5_000), Cond::IfLess)), Output::Int(1));
+    assert_eq!(
+        shard.run(expire("k", px(1_000), Cond::IfHasExpiry)),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(1_000), Cond::IfGreater)),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(5_000), Cond::IfLess)),
+        Output::Int(1)
+    );
     assert_eq!(shard.run(pttl("k")), Output::Int(5_000));
-    assert_eq!(shard.run(expire("k", px(1_000), Cond::IfNoExpiry)), Output::Int(0));
-    assert_eq!(shard.run(expire("k", px(6_000), Cond::IfLess)), Output::Int(0));
-    assert_eq!(shard.run(expire("k", px(5_000), Cond::IfGreater)), Output::Int(0));
-    assert_eq!(shard.run(expire("k", px(6_000), Cond::IfGreater)), Output::Int(1));
-    assert_eq!(shard.run(expire("k", px(2_000), Cond::IfHasExpiry)), Output::Int(1));
+    assert_eq!(
+        shard.run(expire("k", px(1_000), Cond::IfNoExpiry)),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(6_000), Cond::IfLess)),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(5_000), Cond::IfGreater)),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(6_000), Cond::IfGreater)),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(expire("k", px(2_000), Cond::IfHasExpiry)),
+        Output::Int(1)
+    );
     assert_eq!(shard.run(pttl("k")), Output::Int(2_000));
-    assert_eq!(shard.run(expire("k", px(3_000), Cond::Always)), Output::Int(1));
+    assert_eq!(
+        shard.run(expire("k", px(3_000), Cond::Always)),
+        Output::Int(1)
+    );
     assert_eq!(shard.run(pttl("k")), Output::Int(3_000));
     // GT against a past deadline fails; LT deletes.
-    assert_eq!(shard.run(expire("k", px(-1), Cond::IfGreater)), Output::Int(0));
+    assert_eq!(
+        shard.run(expire("k", px(-1), Cond::IfGreater)),
+        Output::Int(0)
+    );
     assert_eq!(shard.run(expire("k", px(-1), Cond::IfLess)), Output::Int(1));
-    assert_eq!(shard.run(Command::Exists { keys: keys_list(&["k"]) }), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: keys_list(&["k"])
+        }),
+        Output::Int(0)
+    );
     assert_eq!(shard.dbsize(), Output::Int(0));
 }
 
@@ -429,12 +732,21 @@ fn expire_in_the_past_deletes() {
     shard.run(set("b", "v"));
     shard.run(set("c", "v"));
     assert_eq!(shard.run(expire("a", px(0), Cond::Always)), Output::Int(1));
-    assert_eq!(shard.run(expire("b", pxat(START_MS), Cond::Always)), Output::Int(1));
-    assert_eq!(shard.run(expire("c", Expiry::AbsoluteMs(i64::MIN), Cond::Always)), Output::Int(1));
+    assert_eq!(
+        shard.run(expire("b", pxat(START_MS), Cond::Always)),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(expire("c", Expiry::AbsoluteMs(i64::MIN), Cond::Always)),
+        Output::Int(1)
+    );
     assert_eq!(shard.dbsize(), Output::Int(0));
     // A huge relative deadline saturates rather than wrapping.
     shard.run(set("d", "v"));
-    assert_eq!(shard.run(expire("d", px(i64::MAX), Cond::Always)), Output::Int(1));
+    assert_eq!(
+        shard.run(expire("d", px(i64::MAX), Cond::Always)),
+        Output::Int(1)
+    );
     assert_eq!(shard.run(pttl("d")), Output::Int(i64::MAX));
 }
 
@@ -442,8 +754,21 @@ fn expire_in_the_past_deletes() {
 fn ttl_rounds_like_redis() {
     // Goal: TTL reports (ms + 500) / 1000; PTTL the exact milliseconds.
     let mut shard = Shard::new();
-    for (ms, seconds) in [(1, 0), (499, 0), (500, 1), (1_499, 1), (1_500, 2), (10_000, 10)] {
-        shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(ms)), false));
+    for (ms, seconds) in [
+        (1, 0),
+        (499, 0),
+        (500, 1),
+        (1_499, 1),
+        (1_500, 2),
+        (10_000, 10),
+    ] {
+        shard.run(set_with(
+            "k",
+            "v",
+            SetCondition::Always,
+            SetExpiry::At(px(ms)),
+            false,
+        ));
         assert_eq!(shard.run(ttl("k")), Output::Int(seconds), "{ms} ms");
         assert_eq!(shard.run(pttl("k")), Output::Int(ms));
     }
@@ -468,21 +793,44 @@ fn persist_removes_deadline() {
 fn type_dbsize_and_flushes() {
     // Goal: TYPE names, DBSIZE per db, FLUSHDB one db, FLUSHALL all of them.
     let mut shard = Shard::new();
-    assert_eq!(shard.run(Command::Type { key: b("k") }), Output::Status("none".into()));
+    assert_eq!(
+        shard.run(Command::Type { key: b("k") }),
+        Output::Status("none".into())
+    );
     shard.run(set("k", "v"));
-    shard.run(set_with("t", "v", SetCondition::Always, SetExpiry::At(px(50)), false));
-    assert_eq!(shard.run(Command::Type { key: b("k") }), Output::Status("string".into()));
+    shard.run(set_with(
+        "t",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(50)),
+        false,
+    ));
+    assert_eq!(
+        shard.run(Command::Type { key: b("k") }),
+        Output::Status("string".into())
+    );
     shard.db = 3;
     shard.run(set("k", "v"));
     assert_eq!(shard.dbsize(), Output::Int(1));
     assert_eq!(shard.run(Command::FlushDb), Output::Ok);
     assert_eq!(shard.dbsize(), Output::Int(0));
-    shard.run(set_with("x", "v", SetCondition::Always, SetExpiry::At(px(50)), false));
+    shard.run(set_with(
+        "x",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(50)),
+        false,
+    ));
     shard.db = 0;
     assert_eq!(shard.dbsize(), Output::Int(2));
     assert_eq!(shard.run(Command::FlushAll), Output::Ok);
     assert_eq!(shard.dbsize(), Output::Int(0));
-    let leftovers: Vec<_> = shard.store.map.keys().filter(|k| k[0] != keys::TAG_CLOCK).collect();
+    let leftovers: Vec<_> = shard
+        .store
+        .map
+        .keys()
+        .filter(|k| k[0] != keys::TAG_CLOCK)
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -493,11 +841,19 @@ fn keys_lists_live_matches_in_order() {
     for key in ["hello", "hallo", "hxllo", "", "b", "a"] {
         shard.run(set(key, "v"));
     }
-    shard.run(set_with("hullo", "v", SetCondition::Always, SetExpiry::At(px(10)), false));
+    shard.run(set_with(
+        "hullo",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(10)),
+        false,
+    ));
     shard.advance(10);
     let mut keys = |pattern: &str| shard_keys(&mut shard, pattern);
     fn shard_keys(shard: &mut Shard, pattern: &str) -> Vec<String> {
-        match shard.run(Command::Keys { pattern: b(pattern) }) {
+        match shard.run(Command::Keys {
+            pattern: b(pattern),
+        }) {
             Output::Array(items) => items
                 .into_iter()
                 .map(|item| match item {
@@ -519,11 +875,21 @@ fn keys_lists_live_matches_in_order() {
 fn rename_moves_value_and_deadline() {
     // Goal: RENAME/RENAMENX replies, deadline transfer and overwrite rules.
     let mut shard = Shard::new();
-    let rename = |source: &str, target: &str, nx| Command::Rename { source: b(source), target: b(target), only_if_absent: nx };
+    let rename = |source: &str, target: &str, nx| Command::Rename {
+        source: b(source),
+        target: b(target),
+        only_if_absent: nx,
+    };
     assert_eq!(shard.run(rename("a", "b", false)), err(errors::NO_SUCH_KEY));
     assert_eq!(shard.run(rename("a", "b", true)), err(errors::NO_SUCH_KEY));
     assert_eq!(shard.run(rename("a", "a", false)), err(errors::NO_SUCH_KEY));
-    shard.run(set_with("a", "1", SetCondition::Always, SetExpiry::At(px(4_000)), false));
+    shard.run(set_with(
+        "a",
+        "1",
+        SetCondition::Always,
+        SetExpiry::At(px(4_000)),
+        false,
+    ));
     assert_eq!(shard.run(rename("a", "a", false)), Output::Ok);
     assert_eq!(shard.run(rename("a", "a", true)), Output::Int(0));
     assert_eq!(shard.run(rename("a", "b", false)), Output::Ok);
@@ -539,7 +905,13 @@ fn rename_moves_value_and_deadline() {
     assert_eq!(shard.run(rename("d", "e", true)), Output::Int(1));
     assert_eq!(shard.dbsize(), Output::Int(2));
     // An expired target counts as absent for RENAMENX.
-    shard.run(set_with("f", "4", SetCondition::Always, SetExpiry::At(px(1)), false));
+    shard.run(set_with(
+        "f",
+        "4",
+        SetCondition::Always,
+        SetExpiry::At(px(1)),
+        false,
+    ));
     shard.advance(1);
     assert_eq!(shard.run(rename("e", "f", true)), Output::Int(1));
     assert_eq!(shard.run(get("f")), bytes("3"));
@@ -549,7 +921,8 @@ fn rename_moves_value_and_deadline() {
 fn expire_sweep_deletes_due_keys_in_deadline_order() {
     // Goal: the sweep deletes up to `limit` due keys, earliest first, across dbs.
     let mut shard = Shard::new();
-    let with_ttl = |key: &str, ms| set_with(key, "v", SetCondition::Always, SetExpiry::At(px(ms)), false);
+    let with_ttl =
+        |key: &str, ms| set_with(key, "v", SetCondition::Always, SetExpiry::At(px(ms)), false);
     shard.run(with_ttl("late", 30));
     shard.run(with_ttl("early", 10));
     shard.run(with_ttl("never", 1_000));
@@ -560,10 +933,19 @@ fn expire_sweep_deletes_due_keys_in_deadline_order() {
     assert_eq!(shard.run(Command::ExpireSweep { limit: 0 }), Output::Int(0));
     assert_eq!(shard.run(Command::ExpireSweep { limit: 2 }), Output::Int(2));
     assert!(shard.record("early").is_none());
-    assert!(shard.record("late").is_some(), "the latest due key waits for the next sweep");
+    assert!(
+        shard.record("late").is_some(),
+        "the latest due key waits for the next sweep"
+    );
     assert_eq!(keys::read_count(&shard.store, 1).expect("count"), 0);
-    assert_eq!(shard.run(Command::ExpireSweep { limit: 10 }), Output::Int(1));
-    assert_eq!(shard.run(Command::ExpireSweep { limit: 10 }), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::ExpireSweep { limit: 10 }),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(Command::ExpireSweep { limit: 10 }),
+        Output::Int(0)
+    );
     assert_eq!(shard.dbsize(), Output::Int(1));
 }
 
@@ -572,11 +954,24 @@ fn expire_sweep_removes_stale_index_entries() {
     // Goal: an index entry that no record backs is dropped without deleting data.
     let mut shard = Shard::new();
     shard.run(set("k", "v"));
-    shard.store.map.insert(keys::expiry_key(START_MS - 5, 0, b"k"), Vec::new());
-    shard.store.map.insert(keys::expiry_key(START_MS - 4, 2, b"gone"), Vec::new());
+    shard
+        .store
+        .map
+        .insert(keys::expiry_key(START_MS - 5, 0, b"k"), Vec::new());
+    shard
+        .store
+        .map
+        .insert(keys::expiry_key(START_MS - 4, 2, b"gone"), Vec::new());
     let ctx = ApplyCtx { index: 99, term: 1 };
-    let req = Request { ts_ms: START_MS, db: 0, cmd: Command::ExpireSweep { limit: 10 } };
-    assert_eq!(apply(&ctx, &req, &mut shard.store).expect("applies"), Output::Int(0));
+    let req = Request {
+        ts_ms: START_MS,
+        db: 0,
+        cmd: Command::ExpireSweep { limit: 10 },
+    };
+    assert_eq!(
+        apply(&ctx, &req, &mut shard.store).expect("applies"),
+        Output::Int(0)
+    );
     check_invariants(&shard.store);
     assert_eq!(shard.run(get("k")), bytes("v"));
 }
@@ -585,17 +980,30 @@ fn expire_sweep_removes_stale_index_entries() {
 fn read_path_serves_reads_only() {
     // Goal: `read` answers like apply for reads, refuses writes, writes nothing.
     let mut shard = Shard::new();
-    shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(1_000)), false));
+    shard.run(set_with(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(1_000)),
+        false,
+    ));
     let before = shard.store.clone();
-    let read_at = |now_ms, cmd: &Command| read(now_ms, 0, cmd, &before).expect("MemStore never fails");
+    let read_at =
+        |now_ms, cmd: &Command| read(now_ms, 0, cmd, &before).expect("MemStore never fails");
     assert_eq!(read_at(START_MS, &get("k")), bytes("v"));
     assert_eq!(read_at(START_MS + 999, &pttl("k")), Output::Int(1));
     assert_eq!(read_at(START_MS + 1_000, &get("k")), Output::Nil);
     assert_eq!(read_at(START_MS, &Command::DbSize), Output::Int(1));
-    assert_eq!(read_at(START_MS, &set("k", "w")), err("ERR internal: write command on the read path"));
+    assert_eq!(
+        read_at(START_MS, &set("k", "w")),
+        err("ERR internal: write command on the read path")
+    );
     // A reader with a slow clock still sees shard time.
     assert_eq!(read_at(START_MS - 500, &pttl("k")), Output::Int(1_000));
-    assert_eq!(read(START_MS, DB_COUNT, &get("k"), &before).expect("reads"), err(DB_OUT_OF_RANGE));
+    assert_eq!(
+        read(START_MS, DB_COUNT, &get("k"), &before).expect("reads"),
+        err(DB_OUT_OF_RANGE)
+    );
     assert_eq!(shard.store, before);
 }
 
@@ -603,11 +1011,22 @@ fn read_path_serves_reads_only() {
 fn reads_through_apply_write_only_the_clock() {
     // Goal: a read-only command in the log changes nothing but the clock.
     let mut shard = Shard::new();
-    shard.run(set_with("k", "v", SetCondition::Always, SetExpiry::At(px(10)), false));
+    shard.run(set_with(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetExpiry::At(px(10)),
+        false,
+    ));
     shard.advance(50);
     let mut expected = shard.store.clone();
     keys::write_clock(&mut expected, shard.now_ms).expect("writes");
-    for cmd in [get("k"), ttl("k"), Command::Keys { pattern: b("*") }, Command::DbSize] {
+    for cmd in [
+        get("k"),
+        ttl("k"),
+        Command::Keys { pattern: b("*") },
+        Command::DbSize,
+    ] {
         shard.run(cmd);
         assert_eq!(shard.store, expected);
     }

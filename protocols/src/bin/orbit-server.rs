@@ -15,10 +15,14 @@ use tokio::net::TcpListener;
 fn main() -> anyhow::Result<()> {
     let config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("bad --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log).context("bad --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(config))
 }
 
@@ -26,9 +30,13 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let resp_listener = TcpListener::bind(&config.resp_addr)
         .await
         .with_context(|| format!("cannot listen for Redis clients on {}", config.resp_addr))?;
-    let node = Node::start(config.node.clone(), Arc::new(TcpTransport::new()), Arc::new(SystemClock))
-        .await
-        .context("cannot start the node")?;
+    let node = Node::start(
+        config.node.clone(),
+        Arc::new(TcpTransport::new()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .context("cannot start the node")?;
     tracing::info!(
         node_id = node.id(),
         resp = %config.resp_addr,
@@ -37,13 +45,22 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
         "orbit-server started"
     );
     if let Some(seed) = &config.join {
-        let already = node.status().await.iter().any(|s| s.members.contains(&node.id()));
+        let already = node
+            .status()
+            .await
+            .iter()
+            .any(|s| s.members.contains(&node.id()));
         if !already {
-            node.join(seed, Duration::from_secs(60)).await.map_err(|e| anyhow::anyhow!("join through {seed} failed: {e}"))?;
+            node.join(seed, Duration::from_secs(60))
+                .await
+                .map_err(|e| anyhow::anyhow!("join through {seed} failed: {e}"))?;
             tracing::info!(seed = %seed, "joined the cluster");
         }
     }
-    let limits = Limits { bulk_len_max: config.proto_max_bulk_len, ..Limits::DEFAULT };
+    let limits = Limits {
+        bulk_len_max: config.proto_max_bulk_len,
+        ..Limits::DEFAULT
+    };
     let shared = Shared::new(node.clone(), limits, config.resp_addr.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(resp_listener, shared, shutdown_rx));

@@ -12,8 +12,14 @@ pub const REDIS_VERSION: &str = "7.0.15";
 const SECTIONS: &[&str] = &["server", "clients", "stats", "keyspace", "raft"];
 
 pub async fn reply(shared: &Shared, args: &[Vec<u8>]) -> Frame {
-    let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let wanted: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
     let mut out = String::new();
     for section in SECTIONS {
         if !all && !wanted.iter().any(|w| w == section) {
@@ -31,7 +37,10 @@ pub async fn reply(shared: &Shared, args: &[Vec<u8>]) -> Frame {
             _ => {}
         }
     }
-    Frame::Verbatim { format: *b"txt", text: out.into_bytes() }
+    Frame::Verbatim {
+        format: *b"txt",
+        text: out.into_bytes(),
+    }
 }
 
 fn server(shared: &Shared, out: &mut String) {
@@ -53,7 +62,11 @@ fn server(shared: &Shared, out: &mut String) {
 }
 
 fn clients(shared: &Shared, out: &mut String) {
-    let _ = write!(out, "# Clients\r\nconnected_clients:{}\r\n", shared.client_count());
+    let _ = write!(
+        out,
+        "# Clients\r\nconnected_clients:{}\r\n",
+        shared.client_count()
+    );
 }
 
 fn stats(shared: &Shared, out: &mut String) {

@@ -53,7 +53,9 @@ fn expire_ms(arg: &[u8], unit_ms: i64, cmd: &str, must_be_positive: bool) -> Res
     if must_be_positive && value <= 0 {
         return Err(invalid_expire(cmd));
     }
-    value.checked_mul(unit_ms).ok_or_else(|| invalid_expire(cmd))
+    value
+        .checked_mul(unit_ms)
+        .ok_or_else(|| invalid_expire(cmd))
 }
 
 fn upper(arg: &[u8]) -> String {
@@ -67,7 +69,9 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
     let cmd = match name {
         "get" => Command::Get { key: key() },
         "set" => lower_set(args)?,
-        "setnx" => Command::MSetNx { pairs: vec![(key(), args[1].clone())] },
+        "setnx" => Command::MSetNx {
+            pairs: vec![(key(), args[1].clone())],
+        },
         "setex" | "psetex" => {
             let unit = if name == "setex" { 1000 } else { 1 };
             let ms = expire_ms(&args[1], unit, name, true)?;
@@ -89,25 +93,47 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         "getdel" => Command::GetDel { key: key() },
         "getex" => lower_getex(args)?,
         "mset" | "msetnx" => {
-            if args.len() % 2 != 0 {
-                return Err(format!("ERR wrong number of arguments for '{name}' command"));
+            if !args.len().is_multiple_of(2) {
+                return Err(format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                ));
             }
-            let pairs = args.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+            let pairs = args
+                .chunks(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect();
             if name == "mset" {
                 Command::MSet { pairs }
             } else {
                 Command::MSetNx { pairs }
             }
         }
-        "mget" => Command::MGet { keys: args.to_vec() },
-        "del" | "unlink" => Command::Del { keys: args.to_vec() },
-        "exists" => Command::Exists { keys: args.to_vec() },
-        "incr" => Command::IncrBy { key: key(), delta: 1 },
-        "decr" => Command::IncrBy { key: key(), delta: -1 },
-        "incrby" => Command::IncrBy { key: key(), delta: int(&args[1])? },
+        "mget" => Command::MGet {
+            keys: args.to_vec(),
+        },
+        "del" | "unlink" => Command::Del {
+            keys: args.to_vec(),
+        },
+        "exists" => Command::Exists {
+            keys: args.to_vec(),
+        },
+        "incr" => Command::IncrBy {
+            key: key(),
+            delta: 1,
+        },
+        "decr" => Command::IncrBy {
+            key: key(),
+            delta: -1,
+        },
+        "incrby" => Command::IncrBy {
+            key: key(),
+            delta: int(&args[1])?,
+        },
         "decrby" => {
             let delta = int(&args[1])?;
-            let delta = delta.checked_neg().ok_or_else(|| "ERR decrement would overflow".to_string())?;
+            let delta = delta
+                .checked_neg()
+                .ok_or_else(|| "ERR decrement would overflow".to_string())?;
             Command::IncrBy { key: key(), delta }
         }
         "incrbyfloat" => {
@@ -117,20 +143,38 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             }
             Command::IncrByFloat { key: key(), delta }
         }
-        "append" => Command::Append { key: key(), value: args[1].clone() },
+        "append" => Command::Append {
+            key: key(),
+            value: args[1].clone(),
+        },
         "strlen" => Command::StrLen { key: key() },
-        "getrange" => Command::GetRange { key: key(), start: int(&args[1])?, end: int(&args[2])? },
+        "getrange" => Command::GetRange {
+            key: key(),
+            start: int(&args[1])?,
+            end: int(&args[2])?,
+        },
         "setrange" => {
             let offset = int(&args[1])?;
-            let offset = u64::try_from(offset).map_err(|_| errors::OFFSET_OUT_OF_RANGE.to_string())?;
+            let offset =
+                u64::try_from(offset).map_err(|_| errors::OFFSET_OUT_OF_RANGE.to_string())?;
             if offset.saturating_add(args[2].len() as u64) > STRING_LEN_MAX {
                 return Err(errors::STRING_TOO_LONG.to_string());
             }
-            Command::SetRange { key: key(), offset, value: args[2].clone() }
+            Command::SetRange {
+                key: key(),
+                offset,
+                value: args[2].clone(),
+            }
         }
         "expire" | "pexpire" | "expireat" | "pexpireat" => lower_expire(name, args)?,
-        "ttl" => Command::Ttl { key: key(), millis: false },
-        "pttl" => Command::Ttl { key: key(), millis: true },
+        "ttl" => Command::Ttl {
+            key: key(),
+            millis: false,
+        },
+        "pttl" => Command::Ttl {
+            key: key(),
+            millis: true,
+        },
         "persist" => Command::Persist { key: key() },
         "type" => Command::Type { key: key() },
         "dbsize" => Command::DbSize,
@@ -146,7 +190,9 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
                 Command::FlushAll
             }
         }
-        "keys" => Command::Keys { pattern: args[0].clone() },
+        "keys" => Command::Keys {
+            pattern: args[0].clone(),
+        },
         "rename" | "renamenx" => Command::Rename {
             source: key(),
             target: args[1].clone(),
@@ -174,14 +220,24 @@ fn lower_set(args: &[Vec<u8>]) -> Result<Command, String> {
                 let arg = next.expect("checked above");
                 let unit = if option.starts_with('E') { 1000 } else { 1 };
                 let ms = expire_ms(arg, unit, "set", true)?;
-                expiry = SetExpiry::At(if option.ends_with("AT") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) });
+                expiry = SetExpiry::At(if option.ends_with("AT") {
+                    Expiry::AbsoluteMs(ms)
+                } else {
+                    Expiry::RelativeMs(ms)
+                });
                 i += 1;
             }
             _ => return Err(errors::SYNTAX.to_string()),
         }
         i += 1;
     }
-    Ok(Command::Set { key: args[0].clone(), value: args[1].clone(), condition, expiry, get })
+    Ok(Command::Set {
+        key: args[0].clone(),
+        value: args[1].clone(),
+        condition,
+        expiry,
+        get,
+    })
 }
 
 fn lower_getex(args: &[Vec<u8>]) -> Result<Command, String> {
@@ -196,17 +252,28 @@ fn lower_getex(args: &[Vec<u8>]) -> Result<Command, String> {
                 _ => return Err(errors::SYNTAX.to_string()),
             };
             let ms = expire_ms(arg, unit, "getex", true)?;
-            GetExExpiry::At(if option.ends_with("AT") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) })
+            GetExExpiry::At(if option.ends_with("AT") {
+                Expiry::AbsoluteMs(ms)
+            } else {
+                Expiry::RelativeMs(ms)
+            })
         }
         _ => return Err(errors::SYNTAX.to_string()),
     };
-    Ok(Command::GetEx { key: args[0].clone(), expiry })
+    Ok(Command::GetEx {
+        key: args[0].clone(),
+        expiry,
+    })
 }
 
 fn lower_expire(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
     let unit = if name.starts_with('p') { 1 } else { 1000 };
     let ms = expire_ms(&args[1], unit, name, false)?;
-    let expiry = if name.ends_with("at") { Expiry::AbsoluteMs(ms) } else { Expiry::RelativeMs(ms) };
+    let expiry = if name.ends_with("at") {
+        Expiry::AbsoluteMs(ms)
+    } else {
+        Expiry::RelativeMs(ms)
+    };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in &args[2..] {
         match upper(option).as_str() {
@@ -230,7 +297,11 @@ fn lower_expire(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         (_, true, ..) => ExpireCondition::IfHasExpiry,
         _ => ExpireCondition::Always,
     };
-    Ok(Command::Expire { key: args[0].clone(), expiry, condition })
+    Ok(Command::Expire {
+        key: args[0].clone(),
+        expiry,
+        condition,
+    })
 }
 
 #[cfg(test)]
@@ -246,7 +317,16 @@ mod tests {
         // Goal: string2ll's strictness (no +, spaces, leading zeros).
         assert_eq!(parse_i64(b"42"), Some(42));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b"+1"[..], b" 1", b"01", b"-0", b"", b"-", b"1.0", b"9223372036854775808"] {
+        for bad in [
+            &b"+1"[..],
+            b" 1",
+            b"01",
+            b"-0",
+            b"",
+            b"-",
+            b"1.0",
+            b"9223372036854775808",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -265,11 +345,26 @@ mod tests {
                 get: true
             }
         );
-        assert_eq!(lower("set", &args(&["k", "v", "nx", "xx"])), Err(errors::SYNTAX.into()));
-        assert_eq!(lower("set", &args(&["k", "v", "ex", "1", "keepttl"])), Err(errors::SYNTAX.into()));
-        assert_eq!(lower("set", &args(&["k", "v", "ex"])), Err(errors::SYNTAX.into()));
-        assert_eq!(lower("set", &args(&["k", "v", "ex", "0"])), Err("ERR invalid expire time in 'set' command".into()));
-        assert_eq!(lower("set", &args(&["k", "v", "ex", "x"])), Err(errors::NOT_INTEGER.into()));
+        assert_eq!(
+            lower("set", &args(&["k", "v", "nx", "xx"])),
+            Err(errors::SYNTAX.into())
+        );
+        assert_eq!(
+            lower("set", &args(&["k", "v", "ex", "1", "keepttl"])),
+            Err(errors::SYNTAX.into())
+        );
+        assert_eq!(
+            lower("set", &args(&["k", "v", "ex"])),
+            Err(errors::SYNTAX.into())
+        );
+        assert_eq!(
+            lower("set", &args(&["k", "v", "ex", "0"])),
+            Err("ERR invalid expire time in 'set' command".into())
+        );
+        assert_eq!(
+            lower("set", &args(&["k", "v", "ex", "x"])),
+            Err(errors::NOT_INTEGER.into())
+        );
         assert_eq!(
             lower("set", &args(&["k", "v", "ex", "9223372036854775807"])),
             Err("ERR invalid expire time in 'set' command".into())
@@ -288,19 +383,43 @@ mod tests {
             lower("expire", &args(&["k", "10", "gt", "lt"])),
             Err("ERR GT and LT options at the same time are not compatible".into())
         );
-        assert_eq!(lower("expire", &args(&["k", "10", "zz"])), Err("ERR Unsupported option ZZ".into()));
+        assert_eq!(
+            lower("expire", &args(&["k", "10", "zz"])),
+            Err("ERR Unsupported option ZZ".into())
+        );
         assert_eq!(lower("pexpire", &args(&["k", "-5"])).map(|_| ()), Ok(()));
     }
 
     #[test]
     fn other_errors() {
         // Goal: argument errors of the string commands.
-        assert_eq!(lower("mset", &args(&["a", "1", "b"])), Err("ERR wrong number of arguments for 'mset' command".into()));
-        assert_eq!(lower("decrby", &args(&["k", "-9223372036854775808"])), Err("ERR decrement would overflow".into()));
-        assert_eq!(lower("incrbyfloat", &args(&["k", "abc"])), Err(errors::NOT_FLOAT.into()));
-        assert_eq!(lower("setrange", &args(&["k", "-1", "v"])), Err(errors::OFFSET_OUT_OF_RANGE.into()));
-        assert_eq!(lower("setrange", &args(&["k", "536870912", "v"])), Err(errors::STRING_TOO_LONG.into()));
-        assert_eq!(lower("setex", &args(&["k", "0", "v"])), Err("ERR invalid expire time in 'setex' command".into()));
-        assert_eq!(lower("flushdb", &args(&["now"])), Err(errors::SYNTAX.into()));
+        assert_eq!(
+            lower("mset", &args(&["a", "1", "b"])),
+            Err("ERR wrong number of arguments for 'mset' command".into())
+        );
+        assert_eq!(
+            lower("decrby", &args(&["k", "-9223372036854775808"])),
+            Err("ERR decrement would overflow".into())
+        );
+        assert_eq!(
+            lower("incrbyfloat", &args(&["k", "abc"])),
+            Err(errors::NOT_FLOAT.into())
+        );
+        assert_eq!(
+            lower("setrange", &args(&["k", "-1", "v"])),
+            Err(errors::OFFSET_OUT_OF_RANGE.into())
+        );
+        assert_eq!(
+            lower("setrange", &args(&["k", "536870912", "v"])),
+            Err(errors::STRING_TOO_LONG.into())
+        );
+        assert_eq!(
+            lower("setex", &args(&["k", "0", "v"])),
+            Err("ERR invalid expire time in 'setex' command".into())
+        );
+        assert_eq!(
+            lower("flushdb", &args(&["now"])),
+            Err(errors::SYNTAX.into())
+        );
     }
 }

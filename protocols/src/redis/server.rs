@@ -90,16 +90,26 @@ impl Shared {
     }
 
     pub fn client_line(&self, id: u64) -> String {
-        self.clients().get(&id).map(|c| Shared::line(id, c)).unwrap_or_default()
+        self.clients()
+            .get(&id)
+            .map(|c| Shared::line(id, c))
+            .unwrap_or_default()
     }
 
     pub fn client_list(&self) -> String {
-        self.clients().iter().map(|(id, c)| Shared::line(*id, c)).collect()
+        self.clients()
+            .iter()
+            .map(|(id, c)| Shared::line(*id, c))
+            .collect()
     }
 }
 
 /// Serves RESP clients on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -113,7 +123,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: wat
                 tokio::spawn(async move {
                     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
                     shared.connections_total.fetch_add(1, Ordering::Relaxed);
-                    let info = ClientInfo { addr: addr.to_string(), name: Vec::new(), db: 0, connected_at: Instant::now() };
+                    let info = ClientInfo {
+                        addr: addr.to_string(),
+                        name: Vec::new(),
+                        db: 0,
+                        connected_at: Instant::now(),
+                    };
                     shared.clients().insert(id, info);
                     if let Err(e) = run_connection(stream, Session::new(id, shared.clone())).await {
                         tracing::debug!(client = id, error = %e, "connection ended with an error");
@@ -156,7 +171,11 @@ async fn run_connection(mut stream: TcpStream, mut session: Session) -> std::io:
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    encode(&Frame::Error(e.message().into_bytes()), session.protocol, &mut out);
+                    encode(
+                        &Frame::Error(e.message().into_bytes()),
+                        session.protocol,
+                        &mut out,
+                    );
                     stream.write_all(&out).await?;
                     return Ok(());
                 }

@@ -48,8 +48,12 @@ pub fn output_frame(output: Output) -> Frame {
 
 fn exec_error_frame(e: ExecError) -> Frame {
     match e {
-        ExecError::NoLeader => err("TRYAGAIN no Raft leader is available; the command was not applied"),
-        ExecError::Unknown(why) => err(format!("UNKNOWN the command may or may not have been applied: {why}")),
+        ExecError::NoLeader => {
+            err("TRYAGAIN no Raft leader is available; the command was not applied")
+        }
+        ExecError::Unknown(why) => err(format!(
+            "UNKNOWN the command may or may not have been applied: {why}"
+        )),
         ExecError::Failed(why) => err(format!("ERR {why}")),
     }
 }
@@ -65,7 +69,12 @@ fn unknown_command(args: &[Vec<u8>]) -> Frame {
 
 impl Session {
     pub fn new(id: u64, shared: Arc<Shared>) -> Session {
-        Session { id, protocol: Protocol::Resp2, db: 0, shared }
+        Session {
+            id,
+            protocol: Protocol::Resp2,
+            db: 0,
+            shared,
+        }
     }
 
     pub fn limits(&self) -> crate::resp::codec::Limits {
@@ -76,9 +85,16 @@ impl Session {
     pub async fn dispatch(&mut self, args: Vec<Vec<u8>>) -> (Frame, After) {
         debug_assert!(!args.is_empty(), "empty requests are skipped by the caller");
         let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        let Some(spec) = table::find(&name) else { return (unknown_command(&args), After::Continue) };
+        let Some(spec) = table::find(&name) else {
+            return (unknown_command(&args), After::Continue);
+        };
         if !table::arity_ok(spec, args.len()) {
-            return (err(format!("ERR wrong number of arguments for '{name}' command")), After::Continue);
+            return (
+                err(format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                )),
+                After::Continue,
+            );
         }
         self.shared.count_command();
         let rest = &args[1..];
@@ -137,7 +153,12 @@ impl Session {
         }
         let mut name = None;
         while let Some(option) = rest.first() {
-            match (String::from_utf8_lossy(option).to_ascii_uppercase().as_str(), rest.len()) {
+            match (
+                String::from_utf8_lossy(option)
+                    .to_ascii_uppercase()
+                    .as_str(),
+                rest.len(),
+            ) {
                 // Authentication arrives with AUTH/requirepass support; with
                 // no password configured every client is the default user.
                 ("AUTH", n) if n >= 3 => rest = &rest[3..],
@@ -148,7 +169,12 @@ impl Session {
                     name = Some(rest[1].clone());
                     rest = &rest[2..];
                 }
-                (other, _) => return err(format!("ERR Syntax error in HELLO option '{}'", other.to_ascii_lowercase())),
+                (other, _) => {
+                    return err(format!(
+                        "ERR Syntax error in HELLO option '{}'",
+                        other.to_ascii_lowercase()
+                    ))
+                }
             }
         }
         self.protocol = protocol;
@@ -159,8 +185,14 @@ impl Session {
         Frame::Map(vec![
             (text("server"), text("redis")),
             (text("version"), text(info::REDIS_VERSION)),
-            (text("proto"), Frame::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
-            (text("id"), Frame::Integer(i64::try_from(self.id).unwrap_or(i64::MAX))),
+            (
+                text("proto"),
+                Frame::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+            ),
+            (
+                text("id"),
+                Frame::Integer(i64::try_from(self.id).unwrap_or(i64::MAX)),
+            ),
             (text("mode"), text("standalone")),
             (text("role"), text("master")),
             (text("modules"), Frame::Array(Vec::new())),
@@ -187,9 +219,10 @@ impl Session {
             ("SETINFO", 3) => ok(),
             ("LIST", 1) => Frame::Bulk(self.shared.client_list().into_bytes()),
             ("INFO", 1) => Frame::Bulk(self.shared.client_line(self.id).into_bytes()),
-            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "LIST" | "INFO", _) => {
-                err(format!("ERR wrong number of arguments for 'client|{}' command", sub.to_ascii_lowercase()))
-            }
+            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "LIST" | "INFO", _) => err(format!(
+                "ERR wrong number of arguments for 'client|{}' command",
+                sub.to_ascii_lowercase()
+            )),
             _ => err(format!(
                 "ERR unknown subcommand '{}'. Try CLIENT HELP.",
                 String::from_utf8_lossy(&args[0])
@@ -202,6 +235,8 @@ fn validate_client_name(name: &[u8]) -> Result<(), Frame> {
     if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
         Ok(())
     } else {
-        Err(err("ERR Client names cannot contain spaces, newlines or special characters."))
+        Err(err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
     }
 }

@@ -23,7 +23,16 @@ const C: &[&str] = &["fast", "loading", "stale"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal) => {
-        Spec { name: $name, arity: $arity, flags: $flags, first_key: $first, last_key: $last, step: $step, group: $group, summary: $summary }
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $first,
+            last_key: $last,
+            step: $step,
+            group: $group,
+            summary: $summary,
+        }
     };
 }
 
@@ -77,7 +86,10 @@ pub static COMMANDS: &[Spec] = &[
 
 /// Looks a command up by its lower-case name.
 pub fn find(name: &str) -> Option<&'static Spec> {
-    COMMANDS.binary_search_by(|spec| spec.name.cmp(name)).ok().map(|i| &COMMANDS[i])
+    COMMANDS
+        .binary_search_by(|spec| spec.name.cmp(name))
+        .ok()
+        .map(|i| &COMMANDS[i])
 }
 
 /// True if `argc` (including the name) satisfies the spec's arity.
@@ -99,7 +111,12 @@ mod tests {
     fn table_is_sorted_and_unique() {
         // Goal: binary search over the table finds every command.
         for pair in COMMANDS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} must sort before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} must sort before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for spec in COMMANDS {
             assert_eq!(find(spec.name).map(|s| s.name), Some(spec.name));

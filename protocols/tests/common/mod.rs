@@ -11,7 +11,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_orbit-server");
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 pub struct Server {
@@ -25,7 +29,14 @@ pub struct Server {
 
 impl Server {
     pub fn new(id: u64, resp_port: u16, raft_port: u16, dir: PathBuf, args: Vec<String>) -> Server {
-        Server { id, resp_port, raft_port, dir, args, child: None }
+        Server {
+            id,
+            resp_port,
+            raft_port,
+            dir,
+            args,
+            child: None,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -60,13 +71,20 @@ impl Server {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "node {} did not stop on SIGTERM", self.id);
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not stop on SIGTERM",
+                self.id
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -106,8 +124,10 @@ impl Cluster {
     pub fn new(size: u64, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
-        let peers: Vec<String> =
-            (1..=size).zip(&ports).map(|(id, (_, raft))| format!("{id}=127.0.0.1:{raft}")).collect();
+        let peers: Vec<String> = (1..=size)
+            .zip(&ports)
+            .map(|(id, (_, raft))| format!("{id}=127.0.0.1:{raft}"))
+            .collect();
         let mut servers = Vec::new();
         for (id, (resp, raft)) in (1..=size).zip(&ports) {
             let node_dir = dir.path().join(format!("n{id}"));
@@ -130,7 +150,14 @@ impl Cluster {
             }
             args.extend(TIMING.iter().map(|s| s.to_string()));
             args.extend(extra.iter().map(|s| s.to_string()));
-            servers.push(Server { id, resp_port: *resp, raft_port: *raft, dir: node_dir, args, child: None });
+            servers.push(Server {
+                id,
+                resp_port: *resp,
+                raft_port: *raft,
+                dir: node_dir,
+                args,
+                child: None,
+            });
         }
         Cluster { dir, servers }
     }
@@ -178,7 +205,11 @@ impl Cluster {
                 }
             }
             if Instant::now() >= deadline {
-                let logs: Vec<String> = self.servers.iter().map(|s| format!("--- node {}\n{}", s.id, s.log_tail())).collect();
+                let logs: Vec<String> = self
+                    .servers
+                    .iter()
+                    .map(|s| format!("--- node {}\n{}", s.id, s.log_tail()))
+                    .collect();
                 panic!("replicas did not converge: {hashes:?}\n{}", logs.join("\n"));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -199,7 +230,11 @@ pub fn raft_info(server: &Server) -> Option<std::collections::BTreeMap<String, S
 }
 
 /// Runs `op` against any running node until it succeeds or `timeout` passes.
-pub fn retry<T>(servers: &[&Server], timeout: Duration, mut op: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> T {
+pub fn retry<T>(
+    servers: &[&Server],
+    timeout: Duration,
+    mut op: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     let mut turn = 0usize;
     loop {
