@@ -1226,7 +1226,7 @@ mod openraft_suite {
 
     macro_rules! suite_cases {
         ($($case:ident),* $(,)?) => {$(
-            #[tokio::test]
+            #[tokio::test(start_paused = true)]
             async fn $case() {
                 // Goal: openraft's suite case of this name passes on LogStore and StateMachine.
                 let (_dir, store, sm) = Builder.build().await.expect("stores build");
@@ -1274,7 +1274,7 @@ mod openraft_suite {
         apply_multiple,
     );
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn transfer_snapshot() {
         // Goal: openraft's snapshot transfer case passes between two fresh state machines.
         Cases::transfer_snapshot(&Builder)
