@@ -217,55 +217,13 @@ mod tests {
                     return false;
                 }
                 b'?' => s += 1,
-                b'[' => {
-                    p += 1;
-                    let not = at(p) == b'^';
-                    if not {
-                        p += 1;
+                b'[' => match reference_set(pat, p + 1, sub[s], nocase) {
+                    Some(last) => {
+                        p = last;
+                        s += 1;
                     }
-                    let mut matched = false;
-                    loop {
-                        let len = pat.len() - p;
-                        if at(p) == b'\\' && len >= 2 {
-                            p += 1;
-                            if at(p) == sub[s] {
-                                matched = true;
-                            }
-                        } else if at(p) == b']' {
-                            break;
-                        } else if len == 0 {
-                            p -= 1;
-                            break;
-                        } else if len >= 3 && at(p + 1) == b'-' {
-                            let (mut start, mut end) = (c_char(at(p)), c_char(at(p + 2)));
-                            let mut c = c_char(sub[s]);
-                            if start > end {
-                                std::mem::swap(&mut start, &mut end);
-                            }
-                            if nocase {
-                                (start, end, c) = (lower(start), lower(end), lower(c));
-                            }
-                            p += 2;
-                            if c >= start && c <= end {
-                                matched = true;
-                            }
-                        } else if !nocase {
-                            if at(p) == sub[s] {
-                                matched = true;
-                            }
-                        } else if lower(c_char(at(p))) == lower(c_char(sub[s])) {
-                            matched = true;
-                        }
-                        p += 1;
-                    }
-                    if not {
-                        matched = !matched;
-                    }
-                    if !matched {
-                        return false;
-                    }
-                    s += 1;
-                }
+                    None => return false,
+                },
                 first => {
                     if first == b'\\' && pat.len() - p >= 2 {
                         p += 1;
@@ -290,6 +248,52 @@ mod tests {
             }
         }
         p == pat.len() && s == sub.len()
+    }
+
+    /// The `[` case of the port, from just after `[`: the position of the
+    /// set's last byte if `byte` is accepted.
+    fn reference_set(pat: &[u8], mut p: usize, byte: u8, nocase: bool) -> Option<usize> {
+        let at = |i: usize| pat.get(i).copied().unwrap_or(0);
+        let not = at(p) == b'^';
+        if not {
+            p += 1;
+        }
+        let mut matched = false;
+        loop {
+            let len = pat.len() - p;
+            if at(p) == b'\\' && len >= 2 {
+                p += 1;
+                if at(p) == byte {
+                    matched = true;
+                }
+            } else if at(p) == b']' {
+                break;
+            } else if len == 0 {
+                p -= 1;
+                break;
+            } else if len >= 3 && at(p + 1) == b'-' {
+                let (mut start, mut end) = (c_char(at(p)), c_char(at(p + 2)));
+                let mut c = c_char(byte);
+                if start > end {
+                    std::mem::swap(&mut start, &mut end);
+                }
+                if nocase {
+                    (start, end, c) = (c_lower(start), c_lower(end), c_lower(c));
+                }
+                p += 2;
+                if c >= start && c <= end {
+                    matched = true;
+                }
+            } else if !nocase {
+                if at(p) == byte {
+                    matched = true;
+                }
+            } else if c_lower(c_char(at(p))) == c_lower(c_char(byte)) {
+                matched = true;
+            }
+            p += 1;
+        }
+        (matched != not).then_some(p)
     }
 
     fn check(pattern: &str, subject: &str, nocase: bool, expected: bool) {

@@ -81,13 +81,19 @@ fn run_flusher(disk: &dyn Disk, rx: mpsc::Receiver<FlushRequest>) {
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut result = Ok(());
-        for request in &batch {
-            if let Err(e) = SegmentLog::sync_job(disk, &request.job) {
-                result = Err(e);
-                break;
+        // One sync per touched file for the whole round, however many
+        // appends touched it.
+        let mut merged = SyncJob::default();
+        for request in &mut batch {
+            let job = std::mem::take(&mut request.job);
+            merged.dir |= job.dir;
+            for file in job.files {
+                if !merged.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                    merged.files.push(file);
+                }
             }
         }
+        let result = SegmentLog::sync_job(disk, &merged);
         for request in batch {
             let outcome = match &result {
                 Ok(()) => Ok(()),

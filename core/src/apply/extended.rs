@@ -98,7 +98,7 @@ impl Extended {
     }
 
     /// `self + other`, rounded once; `None` if the sum overflows.
-    pub fn add(self, other: Extended) -> Option<Extended> {
+    pub fn checked_add(self, other: Extended) -> Option<Extended> {
         match (self.is_zero(), other.is_zero()) {
             (true, true) => return Some(Extended::zero(self.negative && other.negative)),
             (true, false) => return Some(other),
@@ -584,13 +584,13 @@ mod tests {
     #[test]
     fn adds_with_one_rounding() {
         // Goal: sums are exact before one rounding, and x + -x is +0.
-        let sum = value("10.50").add(value("0.1")).expect("finite");
+        let sum = value("10.50").checked_add(value("0.1")).expect("finite");
         assert_eq!(sum.to_fixed_17(), "10.60000000000000000");
-        let zero = value("2.5").add(value("-2.5")).expect("finite");
+        let zero = value("2.5").checked_add(value("-2.5")).expect("finite");
         assert_eq!(zero, Extended::zero(false));
         let huge = value("1e4932");
-        assert_eq!(huge.add(huge), None);
+        assert_eq!(huge.checked_add(huge), None);
         let tiny = value("1e-4940");
-        assert_eq!(huge.add(tiny), Some(huge));
+        assert_eq!(huge.checked_add(tiny), Some(huge));
     }
 }

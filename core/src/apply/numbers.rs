@@ -17,7 +17,8 @@
 //! client's text; the two agree unless the client wrote more digits than an
 //! `f64` keeps.
 
-use super::extended::{self, Extended, Float};
+use super::extended;
+pub use super::extended::{Extended, Float};
 
 /// Redis's `LONG_STR_SIZE`: no valid integer string is this long.
 const INTEGER_LEN_MAX_BYTES: usize = 21;
@@ -82,7 +83,7 @@ pub fn incr_by_float(current: Option<&[u8]>, delta: f64) -> Result<String, Float
     let delta = parse_float(format!("{delta:e}").as_bytes()).ok_or(FloatError::NotFloat)?;
     match (current, delta) {
         (Float::Finite(current), Float::Finite(delta)) => current
-            .add(delta)
+            .checked_add(delta)
             .map(human_text)
             .ok_or(FloatError::NanOrInfinity),
         // An infinite operand gives an infinite sum, or NaN for inf - inf.

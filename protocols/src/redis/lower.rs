@@ -11,19 +11,8 @@ use orbit_core::{Command, Expiry, SetCondition, SetExpiry};
 /// Largest string value Redis accepts (proto-max-bulk-len).
 pub const STRING_LEN_MAX: u64 = 512 * 1024 * 1024;
 
-/// Parses an integer exactly as Redis's `string2ll`: optional `-`, digits,
-/// no leading zeros (except "0"), no spaces or `+`, within i64.
-pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if digits.len() > 1 && digits.starts_with('0') || text == "-0" {
-        return None;
-    }
-    text.parse::<i64>().ok()
-}
+/// Redis's `string2ll`, shared with the state machine.
+pub use orbit_core::apply::numbers::parse_i64;
 
 fn int(bytes: &[u8]) -> Result<i64, String> {
     parse_i64(bytes).ok_or_else(|| errors::NOT_INTEGER.to_string())
