@@ -145,8 +145,7 @@ pub async fn serve(
 }
 
 async fn run_connection(mut stream: TcpStream, mut session: Session) -> std::io::Result<()> {
-    let limits = session_limits(&session);
-    let mut decoder = Decoder::new(limits);
+    let mut decoder = Decoder::new(session.limits());
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut start = 0usize;
     let mut out: Vec<u8> = Vec::new();
@@ -204,8 +203,4 @@ async fn run_connection(mut stream: TcpStream, mut session: Session) -> std::io:
             return Ok(());
         }
     }
-}
-
-fn session_limits(session: &Session) -> Limits {
-    session.limits()
 }
