@@ -13,6 +13,8 @@ pub mod ids;
 pub mod keys;
 pub mod output;
 pub mod raft;
+#[cfg(madsim)]
+pub mod runtime;
 pub mod store;
 
 pub use apply::{apply, ApplyCtx};

@@ -30,4 +30,12 @@ openraft::declare_raft_types!(
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = Runtime,
 );
+
+/// The async runtime openraft runs on: tokio in production, madsim's
+/// simulated runtime in the simulator.
+#[cfg(not(madsim))]
+pub type Runtime = openraft::TokioRuntime;
+#[cfg(madsim)]
+pub type Runtime = crate::runtime::MadsimRuntime;

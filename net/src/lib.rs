@@ -7,11 +7,16 @@
 //! [`transport::Transport`], the seams the simulator replaces.
 
 pub mod clock;
+pub mod netio;
 pub mod network;
 pub mod node;
 pub mod transport;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};
-pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError, DATA_SHARD};
+pub use netio::{Net, TokioNet};
+pub use node::{
+    ExecError, FsStorage, Node, NodeConfig, NodeEnv, ShardFiles, ShardStatus, ShardStorage,
+    StartError, DATA_SHARD,
+};
 pub use transport::{TcpTransport, Transport};

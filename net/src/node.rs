@@ -16,13 +16,14 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use orbit_core::{Command, Output, Request, ShardId, TypeConfig};
-use orbit_storage::{FsDisk, LogStore, ShardState, StateMachine};
-use tokio::net::TcpListener;
+use orbit_storage::engine::{FjallEngine, KvEngine};
+use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
 use tokio::sync::watch;
 
 use crate::clock::{Clock, Stamper};
+use crate::netio::{Net, TokioNet};
 use crate::network::NetworkFactory;
-use crate::transport::{serve, BoxFuture, PeerHandler, Transport, TransportError};
+use crate::transport::{serve, BoxFuture, PeerHandler, TcpTransport, Transport, TransportError};
 use crate::wire::{ForwardError, PeerRequest, PeerResponse};
 
 /// The one data shard this version runs. Routing by key slot comes with
@@ -74,6 +75,56 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
             expiry_sweep_interval: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// What one shard's storage is made of.
+pub struct ShardFiles {
+    pub log_disk: Arc<dyn Disk>,
+    pub snapshot_disk: Arc<dyn Disk>,
+    pub engine: Arc<dyn KvEngine>,
+}
+
+/// The storage seam: where a node's shards keep their bytes. Production uses
+/// [`FsStorage`]; the simulator keeps simulated disks that survive restarts.
+pub trait ShardStorage: Send + Sync + 'static {
+    fn open(&self, shard: ShardId) -> Result<ShardFiles, String>;
+}
+
+/// Files under `data_dir/shard-N/{log,snapshot,state}`.
+pub struct FsStorage {
+    pub data_dir: PathBuf,
+}
+
+impl ShardStorage for FsStorage {
+    fn open(&self, shard: ShardId) -> Result<ShardFiles, String> {
+        let dir = self.data_dir.join(format!("shard-{}", shard.0));
+        Ok(ShardFiles {
+            log_disk: Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?),
+            snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
+            engine: FjallEngine::open(&dir.join("state")).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// Everything nondeterministic a node touches, behind seams.
+#[derive(Clone)]
+pub struct NodeEnv {
+    pub net: Arc<dyn Net>,
+    pub clock: Arc<dyn Clock>,
+    pub storage: Arc<dyn ShardStorage>,
+}
+
+impl NodeEnv {
+    /// Real sockets, the system clock and files under `config.data_dir`.
+    pub fn production(config: &NodeConfig) -> NodeEnv {
+        NodeEnv {
+            net: Arc::new(TokioNet),
+            clock: Arc::new(crate::clock::SystemClock),
+            storage: Arc::new(FsStorage {
+                data_dir: config.data_dir.clone(),
+            }),
         }
     }
 }
@@ -147,19 +198,19 @@ enum Proposed {
 
 impl Node {
     /// Opens the node's shards, starts Raft and the peer server.
-    pub async fn start(
-        config: NodeConfig,
-        transport: Arc<dyn Transport>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Node, StartError> {
-        let listener = TcpListener::bind(&config.raft_addr)
+    pub async fn start(config: NodeConfig, env: NodeEnv) -> Result<Node, StartError> {
+        let listener = env
+            .net
+            .bind(config.raft_addr.clone())
             .await
             .map_err(|source| StartError::Listen {
                 addr: config.raft_addr.clone(),
                 source,
             })?;
+        let transport: Arc<dyn Transport> = Arc::new(TcpTransport::new(env.net.clone()));
+        let clock = env.clock.clone();
         let mut shards = BTreeMap::new();
-        let shard = open_shard(&config, DATA_SHARD, transport.clone()).await?;
+        let shard = open_shard(&config, &*env.storage, DATA_SHARD, transport.clone()).await?;
         shards.insert(DATA_SHARD, shard);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let node = Node {
@@ -601,15 +652,16 @@ enum Forwarded {
 
 async fn open_shard(
     config: &NodeConfig,
+    storage: &dyn ShardStorage,
     id: ShardId,
     transport: Arc<dyn Transport>,
 ) -> Result<Shard, StartError> {
-    let dir = config.data_dir.join(format!("shard-{}", id.0));
-    let storage = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
-    let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| storage(&e))?);
-    let snapshot_disk = Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| storage(&e))?);
-    let log = LogStore::open(log_disk, config.segment_size_max).map_err(|e| storage(&e))?;
-    let state = ShardState::open(&dir.join("state")).map_err(|e| storage(&e))?;
+    let files = storage.open(id).map_err(StartError::Storage)?;
+    let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
+    let log =
+        LogStore::open(files.log_disk, config.segment_size_max).map_err(|e| storage_err(&e))?;
+    let state = ShardState::open(files.engine).map_err(|e| storage_err(&e))?;
+    let snapshot_disk = files.snapshot_disk;
     let state_machine = StateMachine::new(state.clone(), snapshot_disk);
     let raft_config = openraft::Config {
         cluster_name: "orbit".into(),

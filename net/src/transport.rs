@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::netio::{Listener, Net, Stream};
 use crate::wire::{encode, read_frame, PeerRequest, PeerResponse};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -65,15 +65,19 @@ struct Connection {
     closed: Arc<AtomicBool>,
 }
 
-/// TCP connections to peers, one per (node, address).
-#[derive(Default, Clone)]
+/// Stream connections to peers, one per (node, address).
+#[derive(Clone)]
 pub struct TcpTransport {
+    net: Arc<dyn Net>,
     connections: Connections,
 }
 
 impl TcpTransport {
-    pub fn new() -> TcpTransport {
-        TcpTransport::default()
+    pub fn new(net: Arc<dyn Net>) -> TcpTransport {
+        TcpTransport {
+            net,
+            connections: Connections::default(),
+        }
     }
 
     async fn connection(&self, target: u64, addr: &str) -> Result<Arc<Connection>, TransportError> {
@@ -86,13 +90,10 @@ impl TcpTransport {
                 }
             }
         }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.net.connect(addr.to_string()))
             .await
             .map_err(|_| TransportError::Unreachable(format!("connect to {addr} timed out")))?
             .map_err(|e| TransportError::Unreachable(format!("connect to {addr}: {e}")))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| TransportError::Unreachable(e.to_string()))?;
         let conn = Arc::new(start_connection(stream));
         self.connections
             .lock()
@@ -102,8 +103,8 @@ impl TcpTransport {
     }
 }
 
-fn start_connection(stream: TcpStream) -> Connection {
-    let (mut reader, mut writer) = stream.into_split();
+fn start_connection(stream: Box<dyn Stream>) -> Connection {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
     let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
     let closed = Arc::new(AtomicBool::new(false));
@@ -179,7 +180,7 @@ impl Transport for TcpTransport {
 
 /// Accepts peer connections until `shutdown` turns true.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: Box<dyn Listener>,
     handler: Arc<dyn PeerHandler>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -191,7 +192,6 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "peer connected");
                 tokio::spawn(serve_connection(stream, handler.clone()));
             }
@@ -203,8 +203,8 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, handler: Arc<dyn PeerHandler>) {
-    let (mut reader, mut writer) = stream.into_split();
+async fn serve_connection(stream: Box<dyn Stream>, handler: Arc<dyn PeerHandler>) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
     let write_task = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {

@@ -15,5 +15,6 @@ pub mod record;
 pub use disk::{Disk, DiskFile, FsDisk};
 pub use log::{LogError, SegmentLog};
 pub use log_store::LogStore;
+pub mod engine;
 pub mod state;
 pub use state::{ShardState, StateMachine};

@@ -7,7 +7,6 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -16,6 +15,9 @@ use orbit_core::TypeConfig;
 
 use crate::disk::Disk;
 use crate::log::{LogError, SegmentLog, SyncJob};
+
+/// Appends waiting for the flusher, at most; `append` waits beyond that.
+const FLUSH_QUEUE_MAX: usize = 4096;
 
 /// Entries returned by one `limited_get_log_entries` call at most.
 const READ_BATCH_ENTRIES_MAX: u64 = 4096;
@@ -29,7 +31,7 @@ struct FlushRequest {
 #[derive(Clone)]
 pub struct LogStore {
     log: Arc<Mutex<SegmentLog>>,
-    flush_tx: mpsc::Sender<FlushRequest>,
+    flush_tx: tokio::sync::mpsc::Sender<FlushRequest>,
 }
 
 fn storage_err(e: LogError) -> StorageError<u64> {
@@ -48,14 +50,8 @@ impl LogStore {
     /// Opens (recovering) the log and starts its flusher thread.
     pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<LogStore, LogError> {
         let log = SegmentLog::open(disk.clone(), segment_size_max)?;
-        let (flush_tx, flush_rx) = mpsc::channel::<FlushRequest>();
-        std::thread::Builder::new()
-            .name("orbit-log-flush".into())
-            .spawn(move || run_flusher(&*disk, flush_rx))
-            .map_err(|source| LogError::Io {
-                file: "flusher thread".into(),
-                source,
-            })?;
+        let (flush_tx, flush_rx) = tokio::sync::mpsc::channel::<FlushRequest>(FLUSH_QUEUE_MAX);
+        start_flusher(disk, flush_rx)?;
         Ok(LogStore {
             log: Arc::new(Mutex::new(log)),
             flush_tx,
@@ -74,33 +70,70 @@ impl LogStore {
     }
 }
 
-/// Group commit: sync everything queued since the last round, then report.
-fn run_flusher(disk: &dyn Disk, rx: mpsc::Receiver<FlushRequest>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+/// Production: a thread, because fsync blocks.
+#[cfg(not(madsim))]
+fn start_flusher(
+    disk: Arc<dyn Disk>,
+    mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
+) -> Result<(), LogError> {
+    std::thread::Builder::new()
+        .name("orbit-log-flush".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                flush_round(&*disk, first, &mut rx);
+            }
+        })
+        .map(|_| ())
+        .map_err(|source| LogError::Io {
+            file: "flusher thread".into(),
+            source,
+        })
+}
+
+/// Simulation: a task (madsim forbids threads); the simulated disk's sync
+/// does not block.
+#[cfg(madsim)]
+fn start_flusher(
+    disk: Arc<dyn Disk>,
+    mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
+) -> Result<(), LogError> {
+    madsim::task::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            flush_round(&*disk, first, &mut rx);
         }
-        // One sync per touched file for the whole round, however many
-        // appends touched it.
-        let mut merged = SyncJob::default();
-        for request in &mut batch {
-            let job = std::mem::take(&mut request.job);
-            merged.dir |= job.dir;
-            for file in job.files {
-                if !merged.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
-                    merged.files.push(file);
-                }
+    });
+    Ok(())
+}
+
+/// Group commit: sync everything queued since the last round, then report.
+fn flush_round(
+    disk: &dyn Disk,
+    first: FlushRequest,
+    rx: &mut tokio::sync::mpsc::Receiver<FlushRequest>,
+) {
+    let mut batch = vec![first];
+    while let Ok(more) = rx.try_recv() {
+        batch.push(more);
+    }
+    // One sync per touched file for the whole round, however many
+    // appends touched it.
+    let mut merged = SyncJob::default();
+    for request in &mut batch {
+        let job = std::mem::take(&mut request.job);
+        merged.dir |= job.dir;
+        for file in job.files {
+            if !merged.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                merged.files.push(file);
             }
         }
-        let result = SegmentLog::sync_job(disk, &merged);
-        for request in batch {
-            let outcome = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-            };
-            request.callback.log_io_completed(outcome);
-        }
+    }
+    let result = SegmentLog::sync_job(disk, &merged);
+    for request in batch {
+        let outcome = match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        request.callback.log_io_completed(outcome);
     }
 }
 
@@ -181,6 +214,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         self.flush_tx
             .send(FlushRequest { job, callback })
+            .await
             .map_err(|_| {
                 storage_err(LogError::Io {
                     file: "flusher thread".into(),

@@ -1,8 +1,8 @@
-//! The shard state machine over fjall.
+//! The shard state machine over a [`KvEngine`] (fjall in production).
 //!
 //! Invariants:
 //! - The data written by a batch of entries and the last applied log id (and
-//!   membership) are committed in one fjall batch: after any crash the store
+//!   membership) are committed in one engine batch: after any crash the store
 //!   holds exactly the effects of the entries up to its applied log id, so the
 //!   node replays the log from there.
 //! - Before a snapshot is handed out (and the log behind it purged) the store
@@ -15,7 +15,6 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
@@ -25,6 +24,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::disk::{read_file, write_file_atomic, Disk};
+use crate::engine::{BatchOp, KvEngine, KvView, Space};
 use crate::record::{
     from_rkyv, membership_from_record, membership_to_record, read_frame, to_rkyv, write_frame,
     LogIdRecord, MembershipRecord,
@@ -70,10 +70,6 @@ fn sm_err(e: impl std::fmt::Display) -> StorageError<u64> {
     }
 }
 
-fn fjall_err(e: fjall::Error) -> StoreError {
-    StoreError(e.to_string())
-}
-
 fn encode_membership(m: &StoredMembership<u64, openraft::BasicNode>) -> StoredMembershipRecord {
     StoredMembershipRecord {
         log_id: m.log_id().as_ref().map(LogIdRecord::from_log_id),
@@ -90,45 +86,42 @@ fn decode_membership(r: &StoredMembershipRecord) -> StoredMembership<u64, openra
 
 /// The shared, readable state of one shard.
 pub struct ShardState {
-    db: Database,
-    data: Keyspace,
-    meta: Keyspace,
+    engine: Arc<dyn KvEngine>,
     applied_tx: watch::Sender<u64>,
+    snapshots_built: std::sync::atomic::AtomicU64,
 }
 
+/// The data keyspace of a view, as `orbit_core`'s read-only `Store`.
+struct DataView(Box<dyn KvView>);
+
 impl ShardState {
-    /// Opens (or creates) the fjall store at `path`.
-    pub fn open(path: &Path) -> Result<Arc<ShardState>, StoreError> {
-        let db = Database::builder(path).open().map_err(fjall_err)?;
-        let data = db
-            .keyspace("data", KeyspaceCreateOptions::default)
-            .map_err(fjall_err)?;
-        let meta = db
-            .keyspace("meta", KeyspaceCreateOptions::default)
-            .map_err(fjall_err)?;
+    /// Wraps an opened engine.
+    pub fn open(engine: Arc<dyn KvEngine>) -> Result<Arc<ShardState>, StoreError> {
         let state = ShardState {
-            db,
-            data,
-            meta,
+            engine,
             applied_tx: watch::channel(0).0,
+            snapshots_built: std::sync::atomic::AtomicU64::new(0),
         };
         let applied = state.applied()?.map_or(0, |id| id.index);
         state.applied_tx.send_replace(applied);
         Ok(Arc::new(state))
     }
 
+    /// Opens (or creates) a fjall store at `path`.
+    pub fn open_fjall(path: &Path) -> Result<Arc<ShardState>, StoreError> {
+        ShardState::open(crate::engine::FjallEngine::open(path)?)
+    }
+
+    fn data_view(&self) -> DataView {
+        DataView(self.engine.view())
+    }
+
     pub fn applied(&self) -> Result<Option<LogId<u64>>, StoreError> {
-        match self.meta.get(META_APPLIED).map_err(fjall_err)? {
-            None => Ok(None),
-            Some(bytes) => {
-                let record: LogIdRecord = decode_one(&bytes)?;
-                Ok(Some(record.to_log_id()))
-            }
-        }
+        read_applied(&*self.engine.view())
     }
 
     fn membership(&self) -> Result<StoredMembership<u64, openraft::BasicNode>, StoreError> {
-        match self.meta.get(META_MEMBERSHIP).map_err(fjall_err)? {
+        match self.engine.view().get(Space::Meta, META_MEMBERSHIP)? {
             None => Ok(StoredMembership::default()),
             Some(bytes) => Ok(decode_membership(&decode_one(&bytes)?)),
         }
@@ -142,47 +135,65 @@ impl ShardState {
     /// Executes a read-only command against the current applied state. The
     /// time judging expiry is never below the shard clock.
     pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
-        let view = SnapshotView {
-            snapshot: self.db.snapshot(),
-            data: self.data.clone(),
-        };
+        let view = self.data_view();
         let now_ms = wall_ms.max(orbit_core::keys::read_clock(&view)?);
         orbit_core::apply::read(now_ms, db, cmd, &view)
     }
 
     /// The shard clock: the highest timestamp applied.
     pub fn clock_ms(&self) -> Result<u64, StoreError> {
-        let view = SnapshotView {
-            snapshot: self.db.snapshot(),
-            data: self.data.clone(),
-        };
-        orbit_core::keys::read_clock(&view)
+        orbit_core::keys::read_clock(&self.data_view())
     }
 
     /// The applied index and a hash of every data key and value, taken
-    /// from one consistent snapshot, for comparing replicas.
+    /// from one consistent view, for comparing replicas.
     pub fn content_hash(&self) -> Result<(u64, u64), StoreError> {
-        let snapshot = self.db.snapshot();
-        let applied = match snapshot.get(&self.meta, META_APPLIED).map_err(fjall_err)? {
-            None => 0,
-            Some(bytes) => decode_one::<LogIdRecord>(&bytes)?.index,
-        };
+        let view = self.engine.view();
+        let applied = read_applied(&*view)?.map_or(0, |id| id.index);
         let mut hasher = crc32fast::Hasher::new();
         let mut count = 0u64;
-        for guard in snapshot.iter(&self.data) {
-            let (k, v) = guard.into_inner().map_err(fjall_err)?;
+        view.scan(Space::Data, &[], &mut |k, v| {
             hasher.update(&(k.len() as u64).to_le_bytes());
-            hasher.update(&k);
+            hasher.update(k);
             hasher.update(&(v.len() as u64).to_le_bytes());
-            hasher.update(&v);
+            hasher.update(v);
             count += 1;
-        }
+            true
+        })?;
         Ok((applied, (u64::from(hasher.finalize()) << 32) ^ count))
     }
 
-    /// Number of stored data-layer keys (all namespaces), for tests and INFO.
-    pub fn approximate_len(&self) -> usize {
-        self.data.approximate_len()
+    /// The earliest deadline in the expiry index, if any key has one.
+    pub fn earliest_deadline_ms(&self) -> Result<Option<u64>, StoreError> {
+        let mut earliest = None;
+        self.data_view()
+            .scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
+                earliest = orbit_core::keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
+                false
+            })?;
+        Ok(earliest)
+    }
+
+    /// Keys stored in `db` (expired ones not yet swept included, as Redis
+    /// counts them) and how many of them carry a deadline.
+    pub fn key_counts(&self, db: u8) -> Result<(u64, u64), StoreError> {
+        let view = self.data_view();
+        let keys = orbit_core::keys::read_count(&view, db)?;
+        let mut expires = 0u64;
+        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
+            if orbit_core::keys::parse_expiry_key(key).is_some_and(|(_, key_db, _)| key_db == db) {
+                expires += 1;
+            }
+            true
+        })?;
+        Ok((keys, expires))
+    }
+}
+
+fn read_applied(view: &dyn KvView) -> Result<Option<LogId<u64>>, StoreError> {
+    match view.get(Space::Meta, META_APPLIED)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(decode_one::<LogIdRecord>(&bytes)?.to_log_id())),
     }
 }
 
@@ -212,19 +223,9 @@ where
     crate::record::encode_framed(value)
 }
 
-/// A consistent read-only view of the data keyspace.
-struct SnapshotView {
-    snapshot: fjall::Snapshot,
-    data: Keyspace,
-}
-
-impl Store for SnapshotView {
+impl Store for DataView {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .snapshot
-            .get(&self.data, key)
-            .map_err(fjall_err)?
-            .map(|v| v.to_vec()))
+        self.0.get(Space::Data, key)
     }
 
     fn put(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), StoreError> {
@@ -240,28 +241,22 @@ impl Store for SnapshotView {
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for guard in self.snapshot.prefix(&self.data, prefix) {
-            let (k, v) = guard.into_inner().map_err(fjall_err)?;
-            if !visit(&k, &v) {
-                break;
-            }
-        }
-        Ok(())
+        self.0.scan(Space::Data, prefix, visit)
     }
 }
 
 /// The pending writes of one apply batch over the committed data, so that a
 /// later entry in the batch sees what an earlier one wrote.
-struct Overlay<'a> {
-    base: &'a Keyspace,
+struct Overlay {
+    base: Box<dyn KvView>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl Store for Overlay<'_> {
+impl Store for Overlay {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.writes.get(key) {
             Some(pending) => Ok(pending.clone()),
-            None => Ok(self.base.get(key).map_err(fjall_err)?.map(|v| v.to_vec())),
+            None => self.base.get(Space::Data, key),
         }
     }
 
@@ -275,6 +270,7 @@ impl Store for Overlay<'_> {
         Ok(())
     }
 
+    /// Merges the pending writes into the base scan, in key order.
     fn scan(
         &self,
         prefix: &[u8],
@@ -285,51 +281,36 @@ impl Store for Overlay<'_> {
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .peekable();
-        let mut base = self.base.prefix(prefix).peekable();
-        loop {
-            let base_key = match base.peek_mut() {
-                None => None,
-                Some(_) => {
-                    let guard = base.next().expect("peeked");
-                    Some(guard.into_inner().map_err(fjall_err)?)
-                }
-            };
-            // Emit pending entries that sort before the base key.
-            let mut stop = false;
-            while let Some((pk, pv)) = pending.peek() {
-                if base_key
-                    .as_ref()
-                    .is_some_and(|(bk, _)| pk.as_slice() > &bk[..])
+        let mut stopped = false;
+        self.base
+            .scan(Space::Data, prefix, &mut |base_key, base_value| {
+                while let Some((key, value)) = pending.next_if(|(key, _)| key.as_slice() < base_key)
                 {
-                    break;
+                    if let Some(value) = value {
+                        if !visit(key, value) {
+                            stopped = true;
+                            return false;
+                        }
+                    }
                 }
-                let same = base_key
-                    .as_ref()
-                    .is_some_and(|(bk, _)| pk.as_slice() == &bk[..]);
-                if let Some(value) = pv {
-                    if !visit(pk, value) {
-                        stop = true;
+                let keep_going = match pending.next_if(|(key, _)| key.as_slice() == base_key) {
+                    Some((_, Some(value))) => visit(base_key, value),
+                    Some((_, None)) => true,
+                    None => visit(base_key, base_value),
+                };
+                stopped = !keep_going;
+                keep_going
+            })?;
+        if !stopped {
+            for (key, value) in pending {
+                if let Some(value) = value {
+                    if !visit(key, value) {
                         break;
                     }
                 }
-                pending.next();
-                if same {
-                    break;
-                }
-            }
-            if stop {
-                return Ok(());
-            }
-            let Some((bk, bv)) = base_key else {
-                return Ok(());
-            };
-            if self.writes.contains_key(&bk[..]) {
-                continue;
-            }
-            if !visit(&bk, &bv) {
-                return Ok(());
             }
         }
+        Ok(())
     }
 }
 
@@ -353,7 +334,7 @@ impl StateMachine {
     ) -> Result<Vec<Output>, StorageError<u64>> {
         let state = self.state.clone();
         let mut overlay = Overlay {
-            base: &state.data,
+            base: state.engine.view(),
             writes: BTreeMap::new(),
         };
         let mut outputs = Vec::with_capacity(entries.len());
@@ -387,22 +368,24 @@ impl StateMachine {
         let Some(last_applied) = last_applied else {
             return Ok(outputs);
         };
-        let mut batch = state.db.batch();
-        for (key, value) in overlay.writes {
-            match value {
-                Some(value) => batch.insert(&state.data, key, value),
-                None => batch.remove(&state.data, key),
-            }
-        }
-        batch.insert(
-            &state.meta,
-            META_APPLIED,
-            framed(&LogIdRecord::from_log_id(&last_applied)),
-        );
+        let mut batch: Vec<BatchOp> = overlay
+            .writes
+            .into_iter()
+            .map(|(key, value)| (Space::Data, key, value))
+            .collect();
+        batch.push((
+            Space::Meta,
+            META_APPLIED.to_vec(),
+            Some(framed(&LogIdRecord::from_log_id(&last_applied))),
+        ));
         if let Some(m) = &membership {
-            batch.insert(&state.meta, META_MEMBERSHIP, framed(&encode_membership(m)));
+            batch.push((
+                Space::Meta,
+                META_MEMBERSHIP.to_vec(),
+                Some(framed(&encode_membership(m))),
+            ));
         }
-        batch.commit().map_err(sm_err)?;
+        state.engine.write(batch).map_err(sm_err)?;
         state.applied_tx.send_replace(last_applied.index);
         Ok(outputs)
     }
@@ -418,18 +401,21 @@ pub struct SnapshotBuilder {
 fn build_snapshot_bytes(
     state: &ShardState,
 ) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
-    let snap = state.db.snapshot();
-    let applied = match snap.get(&state.meta, META_APPLIED).map_err(fjall_err)? {
+    let view = state.engine.view();
+    let applied = match view.get(Space::Meta, META_APPLIED)? {
         None => None,
         Some(bytes) => Some(decode_one::<LogIdRecord>(&bytes)?),
     };
-    let membership = match snap.get(&state.meta, META_MEMBERSHIP).map_err(fjall_err)? {
+    let membership = match view.get(Space::Meta, META_MEMBERSHIP)? {
         None => encode_membership(&StoredMembership::default()),
         Some(bytes) => decode_one::<StoredMembershipRecord>(&bytes)?,
     };
+    let built = state
+        .snapshots_built
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let snapshot_id = match applied {
-        Some(id) => format!("{}-{}-{}", id.term, id.index, snap.seqno()),
-        None => format!("0-0-{}", snap.seqno()),
+        Some(id) => format!("{}-{}-{built}", id.term, id.index),
+        None => format!("0-0-{built}"),
     };
     let header = SnapshotHeader {
         snapshot_id: snapshot_id.clone(),
@@ -440,8 +426,7 @@ fn build_snapshot_bytes(
     write_frame(&mut out, &to_rkyv(&header));
     let (mut chunk, mut chunk_bytes, mut chunk_count, mut pair_count) =
         (Vec::new(), 0usize, 0u64, 0u64);
-    for guard in snap.iter(&state.data) {
-        let (k, v) = guard.into_inner().map_err(fjall_err)?;
+    view.scan(Space::Data, &[], &mut |k, v| {
         chunk_bytes += k.len() + v.len();
         chunk.push((k.to_vec(), v.to_vec()));
         pair_count += 1;
@@ -455,7 +440,8 @@ fn build_snapshot_bytes(
             chunk_bytes = 0;
             chunk_count += 1;
         }
-    }
+        true
+    })?;
     if !chunk.is_empty() {
         write_frame(&mut out, &to_rkyv(&SnapshotChunk { pairs: chunk }));
         chunk_count += 1;
@@ -530,10 +516,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         // Everything the snapshot covers must be durable before openraft
         // purges the log behind it.
-        self.state
-            .db
-            .persist(PersistMode::SyncAll)
-            .map_err(sm_err)?;
+        self.state.engine.persist().map_err(sm_err)?;
         let (meta, bytes) = build_snapshot_bytes(&self.state).map_err(sm_err)?;
         write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built snapshot");
@@ -596,25 +579,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             )));
         }
         let state = &self.state;
-        let mut batch = state.db.batch();
-        for guard in state.data.iter() {
-            let key = guard.key().map_err(sm_err)?;
-            batch.remove(&state.data, key);
-        }
-        for (key, value) in parsed.pairs {
-            batch.insert(&state.data, key, value);
-        }
-        match parsed.header.last_applied {
-            Some(id) => batch.insert(&state.meta, META_APPLIED, framed(&id)),
-            None => batch.remove(&state.meta, META_APPLIED),
-        }
-        batch.insert(
-            &state.meta,
-            META_MEMBERSHIP,
-            framed(&parsed.header.membership),
+        let mut batch: Vec<BatchOp> = Vec::new();
+        state
+            .engine
+            .view()
+            .scan(Space::Data, &[], &mut |key, _| {
+                batch.push((Space::Data, key.to_vec(), None));
+                true
+            })
+            .map_err(sm_err)?;
+        batch.extend(
+            parsed
+                .pairs
+                .into_iter()
+                .map(|(key, value)| (Space::Data, key, Some(value))),
         );
-        batch.commit().map_err(sm_err)?;
-        state.db.persist(PersistMode::SyncAll).map_err(sm_err)?;
+        let applied = parsed.header.last_applied.map(|id| framed(&id));
+        batch.push((Space::Meta, META_APPLIED.to_vec(), applied));
+        batch.push((
+            Space::Meta,
+            META_MEMBERSHIP.to_vec(),
+            Some(framed(&parsed.header.membership)),
+        ));
+        state.engine.write(batch).map_err(sm_err)?;
+        state.engine.persist().map_err(sm_err)?;
         write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
         state
             .applied_tx
@@ -635,41 +623,5 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
         }))
-    }
-}
-
-impl ShardState {
-    /// The earliest deadline in the expiry index, if any key has one.
-    pub fn earliest_deadline_ms(&self) -> Result<Option<u64>, StoreError> {
-        let view = SnapshotView {
-            snapshot: self.db.snapshot(),
-            data: self.data.clone(),
-        };
-        let mut earliest = None;
-        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
-            earliest = orbit_core::keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
-            false
-        })?;
-        Ok(earliest)
-    }
-}
-
-impl ShardState {
-    /// Keys stored in `db` (expired ones not yet swept included, as Redis
-    /// counts them) and how many of them carry a deadline.
-    pub fn key_counts(&self, db: u8) -> Result<(u64, u64), StoreError> {
-        let view = SnapshotView {
-            snapshot: self.db.snapshot(),
-            data: self.data.clone(),
-        };
-        let keys = orbit_core::keys::read_count(&view, db)?;
-        let mut expires = 0u64;
-        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
-            if orbit_core::keys::parse_expiry_key(key).is_some_and(|(_, key_db, _)| key_db == db) {
-                expires += 1;
-            }
-            true
-        })?;
-        Ok((keys, expires))
     }
 }

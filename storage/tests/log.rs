@@ -1210,7 +1210,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
         let log =
             LogStore::open(disk(&dir.path().join("log")), SEGMENT_SIZE_MAX).expect("log opens");
         let state =
-            orbit_storage::ShardState::open(&dir.path().join("state")).expect("state opens");
+            orbit_storage::ShardState::open_fjall(&dir.path().join("state")).expect("state opens");
         let sm = StateMachine::new(state, disk(&dir.path().join("snapshot")));
         Ok((dir, log, sm))
     }

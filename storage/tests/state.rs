@@ -28,7 +28,7 @@ fn tempdir() -> TempDir {
 
 /// Opens the store in `dir/state` and the snapshot files in `dir/snapshot`.
 fn open(dir: &Path) -> (Arc<ShardState>, StateMachine) {
-    let state = ShardState::open(&dir.join("state")).expect("the state store opens");
+    let state = ShardState::open_fjall(&dir.join("state")).expect("the state store opens");
     let disk: Arc<dyn Disk> =
         Arc::new(FsDisk::open(dir.join("snapshot")).expect("snapshot dir opens"));
     (state.clone(), StateMachine::new(state, disk))

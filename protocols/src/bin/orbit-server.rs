@@ -1,16 +1,15 @@
 //! `orbit-server`: one Orbit node. Starts Raft, the peer listener and the
 //! RESP listener; stops cleanly on SIGTERM or Ctrl-C.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use orbit_net::{Node, SystemClock, TcpTransport};
+use orbit_net::{Net, TokioNet};
+use orbit_net::{Node, NodeEnv};
 use orbit_protocols::config::{Flags, ServerConfig};
 use orbit_protocols::redis::server::{serve, Shared};
 use orbit_protocols::resp::codec::Limits;
-use tokio::net::TcpListener;
 
 fn main() -> anyhow::Result<()> {
     let config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
@@ -27,16 +26,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: ServerConfig) -> anyhow::Result<()> {
-    let resp_listener = TcpListener::bind(&config.resp_addr)
+    let resp_listener = TokioNet
+        .bind(config.resp_addr.clone())
         .await
         .with_context(|| format!("cannot listen for Redis clients on {}", config.resp_addr))?;
-    let node = Node::start(
-        config.node.clone(),
-        Arc::new(TcpTransport::new()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .context("cannot start the node")?;
+    let node = Node::start(config.node.clone(), NodeEnv::production(&config.node))
+        .await
+        .context("cannot start the node")?;
     tracing::info!(
         node_id = node.id(),
         resp = %config.resp_addr,

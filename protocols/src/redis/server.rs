@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use orbit_net::netio::{Listener, Stream};
 use orbit_net::Node;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::session::{After, Session};
@@ -106,7 +106,7 @@ impl Shared {
 
 /// Serves RESP clients on `listener` until `shutdown` turns true.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: Box<dyn Listener>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -118,13 +118,12 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, addr)) => {
-                let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
                     shared.connections_total.fetch_add(1, Ordering::Relaxed);
                     let info = ClientInfo {
-                        addr: addr.to_string(),
+                        addr,
                         name: Vec::new(),
                         db: 0,
                         connected_at: Instant::now(),
@@ -144,7 +143,7 @@ pub async fn serve(
     }
 }
 
-async fn run_connection(mut stream: TcpStream, mut session: Session) -> std::io::Result<()> {
+async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> std::io::Result<()> {
     let mut decoder = Decoder::new(session.limits());
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut start = 0usize;
