@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod command;
+pub mod fault;
 pub mod glob;
 pub mod ids;
 pub mod keys;

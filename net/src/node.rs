@@ -161,6 +161,7 @@ struct Shard {
     id: ShardId,
     raft: Raft<TypeConfig>,
     state: Arc<ShardState>,
+    log: LogStore,
 }
 
 struct Inner {
@@ -329,6 +330,20 @@ impl Node {
             db,
             cmd,
         };
+        if orbit_core::buggify!() {
+            let delay_ms = orbit_core::fault::random_below(200);
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        }
+        #[cfg(madsim)]
+        if orbit_core::fault::bug("ack-before-commit")
+            && matches!(request.cmd, Command::Set { get: false, .. })
+        {
+            let raft = shard.raft.clone();
+            tokio::spawn(async move {
+                let _ = raft.client_write(request).await;
+            });
+            return Ok(Output::Ok);
+        }
         let written = tokio::time::timeout(
             self.inner.config.request_timeout,
             shard.raft.client_write(request),
@@ -347,6 +362,16 @@ impl Node {
     }
 
     async fn read(&self, shard_id: ShardId, db: u8, cmd: Command) -> Result<Output, ExecError> {
+        #[cfg(madsim)]
+        if orbit_core::fault::bug("stale-read") {
+            if let Some(shard) = self.shard(shard_id) {
+                let now_ms = self.inner.stamper.stamp(0);
+                return shard
+                    .state
+                    .read(now_ms, db, &cmd)
+                    .map_err(|e| ExecError::Failed(e.to_string()));
+            }
+        }
         let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = match self.read_local(shard_id, db, &cmd).await {
@@ -633,6 +658,56 @@ impl Node {
         }
     }
 
+    /// For the simulator's log-matching check: every entry held on `shard`
+    /// as (index, term, crc32 of its encoded record).
+    pub fn log_digest(&self, shard: ShardId) -> Result<Vec<(u64, u64, u32)>, String> {
+        let shard = self.shard(shard).ok_or("no such shard")?;
+        shard.log.digest().map_err(|e| e.to_string())
+    }
+
+    /// False once Raft on any shard stopped on a fatal error (storage I/O).
+    pub fn is_healthy(&self) -> bool {
+        self.inner
+            .shards
+            .values()
+            .all(|s| s.raft.metrics().borrow().running_state.is_ok())
+    }
+
+    /// Asks this node to start an election (a leader transfer when the
+    /// current leader is healthy).
+    pub async fn trigger_election(&self, shard: ShardId) -> Result<(), String> {
+        let shard = self.shard(shard).ok_or("no such shard")?;
+        shard
+            .raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes `node_id` from every shard's voters. Runs on the leader.
+    pub async fn remove_member(&self, node_id: u64) -> Result<(), String> {
+        for shard in self.inner.shards.values() {
+            let mut voters: BTreeSet<u64> = shard
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
+            if !voters.remove(&node_id) {
+                continue;
+            }
+            shard
+                .raft
+                .change_membership(voters, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Stops Raft on every shard and the peer server.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown_tx.send(true);
@@ -660,6 +735,7 @@ async fn open_shard(
     let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
     let log =
         LogStore::open(files.log_disk, config.segment_size_max).map_err(|e| storage_err(&e))?;
+    let log_handle = log.clone();
     let state = ShardState::open(files.engine).map_err(|e| storage_err(&e))?;
     let snapshot_disk = files.snapshot_disk;
     let state_machine = StateMachine::new(state.clone(), snapshot_disk);
@@ -688,7 +764,12 @@ async fn open_shard(
     )
     .await
     .map_err(|e| StartError::Raft(e.to_string()))?;
-    Ok(Shard { id, raft, state })
+    Ok(Shard {
+        id,
+        raft,
+        state,
+        log: log_handle,
+    })
 }
 
 impl PeerHandler for Node {

@@ -148,6 +148,16 @@ impl Transport for TcpTransport {
     ) -> BoxFuture<'static, Result<PeerResponse, TransportError>> {
         let this = self.clone();
         Box::pin(async move {
+            if orbit_core::buggify!() {
+                // A spurious failure before anything is sent: always legal.
+                return Err(TransportError::Unreachable(
+                    "buggify: spurious failure".into(),
+                ));
+            }
+            if orbit_core::buggify!() {
+                let delay_ms = orbit_core::fault::random_below(300);
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
             let conn = this.connection(target, &addr).await?;
             let id = conn.next_id.fetch_add(1, Ordering::SeqCst);
             let frame =

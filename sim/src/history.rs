@@ -67,12 +67,18 @@ pub struct History {
 impl History {
     /// The operations on `key`, in id order.
     pub fn for_key<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Operation> + 'a {
-        self.operations.iter().filter(move |op| op.call.key() == key)
+        self.operations
+            .iter()
+            .filter(move |op| op.call.key() == key)
     }
 
     /// Every key touched, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.operations.iter().map(|op| op.call.key().to_string()).collect();
+        let mut keys: Vec<String> = self
+            .operations
+            .iter()
+            .map(|op| op.call.key().to_string())
+            .collect();
         keys.sort();
         keys.dedup();
         keys

@@ -64,6 +64,24 @@ impl LogStore {
             .expect("a panic while holding the log lock is fatal anyway")
     }
 
+    /// Every entry held as (index, term, crc32 of its record), for the
+    /// simulator's log-matching check.
+    pub fn digest(&self) -> Result<Vec<(u64, u64, u32)>, LogError> {
+        let log = self.lock();
+        let entries = log.entries(log.first_index(), log.next_index())?;
+        Ok(entries
+            .iter()
+            .map(|entry| {
+                let record = crate::record::to_rkyv(&crate::record::LogRecord::from_entry(entry));
+                (
+                    entry.log_id.index,
+                    entry.log_id.leader_id.term,
+                    crc32fast::hash(&record),
+                )
+            })
+            .collect())
+    }
+
     /// The last log id held (for status reports).
     pub fn last_log_id(&self) -> Option<LogId<u64>> {
         self.lock().last_log_id()
@@ -127,6 +145,10 @@ fn flush_round(
             }
         }
     }
+    #[cfg(madsim)]
+    if orbit_core::fault::bug("skip-fsync") {
+        merged = SyncJob::default();
+    }
     let result = SegmentLog::sync_job(disk, &merged);
     for request in batch {
         let outcome = match &result {
@@ -165,7 +187,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
-        let end = end.min(start.saturating_add(READ_BATCH_ENTRIES_MAX));
+        let mut end = end.min(start.saturating_add(READ_BATCH_ENTRIES_MAX));
+        if orbit_core::buggify!() {
+            // Tiny replication batches.
+            end = end.min(start + 1 + orbit_core::fault::random_below(3));
+        }
         self.lock().entries(start, end).map_err(read_err)
     }
 }

@@ -32,6 +32,9 @@ use crate::record::{
 
 const META_APPLIED: &[u8] = b"applied";
 const META_MEMBERSHIP: &[u8] = b"membership";
+/// Simulator only: the applied log id before the last batch.
+#[cfg(madsim)]
+const META_PREVIOUS_APPLIED: &[u8] = b"previous-applied";
 const SNAPSHOT_FILE: &str = "snapshot";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"ORBSNAP1";
 /// Key-value bytes per snapshot chunk (each chunk is one checksummed frame).
@@ -344,6 +347,21 @@ impl StateMachine {
             let output = match &entry.payload {
                 EntryPayload::Blank => Output::Ok,
                 EntryPayload::Normal(request) => {
+                    #[cfg(madsim)]
+                    let stamped;
+                    #[cfg(madsim)]
+                    let request = if orbit_core::fault::bug("expiry-by-apply-clock") {
+                        let wall_ms = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                        stamped = orbit_core::Request {
+                            ts_ms: wall_ms,
+                            ..request.clone()
+                        };
+                        &stamped
+                    } else {
+                        request
+                    };
                     let ctx = ApplyCtx {
                         index: entry.log_id.index,
                         term: entry.log_id.leader_id.term,
@@ -373,11 +391,25 @@ impl StateMachine {
             .into_iter()
             .map(|(key, value)| (Space::Data, key, value))
             .collect();
-        batch.push((
-            Space::Meta,
-            META_APPLIED.to_vec(),
-            Some(framed(&LogIdRecord::from_log_id(&last_applied))),
-        ));
+        let record_applied = true;
+        #[cfg(madsim)]
+        let record_applied = record_applied && !orbit_core::fault::bug("drop-applied-index");
+        #[cfg(madsim)]
+        if let Some(previous) = state
+            .engine
+            .view()
+            .get(Space::Meta, META_APPLIED)
+            .map_err(sm_err)?
+        {
+            batch.push((Space::Meta, META_PREVIOUS_APPLIED.to_vec(), Some(previous)));
+        }
+        if record_applied {
+            batch.push((
+                Space::Meta,
+                META_APPLIED.to_vec(),
+                Some(framed(&LogIdRecord::from_log_id(&last_applied))),
+            ));
+        }
         if let Some(m) = &membership {
             batch.push((
                 Space::Meta,
@@ -539,7 +571,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         ),
         StorageError<u64>,
     > {
-        let applied = self.state.applied().map_err(sm_err)?;
+        #[allow(unused_mut)]
+        let mut applied = self.state.applied().map_err(sm_err)?;
+        #[cfg(madsim)]
+        if orbit_core::fault::bug("apply-twice-after-restart") {
+            // Claim the batch before the last one is not applied yet.
+            if let Some(bytes) = self
+                .state
+                .engine
+                .view()
+                .get(Space::Meta, META_PREVIOUS_APPLIED)
+                .map_err(sm_err)?
+            {
+                applied = Some(
+                    decode_one::<LogIdRecord>(&bytes)
+                        .map_err(sm_err)?
+                        .to_log_id(),
+                );
+            }
+        }
         let membership = self.state.membership().map_err(sm_err)?;
         Ok((applied, membership))
     }
