@@ -665,6 +665,13 @@ impl Node {
         shard.log.digest().map_err(|e| e.to_string())
     }
 
+    /// The shard's current term and whether this node leads it.
+    pub fn raft_role(&self, shard: ShardId) -> Option<(u64, bool)> {
+        let shard = self.shard(shard)?;
+        let metrics = shard.raft.metrics().borrow().clone();
+        Some((metrics.current_term, metrics.state == ServerState::Leader))
+    }
+
     /// False once Raft on any shard stopped on a fatal error (storage I/O).
     pub fn is_healthy(&self) -> bool {
         self.inner

@@ -110,11 +110,7 @@ fn start_connection(stream: Box<dyn Stream>) -> Connection {
     let closed = Arc::new(AtomicBool::new(false));
     let writer_closed = closed.clone();
     tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if writer.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
+        pump_frames(&mut rx, &mut writer).await;
         writer_closed.store(true, Ordering::SeqCst);
     });
     let reader_pending = pending.clone();
@@ -188,6 +184,25 @@ impl Transport for TcpTransport {
     }
 }
 
+/// Writes queued frames until the queue closes or a write fails; frames
+/// already queued go out together, then one flush (a simulated socket sends
+/// on flush, a real one at once).
+async fn pump_frames<W: tokio::io::AsyncWrite + Unpin>(rx: &mut mpsc::Receiver<Vec<u8>>, writer: &mut W) {
+    while let Some(frame) = rx.recv().await {
+        if writer.write_all(&frame).await.is_err() {
+            return;
+        }
+        while let Ok(more) = rx.try_recv() {
+            if writer.write_all(&more).await.is_err() {
+                return;
+            }
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Accepts peer connections until `shutdown` turns true.
 pub async fn serve(
     mut listener: Box<dyn Listener>,
@@ -216,13 +231,7 @@ pub async fn serve(
 async fn serve_connection(stream: Box<dyn Stream>, handler: Arc<dyn PeerHandler>) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
-    let write_task = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if writer.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
-    });
+    let write_task = tokio::spawn(async move { pump_frames(&mut rx, &mut writer).await });
     loop {
         match read_frame::<_, PeerRequest>(&mut reader).await {
             Ok(Some((id, request))) => {

@@ -9,4 +9,11 @@
 //! tests of the production stack. See `docs/SIMULATION.md`.
 
 pub mod checker;
+pub mod disk;
 pub mod history;
+pub mod params;
+#[cfg(madsim)]
+pub mod runner;
+pub mod sim_storage;
+#[cfg(not(madsim))]
+pub mod turmoil_net;

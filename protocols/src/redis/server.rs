@@ -159,11 +159,11 @@ async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> st
                     let (reply, after) = session.dispatch(args).await;
                     encode(&reply, session.protocol, &mut out);
                     if after == After::Close {
-                        stream.write_all(&out).await?;
+                        send(&mut stream, &out).await?;
                         return Ok(());
                     }
                     if out.len() >= WRITE_BUFFER_BYTES_MAX {
-                        stream.write_all(&out).await?;
+                        send(&mut stream, &out).await?;
                         out.clear();
                     }
                 }
@@ -174,13 +174,13 @@ async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> st
                         session.protocol,
                         &mut out,
                     );
-                    stream.write_all(&out).await?;
+                    send(&mut stream, &out).await?;
                     return Ok(());
                 }
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            send(&mut stream, &out).await?;
             out.clear();
         }
         if start > 0 {
@@ -202,4 +202,10 @@ async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> st
             return Ok(());
         }
     }
+}
+
+/// Writes `bytes` and flushes (a simulated socket sends on flush).
+async fn send(stream: &mut Box<dyn Stream>, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
