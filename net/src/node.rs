@@ -162,6 +162,30 @@ struct Shard {
     raft: Raft<TypeConfig>,
     state: Arc<ShardState>,
     log: LogStore,
+    /// (term, last log index when this process first saw itself lead that
+    /// term): a read must wait until that much is applied. See `read_local`.
+    read_floor: std::sync::Mutex<(u64, u64)>,
+}
+
+impl Shard {
+    /// The lowest index a linearizable read in the current term must see.
+    ///
+    /// openraft's read index is its commit index, but a leader that restarts
+    /// keeps leading its old term with a commit index rebuilt from what it
+    /// had applied, below what the cluster already committed (found by the
+    /// simulator, seed 14: a read after a full-cluster crash returned an old
+    /// counter value). Every entry in a leader's log is committed by the time
+    /// it commits in its own term, so waiting for the log's end as of the
+    /// first read of the term is safe, and later reads of the term pay it only
+    /// once.
+    fn read_floor(&self) -> u64 {
+        let metrics = self.raft.metrics().borrow().clone();
+        let mut floor = self.read_floor.lock().expect("read floor lock");
+        if floor.0 != metrics.current_term {
+            *floor = (metrics.current_term, metrics.last_log_index.unwrap_or(0));
+        }
+        floor.1
+    }
 }
 
 struct Inner {
@@ -425,7 +449,7 @@ impl Node {
             }
             Ok(Err(e)) => return Err(Proposed::Failed(e.to_string())),
         };
-        let needed = read_log_id.map_or(0, |id| id.index);
+        let needed = read_log_id.map_or(0, |id| id.index).max(shard.read_floor());
         let mut applied = shard.state.subscribe_applied();
         match tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await {
             Ok(Ok(_)) => {}
@@ -776,6 +800,7 @@ async fn open_shard(
         raft,
         state,
         log: log_handle,
+        read_floor: std::sync::Mutex::new((0, 0)),
     })
 }
 

@@ -187,7 +187,10 @@ impl Transport for TcpTransport {
 /// Writes queued frames until the queue closes or a write fails; frames
 /// already queued go out together, then one flush (a simulated socket sends
 /// on flush, a real one at once).
-async fn pump_frames<W: tokio::io::AsyncWrite + Unpin>(rx: &mut mpsc::Receiver<Vec<u8>>, writer: &mut W) {
+async fn pump_frames<W: tokio::io::AsyncWrite + Unpin>(
+    rx: &mut mpsc::Receiver<Vec<u8>>,
+    writer: &mut W,
+) {
     while let Some(frame) = rx.recv().await {
         if writer.write_all(&frame).await.is_err() {
             return;

@@ -50,11 +50,17 @@ pub struct SimDisk {
 impl SimDisk {
     /// `random(n)` returns a seeded number below `n`.
     pub fn new(name: impl Into<String>, random: Arc<dyn Fn(u64) -> u64 + Send + Sync>) -> SimDisk {
-        SimDisk { name: name.into(), inner: Arc::default(), random }
+        SimDisk {
+            name: name.into(),
+            inner: Arc::default(),
+            random,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_faults(&self, faults: DiskFaults) {
@@ -89,7 +95,10 @@ impl SimDisk {
     fn injected(&self, what: &str) -> io::Result<()> {
         let ppm = self.lock().faults.io_error_ppm;
         if ppm > 0 && (self.random)(1_000_000) < ppm {
-            return Err(io::Error::other(format!("injected {what} error on {}", self.name)));
+            return Err(io::Error::other(format!(
+                "injected {what} error on {}",
+                self.name
+            )));
         }
         Ok(())
     }
@@ -103,10 +112,12 @@ struct SimFile {
 impl SimFile {
     fn with<T>(&self, f: impl FnOnce(&mut File) -> io::Result<T>) -> io::Result<T> {
         let mut inner = self.disk.lock();
-        let file = inner
-            .files
-            .get_mut(&self.name)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} was removed", self.name)))?;
+        let file = inner.files.get_mut(&self.name).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} was removed", self.name),
+            )
+        })?;
         f(file)
     }
 }
@@ -120,11 +131,17 @@ impl Disk for SimDisk {
         let mut inner = self.lock();
         if !inner.files.contains_key(name) {
             if !create {
-                return Err(io::Error::new(io::ErrorKind::NotFound, format!("{name} does not exist")));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{name} does not exist"),
+                ));
             }
             inner.files.insert(name.to_string(), File::default());
         }
-        Ok(Arc::new(SimFile { disk: self.clone(), name: name.to_string() }))
+        Ok(Arc::new(SimFile {
+            disk: self.clone(),
+            name: name.to_string(),
+        }))
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -134,10 +151,9 @@ impl Disk for SimDisk {
 
     fn rename(&self, source: &str, target: &str) -> io::Result<()> {
         let mut inner = self.lock();
-        let file = inner
-            .files
-            .remove(source)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{source} does not exist")))?;
+        let file = inner.files.remove(source).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{source} does not exist"))
+        })?;
         inner.files.insert(target.to_string(), file);
         Ok(())
     }
@@ -163,8 +179,11 @@ impl DiskFile for SimFile {
         let bit = (self.disk.random)(buf.len() as u64 * 8);
         self.with(|f| {
             let start = usize::try_from(offset).map_err(|_| io::Error::other("offset"))?;
-            let end = start.checked_add(buf.len()).filter(|end| *end <= f.current.len());
-            let end = end.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
+            let end = start
+                .checked_add(buf.len())
+                .filter(|end| *end <= f.current.len());
+            let end = end
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
             buf.copy_from_slice(&f.current[start..end]);
             if flip && !buf.is_empty() {
                 let bit = usize::try_from(bit).unwrap_or(0);
@@ -189,7 +208,8 @@ impl DiskFile for SimFile {
 
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.with(|f| {
-            f.current.truncate(usize::try_from(len).map_err(|_| io::Error::other("length"))?);
+            f.current
+                .truncate(usize::try_from(len).map_err(|_| io::Error::other("length"))?);
             Ok(())
         })
     }
@@ -227,7 +247,10 @@ mod tests {
         let mut buf = vec![0; usize::try_from(len).expect("len")];
         file.read_at(0, &mut buf).expect("read");
         assert!(buf.starts_with(b"durable"));
-        assert!(b"durable-lost-".starts_with(&buf[..]), "only a prefix of the torn write survives: {buf:?}");
+        assert!(
+            b"durable-lost-".starts_with(&buf[..]),
+            "only a prefix of the torn write survives: {buf:?}"
+        );
     }
 
     #[test]
@@ -236,11 +259,17 @@ mod tests {
         let disk = SimDisk::new("faulty", Arc::new(|_| 0));
         let file = disk.open("f", true).expect("open");
         file.write_at(0, b"abc").expect("write before faults");
-        disk.set_faults(DiskFaults { io_error_ppm: 0, bit_flip_ppm: 1_000_000 });
+        disk.set_faults(DiskFaults {
+            io_error_ppm: 0,
+            bit_flip_ppm: 1_000_000,
+        });
         let mut buf = [0u8; 3];
         file.read_at(0, &mut buf).expect("read");
         assert_ne!(&buf, b"abc");
-        disk.set_faults(DiskFaults { io_error_ppm: 1_000_000, bit_flip_ppm: 0 });
+        disk.set_faults(DiskFaults {
+            io_error_ppm: 1_000_000,
+            bit_flip_ppm: 0,
+        });
         assert!(file.sync().is_err());
     }
 }

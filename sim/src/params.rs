@@ -123,7 +123,12 @@ pub struct Params {
 impl Params {
     /// Derives a run from `seed`. `faults` restricts the classes (all when
     /// `None`); `bugs` plants bugs by name.
-    pub fn from_seed(seed: u64, faults: Option<&[Fault]>, bugs: &[String], duration_s: u64) -> Params {
+    pub fn from_seed(
+        seed: u64,
+        faults: Option<&[Fault]>,
+        bugs: &[String],
+        duration_s: u64,
+    ) -> Params {
         let mut rng = SeedRng::new(seed);
         let nodes = if rng.chance(75) { 3 } else { 5 };
         let heartbeat_ms = rng.range(50, 150);
@@ -134,7 +139,8 @@ impl Params {
             let pick = usize::try_from(rng.range(0, allowed.len() as u64 - 1)).expect("small");
             chosen.push(allowed[pick]);
         }
-        let snapshot_entries = [20, 100, 1000, 10_000][usize::try_from(rng.range(0, 3)).expect("small")];
+        let snapshot_entries =
+            [20, 100, 1000, 10_000][usize::try_from(rng.range(0, 3)).expect("small")];
         let latency_ms_min = rng.range(0, 3);
         Params {
             seed,
@@ -192,8 +198,9 @@ mod tests {
         // Goal: equal seeds give equal parameters; different seeds differ.
         let a = Params::from_seed(7, None, &[], 30);
         assert_eq!(a, Params::from_seed(7, None, &[], 30));
-        let distinct: std::collections::BTreeSet<String> =
-            (0..50).map(|s| Params::from_seed(s, None, &[], 30).to_string()).collect();
+        let distinct: std::collections::BTreeSet<String> = (0..50)
+            .map(|s| Params::from_seed(s, None, &[], 30).to_string())
+            .collect();
         assert!(distinct.len() > 40);
     }
 

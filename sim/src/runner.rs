@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
-use orbit_core::command::{Expiry, ExpireCondition};
+use orbit_core::command::{ExpireCondition, Expiry};
 use orbit_core::{Command, Output, SetCondition, SetExpiry};
 use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
@@ -66,7 +66,12 @@ struct World {
 
 fn ip(node: u64) -> IpAddr {
     // TEST-NET-1 (RFC 5737): virtual addresses inside madsim, never real traffic.
-    IpAddr::V4(Ipv4Addr::new(192, 0, 2, u8::try_from(node).expect("few nodes")))
+    IpAddr::V4(Ipv4Addr::new(
+        192,
+        0,
+        2,
+        u8::try_from(node).expect("few nodes"),
+    ))
 }
 
 fn raft_addr(node: u64) -> String {
@@ -89,7 +94,12 @@ impl World {
     }
 
     fn live_nodes(&self) -> Vec<(u64, Node)> {
-        self.nodes.lock().expect("nodes").iter().map(|(id, n)| (*id, n.clone())).collect()
+        self.nodes
+            .lock()
+            .expect("nodes")
+            .iter()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect()
     }
 
     fn invoke(&self, client: u64, call: Call) -> usize {
@@ -123,11 +133,13 @@ impl World {
 /// caught and reported as failures.
 pub fn run(params: &Params) -> Report {
     let mut config = madsim::Config::default();
-    config.net.send_latency =
-        Duration::from_millis(params.latency_ms_min)..Duration::from_millis(params.latency_ms_max.max(params.latency_ms_min + 1));
+    config.net.send_latency = Duration::from_millis(params.latency_ms_min)
+        ..Duration::from_millis(params.latency_ms_max.max(params.latency_ms_min + 1));
     let runtime = madsim::runtime::Runtime::with_seed_and_config(params.seed, config);
     let params_inner = params.clone();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || runtime.block_on(simulate(params_inner))));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        runtime.block_on(simulate(params_inner))
+    }));
     match outcome {
         Ok(report) => report,
         Err(panic) => {
@@ -153,8 +165,11 @@ pub fn run(params: &Params) -> Report {
 
 async fn simulate(params: Params) -> Report {
     orbit_core::fault::reset(params.buggify, &params.bugs);
-    let random: Arc<dyn Fn(u64) -> u64 + Send + Sync> = Arc::new(|bound| madsim::rand::thread_rng().gen_range(0..bound.max(1)));
-    let storages = (1..=params.nodes).map(|id| (id, SimStorage::new(format!("n{id}"), random.clone()))).collect();
+    let random: Arc<dyn Fn(u64) -> u64 + Send + Sync> =
+        Arc::new(|bound| madsim::rand::thread_rng().gen_range(0..bound.max(1)));
+    let storages = (1..=params.nodes)
+        .map(|id| (id, SimStorage::new(format!("n{id}"), random.clone())))
+        .collect();
     let world = Arc::new(World {
         params: params.clone(),
         start: madsim::time::Instant::now(),
@@ -234,7 +249,9 @@ fn boot_node(world: &Arc<World>, id: u64) {
                 };
                 world.note(format!("n{id} started"));
                 world.nodes.lock().expect("nodes").insert(id, node.clone());
-                let clients_here = (0..world.params.clients).filter(|c| c % world.params.nodes + 1 == id).count();
+                let clients_here = (0..world.params.clients)
+                    .filter(|c| c % world.params.nodes + 1 == id)
+                    .count();
                 for _ in 0..clients_here {
                     let client = world.next_client.fetch_add(1, Ordering::SeqCst);
                     madsim::task::spawn(client_loop(world.clone(), node.clone(), client));
@@ -270,13 +287,20 @@ async fn client_loop(world: Arc<World>, node: Node, client: u64) {
                 let key = register_key(pick);
                 if rng.gen_bool(0.5) {
                     sequence += 1;
-                    Call::Set { key, value: (client + 1) * 1_000_000 + sequence }
+                    Call::Set {
+                        key,
+                        value: (client + 1) * 1_000_000 + sequence,
+                    }
                 } else {
                     Call::Get { key }
                 }
             } else {
                 let key = counter_key(pick - params.register_keys);
-                if rng.gen_bool(0.6) { Call::Incr { key } } else { Call::Get { key } }
+                if rng.gen_bool(0.6) {
+                    Call::Incr { key }
+                } else {
+                    Call::Get { key }
+                }
             }
         };
         let id = world.invoke(client, call.clone());
@@ -296,8 +320,13 @@ fn command_for(call: &Call) -> Command {
             expiry: SetExpiry::Clear,
             get: false,
         },
-        Call::Get { key } => Command::Get { key: key.as_bytes().to_vec() },
-        Call::Incr { key } => Command::IncrBy { key: key.as_bytes().to_vec(), delta: 1 },
+        Call::Get { key } => Command::Get {
+            key: key.as_bytes().to_vec(),
+        },
+        Call::Incr { key } => Command::IncrBy {
+            key: key.as_bytes().to_vec(),
+            delta: 1,
+        },
     }
 }
 
@@ -305,7 +334,11 @@ fn command_for(call: &Call) -> Command {
 async fn execute(node: &Node, call: &Call) -> Outcome {
     let is_read = matches!(call, Call::Get { .. });
     let result = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, command_for(call))).await;
-    let unknown = if is_read { Outcome::Fail } else { Outcome::Unknown };
+    let unknown = if is_read {
+        Outcome::Fail
+    } else {
+        Outcome::Unknown
+    };
     match result {
         Err(_) => unknown,
         Ok(Err(ExecError::Unknown(_))) => unknown,
@@ -314,7 +347,10 @@ async fn execute(node: &Node, call: &Call) -> Outcome {
             (Call::Set { .. }, Output::Ok) => Outcome::Ok(Ret::Done),
             (Call::Get { .. }, Output::Nil) => Outcome::Ok(Ret::Value(None)),
             (Call::Get { .. }, Output::Bytes(bytes)) => {
-                match std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()) {
+                match std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
                     Some(value) => Outcome::Ok(Ret::Value(Some(value))),
                     None => Outcome::Fail,
                 }
@@ -331,7 +367,11 @@ async fn ttl_loop(world: Arc<World>, node: Node) {
     while world.workload_on.load(Ordering::SeqCst) {
         let (key, which, ms) = {
             let mut rng = madsim::rand::thread_rng();
-            (format!("t{}", rng.gen_range(0..3)), rng.gen_range(0..3), rng.gen_range(10..1500))
+            (
+                format!("t{}", rng.gen_range(0..3)),
+                rng.gen_range(0..3),
+                rng.gen_range(10..1500),
+            )
         };
         let key = key.into_bytes();
         let cmd = match which {
@@ -342,7 +382,11 @@ async fn ttl_loop(world: Arc<World>, node: Node) {
                 expiry: SetExpiry::At(Expiry::RelativeMs(ms)),
                 get: false,
             },
-            1 => Command::Expire { key, expiry: Expiry::RelativeMs(ms), condition: ExpireCondition::Always },
+            1 => Command::Expire {
+                key,
+                expiry: Expiry::RelativeMs(ms),
+                condition: ExpireCondition::Always,
+            },
             _ => Command::Get { key },
         };
         let _ = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, cmd)).await;
@@ -364,12 +408,29 @@ fn sample_once(world: &World) {
     for (id, node) in world.live_nodes() {
         if let Ok(hashes) = node.content_hashes() {
             for (_, applied, hash) in hashes {
-                world.state_samples.lock().expect("samples").push(StateSample { at_ns, node: id, applied, hash });
+                world
+                    .state_samples
+                    .lock()
+                    .expect("samples")
+                    .push(StateSample {
+                        at_ns,
+                        node: id,
+                        applied,
+                        hash,
+                    });
             }
         }
         let metrics = node.raft_role(DATA_SHARD);
         if let Some((term, true)) = metrics {
-            world.leader_samples.lock().expect("samples").push(LeaderSample { at_ns, node: id, term });
+            world
+                .leader_samples
+                .lock()
+                .expect("samples")
+                .push(LeaderSample {
+                    at_ns,
+                    node: id,
+                    term,
+                });
         }
     }
 }
@@ -379,7 +440,9 @@ fn sample_once(world: &World) {
 fn restart_unhealthy(world: &World) {
     for (id, node) in world.live_nodes() {
         if !node.is_healthy() {
-            world.note(format!("n{id} is unhealthy (fatal storage error); restarting it"));
+            world.note(format!(
+                "n{id} is unhealthy (fatal storage error); restarting it"
+            ));
             restart(world, id, false);
         }
     }
@@ -425,12 +488,15 @@ async fn nemesis(world: &Arc<World>) {
         if world.start.elapsed() >= end || world.params.faults.is_empty() {
             break;
         }
-        let fault = world.params.faults[usize::try_from(pick(world.params.faults.len() as u64) - 1).expect("small")];
+        let fault = world.params.faults
+            [usize::try_from(pick(world.params.faults.len() as u64) - 1).expect("small")];
         let hold = Duration::from_millis(madsim::rand::thread_rng().gen_range(500..5000));
         let net = madsim::net::NetSim::current();
         match fault {
             Fault::Partition | Fault::Bridge => {
-                let mut side: Vec<bool> = (0..=n).map(|_| madsim::rand::thread_rng().gen_bool(0.5)).collect();
+                let mut side: Vec<bool> = (0..=n)
+                    .map(|_| madsim::rand::thread_rng().gen_bool(0.5))
+                    .collect();
                 let bridge = (fault == Fault::Bridge).then(|| pick(n));
                 if (1..=n).all(|i| side[usize::try_from(i).expect("small")]) {
                     side[1] = false;
@@ -438,9 +504,16 @@ async fn nemesis(world: &Arc<World>) {
                 let cut: Vec<(u64, u64)> = (1..=n)
                     .flat_map(|a| (1..=n).map(move |b| (a, b)))
                     .filter(|(a, b)| a != b && Some(*a) != bridge && Some(*b) != bridge)
-                    .filter(|(a, b)| side[usize::try_from(*a).expect("small")] != side[usize::try_from(*b).expect("small")])
+                    .filter(|(a, b)| {
+                        side[usize::try_from(*a).expect("small")]
+                            != side[usize::try_from(*b).expect("small")]
+                    })
                     .collect();
-                world.note(format!("nemesis {} bridge={bridge:?} cut={cut:?} for {}ms", fault.name(), hold.as_millis()));
+                world.note(format!(
+                    "nemesis {} bridge={bridge:?} cut={cut:?} for {}ms",
+                    fault.name(),
+                    hold.as_millis()
+                ));
                 for (a, b) in &cut {
                     net.clog_link(madsim_id(world, *a), madsim_id(world, *b));
                 }
@@ -452,7 +525,10 @@ async fn nemesis(world: &Arc<World>) {
             Fault::OneWay => {
                 let (a, b) = (pick(n), pick(n));
                 if a != b {
-                    world.note(format!("nemesis one-way n{a}->n{b} for {}ms", hold.as_millis()));
+                    world.note(format!(
+                        "nemesis one-way n{a}->n{b} for {}ms",
+                        hold.as_millis()
+                    ));
                     net.clog_link(madsim_id(world, a), madsim_id(world, b));
                     madsim::time::sleep(hold).await;
                     net.unclog_link(madsim_id(world, a), madsim_id(world, b));
@@ -467,16 +543,29 @@ async fn nemesis(world: &Arc<World>) {
             }
             Fault::Delay => {
                 let high = madsim::rand::thread_rng().gen_range(50..600);
-                world.note(format!("nemesis delay up to {high}ms for {}ms", hold.as_millis()));
+                world.note(format!(
+                    "nemesis delay up to {high}ms for {}ms",
+                    hold.as_millis()
+                ));
                 let normal = Duration::from_millis(world.params.latency_ms_min)
-                    ..Duration::from_millis(world.params.latency_ms_max.max(world.params.latency_ms_min + 1));
-                net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(high));
+                    ..Duration::from_millis(
+                        world
+                            .params
+                            .latency_ms_max
+                            .max(world.params.latency_ms_min + 1),
+                    );
+                net.update_config(|c| {
+                    c.send_latency = Duration::from_millis(1)..Duration::from_millis(high)
+                });
                 madsim::time::sleep(hold).await;
                 net.update_config(|c| c.send_latency = normal);
             }
             Fault::Kill => {
                 let a = pick(n);
-                world.note(format!("nemesis kill n{a} (power loss) for {}ms", hold.as_millis()));
+                world.note(format!(
+                    "nemesis kill n{a} (power loss) for {}ms",
+                    hold.as_millis()
+                ));
                 kill(world, a, true);
                 madsim::time::sleep(hold).await;
                 revive(world, a);
@@ -508,8 +597,14 @@ async fn nemesis(world: &Arc<World>) {
             Fault::Membership => membership_change(world, hold).await,
             Fault::DiskErrors => {
                 let a = pick(n);
-                world.note(format!("nemesis disk errors on n{a} for {}ms", hold.as_millis()));
-                world.storages[&a].set_faults(DiskFaults { io_error_ppm: 5_000, bit_flip_ppm: 2_000 });
+                world.note(format!(
+                    "nemesis disk errors on n{a} for {}ms",
+                    hold.as_millis()
+                ));
+                world.storages[&a].set_faults(DiskFaults {
+                    io_error_ppm: 5_000,
+                    bit_flip_ppm: 2_000,
+                });
                 madsim::time::sleep(hold).await;
                 world.storages[&a].set_faults(DiskFaults::default());
             }
@@ -519,12 +614,17 @@ async fn nemesis(world: &Arc<World>) {
 
 /// Removes a voter through the leader, waits, and adds it back.
 async fn membership_change(world: &Arc<World>, hold: Duration) {
-    let Some((leader_id, leader)) = find_leader(world) else { return };
+    let Some((leader_id, leader)) = find_leader(world) else {
+        return;
+    };
     let victim = pick(world.params.nodes);
     if victim == leader_id {
         return;
     }
-    world.note(format!("nemesis remove voter n{victim} for {}ms", hold.as_millis()));
+    world.note(format!(
+        "nemesis remove voter n{victim} for {}ms",
+        hold.as_millis()
+    ));
     let removed = madsim::time::timeout(Duration::from_secs(5), leader.remove_member(victim)).await;
     world.note(format!("nemesis remove n{victim}: {removed:?}"));
     madsim::time::sleep(hold).await;
@@ -534,7 +634,9 @@ async fn membership_change(world: &Arc<World>, hold: Duration) {
 async fn readd_member(world: &Arc<World>, id: u64) {
     for _ in 0..20 {
         if let Some((_, leader)) = find_leader(world) {
-            let added = madsim::time::timeout(Duration::from_secs(5), leader.add_member(id, raft_addr(id))).await;
+            let added =
+                madsim::time::timeout(Duration::from_secs(5), leader.add_member(id, raft_addr(id)))
+                    .await;
             if matches!(added, Ok(Ok(()))) {
                 world.note(format!("nemesis n{id} is a voter again"));
                 return;
@@ -570,7 +672,12 @@ async fn heal(world: &Arc<World>) {
     }
     madsim::time::sleep(Duration::from_secs(2)).await;
     if let Some((_, leader)) = find_leader(world) {
-        let voters = leader.status().await.first().map(|s| s.members.clone()).unwrap_or_default();
+        let voters = leader
+            .status()
+            .await
+            .first()
+            .map(|s| s.members.clone())
+            .unwrap_or_default();
         for id in 1..=n {
             if !voters.contains(&id) {
                 readd_member(world, id).await;
@@ -591,14 +698,18 @@ async fn liveness(world: &Arc<World>) -> Result<(), String> {
                 expiry: SetExpiry::Clear,
                 get: false,
             };
-            if let Ok(Ok(Output::Ok)) = madsim::time::timeout(Duration::from_secs(2), node.execute(0, cmd)).await {
+            if let Ok(Ok(Output::Ok)) =
+                madsim::time::timeout(Duration::from_secs(2), node.execute(0, cmd)).await
+            {
                 world.note("liveness: a write committed after healing".into());
                 return Ok(());
             }
         }
         madsim::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("liveness: no write committed within {LIVENESS_BOUND:?} after the faults healed"))
+    Err(format!(
+        "liveness: no write committed within {LIVENESS_BOUND:?} after the faults healed"
+    ))
 }
 
 /// Waits until every node applied the same index with the same state.
@@ -609,16 +720,29 @@ async fn converge(world: &Arc<World>) -> Result<(), String> {
         let nodes = world.live_nodes();
         last = nodes
             .iter()
-            .map(|(id, node)| (*id, node.content_hashes().ok().and_then(|h| h.first().map(|(_, a, h)| (*a, *h)))))
+            .map(|(id, node)| {
+                (
+                    *id,
+                    node.content_hashes()
+                        .ok()
+                        .and_then(|h| h.first().map(|(_, a, h)| (*a, *h))),
+                )
+            })
             .collect();
         let all = nodes.len() as u64 == world.params.nodes;
-        if all && last.windows(2).all(|w| w[0].1.is_some() && w[0].1 == w[1].1) {
+        if all
+            && last
+                .windows(2)
+                .all(|w| w[0].1.is_some() && w[0].1 == w[1].1)
+        {
             world.note(format!("converged: {last:?}"));
             return Ok(());
         }
         madsim::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("replicas did not converge within {LIVENESS_BOUND:?} after healing: {last:?}"))
+    Err(format!(
+        "replicas did not converge within {LIVENESS_BOUND:?} after healing: {last:?}"
+    ))
 }
 
 /// Reads every checked key through the leader, recording the reads in the
@@ -630,7 +754,9 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
         .chain((0..world.params.counter_keys).map(counter_key))
         .collect();
     for key in keys {
-        let Some((_, node)) = world.live_nodes().into_iter().next() else { break };
+        let Some((_, node)) = world.live_nodes().into_iter().next() else {
+            break;
+        };
         let call = Call::Get { key: key.clone() };
         let id = world.invoke(FINAL_READER, call.clone());
         let outcome = execute(&node, &call).await;
@@ -644,7 +770,9 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
 
 fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String> {
     let mut failures = Vec::new();
-    let history = History { operations: world.operations.lock().expect("operations").clone() };
+    let history = History {
+        operations: world.operations.lock().expect("operations").clone(),
+    };
     if let Err(e) = linearizable::check(&history) {
         failures.push(format!("linearizability: {e}"));
     }
@@ -654,7 +782,9 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     if let Err(e) = replicas::check(&world.state_samples.lock().expect("samples")) {
         failures.push(format!("replicas: {e}"));
     }
-    if let Err(e) = leaders::check_one_leader_per_term(&world.leader_samples.lock().expect("samples")) {
+    if let Err(e) =
+        leaders::check_one_leader_per_term(&world.leader_samples.lock().expect("samples"))
+    {
         failures.push(format!("election safety: {e}"));
     }
     let logs: Vec<(u64, LogDigest)> = world
@@ -701,4 +831,6 @@ fn finish(world: &World, failures: Vec<String>) -> Report {
 }
 
 // TEMPORARY until the durability checker lands.
-fn durability_check(_h: &History, _r: &[(String, Option<u64>)]) -> Result<(), String> { Ok(()) }
+fn durability_check(_h: &History, _r: &[(String, Option<u64>)]) -> Result<(), String> {
+    Ok(())
+}

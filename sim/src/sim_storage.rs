@@ -27,12 +27,21 @@ pub struct SimStorage {
 }
 
 impl SimStorage {
-    pub fn new(name: impl Into<String>, random: Arc<dyn Fn(u64) -> u64 + Send + Sync>) -> SimStorage {
-        SimStorage { name: name.into(), shards: Arc::default(), random }
+    pub fn new(
+        name: impl Into<String>,
+        random: Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+    ) -> SimStorage {
+        SimStorage {
+            name: name.into(),
+            shards: Arc::default(),
+            random,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, ShardDisks>> {
-        self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Power loss on this node.
@@ -57,7 +66,10 @@ impl ShardStorage for SimStorage {
         let mut shards = self.lock();
         let disks = shards.entry(shard).or_insert_with(|| ShardDisks {
             log: SimDisk::new(format!("{}/{shard}/log", self.name), self.random.clone()),
-            snapshot: SimDisk::new(format!("{}/{shard}/snapshot", self.name), self.random.clone()),
+            snapshot: SimDisk::new(
+                format!("{}/{shard}/snapshot", self.name),
+                self.random.clone(),
+            ),
             engine: MemEngine::new(),
         });
         Ok(ShardFiles {

@@ -17,9 +17,12 @@
 //!
 //! Time: each step advances every host's paused tokio clock by `TICK`. The
 //! log's flusher is a real thread doing a real fsync; a host waiting on it is
-//! idle, so turmoil moves on and the ack arrives a few ticks later in
-//! simulated time (about 20-100 us of real time per step). The Raft timing
-//! below leaves room for that: a heartbeat is 50 ticks, an election 300-600.
+//! idle, so turmoil keeps stepping (about 100 us of real time per step) and
+//! the flush completes some ticks later in simulated time. The files live on
+//! tmpfs where there is one (see [`data_root`]) so that this costs about a
+//! tick; on a disk the tests still pass, only slower in simulated time.
+//! Nothing here is deterministic across runs (real threads, real files): a
+//! seed fixes turmoil's choices, not the interleaving with the flusher.
 //!
 //! Run with `RUST_LOG=info` (or `orbit_net=debug`) to see a trace stamped
 //! with simulated time.
@@ -220,7 +223,7 @@ impl Cluster {
     }
 }
 
-/// Sim time in the log, so that two runs' traces line up.
+/// Stamps log lines with simulated time, the time the nodes see.
 struct SimTime;
 
 impl tracing_subscriber::fmt::time::FormatTime for SimTime {

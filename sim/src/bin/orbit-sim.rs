@@ -25,7 +25,10 @@ mod cli {
     use orbit_sim::runner::{run, Report};
 
     #[derive(Parser, Debug)]
-    #[command(name = "orbit-sim", about = "Orbit's deterministic whole-cluster simulator")]
+    #[command(
+        name = "orbit-sim",
+        about = "Orbit's deterministic whole-cluster simulator"
+    )]
     struct Flags {
         /// Run this one seed.
         #[arg(long, conflicts_with = "seeds")]
@@ -80,10 +83,20 @@ mod cli {
                 println!("{line}");
             }
         }
-        let verdict = if report.failures.is_empty() { "PASS" } else { "FAIL" };
+        let verdict = if report.failures.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
         println!(
             "{verdict} seed={} trace_hash={:016x} ops={} ok={} fail={} unknown={} simulated={}ms",
-            report.params.seed, report.trace_hash, report.operations, report.ok, report.failed, report.unknown, report.simulated_ms
+            report.params.seed,
+            report.trace_hash,
+            report.operations,
+            report.ok,
+            report.failed,
+            report.unknown,
+            report.simulated_ms
         );
         println!("  params: {}", report.params);
         for failure in &report.failures {
@@ -112,7 +125,10 @@ mod cli {
             return 0;
         }
         for bug in &flags.bugs {
-            if !orbit_core::fault::PLANTED_BUGS.iter().any(|(name, _)| name == bug) {
+            if !orbit_core::fault::PLANTED_BUGS
+                .iter()
+                .any(|(name, _)| name == bug)
+            {
                 eprintln!("unknown bug {bug:?}; see --list-bugs");
                 return 2;
             }
@@ -156,7 +172,14 @@ mod cli {
             if sweep && report.failures.is_empty() && !flags.verbose {
                 let width = 40usize;
                 let filled = (done + 1) * width / usize::try_from(total).unwrap_or(1);
-                eprint!("\r[{}{}] {}/{} seeds, {} failed", "#".repeat(filled), ".".repeat(width - filled), done + 1, total, failed.len());
+                eprint!(
+                    "\r[{}{}] {}/{} seeds, {} failed",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    done + 1,
+                    total,
+                    failed.len()
+                );
             } else {
                 if sweep {
                     eprintln!();

@@ -22,7 +22,12 @@ pub fn check_one_leader_per_term(samples: &[LeaderSample]) -> Result<(), String>
         let nodes = leaders.entry(sample.term).or_default();
         nodes.insert(sample.node);
         if nodes.len() > 1 {
-            return Err(format!("term {} had leaders {:?} (seen at {}ms)", sample.term, nodes, sample.at_ns / 1_000_000));
+            return Err(format!(
+                "term {} had leaders {:?} (seen at {}ms)",
+                sample.term,
+                nodes,
+                sample.at_ns / 1_000_000
+            ));
         }
     }
     Ok(())
@@ -34,7 +39,12 @@ pub type LogDigest = Vec<(u64, u64, u32)>;
 pub fn check_log_matching(logs: &[(u64, LogDigest)]) -> Result<(), String> {
     let maps: Vec<(u64, BTreeMap<u64, (u64, u32)>)> = logs
         .iter()
-        .map(|(node, digest)| (*node, digest.iter().map(|(i, t, c)| (*i, (*t, *c))).collect()))
+        .map(|(node, digest)| {
+            (
+                *node,
+                digest.iter().map(|(i, t, c)| (*i, (*t, *c))).collect(),
+            )
+        })
         .collect();
     for (a_index, (a_node, a)) in maps.iter().enumerate() {
         for (b_node, b) in &maps[a_index + 1..] {
@@ -59,9 +69,31 @@ mod tests {
     #[test]
     fn two_leaders_in_one_term_are_caught() {
         // Goal: one leader per term passes, two fail.
-        let one = [LeaderSample { at_ns: 0, node: 1, term: 3 }, LeaderSample { at_ns: 5, node: 1, term: 3 }];
+        let one = [
+            LeaderSample {
+                at_ns: 0,
+                node: 1,
+                term: 3,
+            },
+            LeaderSample {
+                at_ns: 5,
+                node: 1,
+                term: 3,
+            },
+        ];
         assert!(check_one_leader_per_term(&one).is_ok());
-        let two = [LeaderSample { at_ns: 0, node: 1, term: 3 }, LeaderSample { at_ns: 5, node: 2, term: 3 }];
+        let two = [
+            LeaderSample {
+                at_ns: 0,
+                node: 1,
+                term: 3,
+            },
+            LeaderSample {
+                at_ns: 5,
+                node: 2,
+                term: 3,
+            },
+        ];
         assert!(check_one_leader_per_term(&two).is_err());
     }
 

@@ -540,7 +540,10 @@ impl<'a> Search<'a> {
             };
         }
         let witness: Vec<usize> = self.undo.iter().map(|frame| frame.op).collect();
-        assert!(witness_is_valid(&self.ops, &witness), "the witness must replay");
+        assert!(
+            witness_is_valid(&self.ops, &witness),
+            "the witness must replay"
+        );
         Verdict::Linearizable
     }
 
@@ -651,7 +654,9 @@ impl<'a> Search<'a> {
         let twin_ready = search_op
             .twin_before
             .is_none_or(|twin| self.linearized[twin]);
-        let wanted = search_op.wanted_by.is_none_or(|group| self.reader_is_candidate(group));
+        let wanted = search_op
+            .wanted_by
+            .is_none_or(|group| self.reader_is_candidate(group));
         twin_ready && wanted
     }
 
@@ -1424,7 +1429,14 @@ mod tests {
 
     #[test]
     fn stats_500() {
-        let shape = Shape { clients: 20, ops_count: 1000, latency_ns_max: 40, unknown_applied_percent: 0, unknown_lost_percent: 0, fail_percent: 2 };
+        let shape = Shape {
+            clients: 20,
+            ops_count: 1000,
+            latency_ns_max: 40,
+            unknown_applied_percent: 0,
+            unknown_lost_percent: 0,
+            fail_percent: 2,
+        };
         for workload in [Workload::Register, Workload::Counter] {
             let (mut valid_max, mut bad_max, mut bad_sum) = (0u64, 0u64, 0u64);
             let started = std::time::Instant::now();
@@ -1444,7 +1456,11 @@ mod tests {
                 bad_max = bad_max.max(search.steps);
                 bad_sum += search.steps;
             }
-            eprintln!("STATS valid_max {valid_max} bad_max {bad_max} bad_avg {} total {:?}", bad_sum / 20, started.elapsed());
+            eprintln!(
+                "STATS valid_max {valid_max} bad_max {bad_max} bad_avg {} total {:?}",
+                bad_sum / 20,
+                started.elapsed()
+            );
         }
     }
 }

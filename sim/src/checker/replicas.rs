@@ -50,9 +50,24 @@ mod tests {
     #[test]
     fn equal_index_different_state_is_caught() {
         // Goal: the checker fails on divergence and passes on agreement.
-        let a = StateSample { at_ns: 0, node: 1, applied: 5, hash: 1 };
-        let b = StateSample { at_ns: 1, node: 2, applied: 5, hash: 1 };
-        let c = StateSample { at_ns: 2, node: 3, applied: 5, hash: 2 };
+        let a = StateSample {
+            at_ns: 0,
+            node: 1,
+            applied: 5,
+            hash: 1,
+        };
+        let b = StateSample {
+            at_ns: 1,
+            node: 2,
+            applied: 5,
+            hash: 1,
+        };
+        let c = StateSample {
+            at_ns: 2,
+            node: 3,
+            applied: 5,
+            hash: 2,
+        };
         assert!(check(&[a, b]).is_ok());
         assert!(check(&[a, b, c]).is_err());
     }
