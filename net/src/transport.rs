@@ -63,6 +63,23 @@ struct Connection {
     pending: Pending,
     next_id: AtomicU64,
     closed: Arc<AtomicBool>,
+    /// Frames received so far; a call that times out while this stood still
+    /// means the connection went silent.
+    received: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Connection {
+    /// Gives up on the connection: the next call reconnects. A connection
+    /// whose peer vanished without a reset (a dropped partition, a lost
+    /// firewall state) would otherwise stall every call forever.
+    fn abandon(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.pending.lock().expect("pending lock").clear();
+    }
 }
 
 /// Stream connections to peers, one per (node, address).
@@ -108,15 +125,18 @@ fn start_connection(stream: Box<dyn Stream>) -> Connection {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
     let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
     let closed = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
     let writer_closed = closed.clone();
-    tokio::spawn(async move {
+    let write_task = tokio::spawn(async move {
         pump_frames(&mut rx, &mut writer).await;
         writer_closed.store(true, Ordering::SeqCst);
     });
     let reader_pending = pending.clone();
     let reader_closed = closed.clone();
-    tokio::spawn(async move {
+    let reader_received = received.clone();
+    let read_task = tokio::spawn(async move {
         while let Ok(Some((id, response))) = read_frame::<_, PeerResponse>(&mut reader).await {
+            reader_received.fetch_add(1, Ordering::SeqCst);
             let waiter = reader_pending.lock().expect("pending lock").remove(&id);
             if let Some(waiter) = waiter {
                 let _ = waiter.send(response);
@@ -131,6 +151,8 @@ fn start_connection(stream: Box<dyn Stream>) -> Connection {
         pending,
         next_id: AtomicU64::new(1),
         closed,
+        received,
+        tasks: vec![write_task, read_task],
     }
 }
 
@@ -159,6 +181,7 @@ impl Transport for TcpTransport {
             let frame =
                 encode(id, &request).map_err(|e| TransportError::Unreachable(e.to_string()))?;
             let (done_tx, done_rx) = oneshot::channel();
+            let received_before = conn.received.load(Ordering::SeqCst);
             conn.pending
                 .lock()
                 .expect("pending lock")
@@ -177,6 +200,10 @@ impl Transport for TcpTransport {
                 ))),
                 Err(_) => {
                     conn.pending.lock().expect("pending lock").remove(&id);
+                    if conn.received.load(Ordering::SeqCst) == received_before {
+                        tracing::debug!(target, %addr, "peer connection went silent; reconnecting");
+                        conn.abandon();
+                    }
                     Err(TransportError::Timeout(timeout))
                 }
             }

@@ -163,6 +163,15 @@ pub fn run(params: &Params) -> Report {
     }
 }
 
+/// The run for the current madsim runtime's seed with default parameters:
+/// what `madsim::runtime::Runtime::check_determinism` runs twice.
+pub async fn simulate_current_seed() -> u64 {
+    let seed = Handle::current().seed();
+    simulate(Params::from_seed(seed, None, &[], 10))
+        .await
+        .trace_hash
+}
+
 async fn simulate(params: Params) -> Report {
     orbit_core::fault::reset(params.buggify, &params.bugs);
     let random: Arc<dyn Fn(u64) -> u64 + Send + Sync> =

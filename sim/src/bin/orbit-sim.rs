@@ -45,6 +45,9 @@ mod cli {
         /// Simulated seconds of workload under faults.
         #[arg(long, default_value_t = 30)]
         duration: u64,
+        /// Force the cluster size (otherwise the seed picks 3 or 5).
+        #[arg(long)]
+        nodes: Option<u64>,
         /// Print the whole trace with simulated timestamps.
         #[arg(long)]
         verbose: bool,
@@ -70,6 +73,9 @@ mod cli {
         );
         if let Some(faults) = &flags.faults {
             line.push_str(&format!(" --faults {}", faults.join(",")));
+        }
+        if let Some(nodes) = flags.nodes {
+            line.push_str(&format!(" --nodes {nodes}"));
         }
         for bug in &flags.bugs {
             line.push_str(&format!(" --bug {bug}"));
@@ -165,7 +171,11 @@ mod cli {
         let (mut failed, mut simulated_ms, mut operations) = (Vec::new(), 0u64, 0usize);
         let total = seeds.end - seeds.start;
         for (done, seed) in seeds.clone().enumerate() {
-            let params = Params::from_seed(seed, faults.as_deref(), &flags.bugs, flags.duration);
+            let mut params =
+                Params::from_seed(seed, faults.as_deref(), &flags.bugs, flags.duration);
+            if let Some(nodes) = flags.nodes {
+                params.nodes = nodes.clamp(1, 9);
+            }
             let report = run(&params);
             simulated_ms += report.simulated_ms;
             operations += report.operations;

@@ -5,17 +5,17 @@
 //! TOPLAS 12(3), 1990). Linearizability is local, so a history is
 //! linearizable iff each key's sub-history is (Herlihy & Wing's locality;
 //! Horn & Kroening call it P-compositionality, FORTE 2015): each key is
-//! checked alone.
+//! checked alone, in sorted key order.
 //!
 //! The search is Wing & Gong's ("Testing and Verifying Concurrent Objects",
 //! JPDC 17, 1993) with Lowe's memoization ("Testing for Linearizability",
 //! CCPE 29(4), 2017), the "WGL" algorithm of Knossos and porcupine: call and
-//! return entries sorted by time in a linked list; a depth-first search that
-//! linearizes a call whose model step matches its return, lifts its entries
-//! out of the list, and backtracks through an undo stack when it meets a
-//! return entry (that operation must already have taken effect); and a cache
-//! of (linearized set, model state) configurations already explored, so no
-//! configuration is searched twice.
+//! return entries sorted by time in a linked list; the candidates to
+//! linearize next are the calls before the first return entry; a depth-first
+//! search linearizes a candidate whose model step matches its return, lifts
+//! its entries out of the list, and backtracks through an undo stack when no
+//! candidate works; a cache of (linearized set, model state) configurations
+//! already explored keeps any configuration from being searched twice.
 //!
 //! Model: a key is both a register and a counter; its state is its value,
 //! absent at first. SET v makes it v and returns OK; GET returns it; INCR
@@ -28,6 +28,11 @@
 //! Times are simulated nanoseconds; an operation that completed strictly
 //! before another was invoked precedes it, and equal times are concurrent.
 //!
+//! Beyond WGL, the search prunes with moves that are forced and with
+//! symmetries of Unknown operations, and tries choices earliest deadline
+//! first; each rule is argued where it is coded and none changes a verdict
+//! (a test compares verdicts with an exhaustive search).
+//!
 //! Invariants: a pass is returned only with a witness linearization, which is
 //! replayed against the model and real-time order before it is believed. The
 //! search is bounded by [`SEARCH_STEPS_MAX`]; running out is
@@ -38,10 +43,10 @@ use std::fmt;
 
 use crate::history::{Call, History, Operation, Outcome, Ret};
 
-/// Search steps (list entries examined, plus backtracks) allowed per key.
-/// A valid 500-operation key takes a few thousand; a budget this size is
-/// reached only by pathological histories, which are then reported as
-/// [`LinearizabilityError::Inconclusive`].
+/// Search steps (configurations reached plus choices tried) allowed per key.
+/// A valid key of 500 operations from 10 clients takes thousands; a budget
+/// this size is reached only by pathological histories, which are then
+/// reported as [`LinearizabilityError::Inconclusive`].
 pub const SEARCH_STEPS_MAX: u64 = 5_000_000;
 
 /// Why a key's operations are not known to be linearizable.
@@ -143,16 +148,8 @@ fn check_key_within(ops: &[&Operation], search_steps_max: u64) -> Result<(), Lin
         return Ok(());
     };
     let key = first.call.key();
-    let prepared = prepare(key, ops)?;
-    let mut search = Search::new(prepared);
-    let verdict = search.run(search_steps_max);
-    eprintln!(
-        "DEBUG steps {} explored {} ops {}",
-        search.steps,
-        search.explored.len(),
-        search.ops.len()
-    );
-    match verdict {
+    let mut search = Search::new(prepare(key, ops)?);
+    match search.run(search_steps_max) {
         Verdict::Linearizable => Ok(()),
         Verdict::BudgetExhausted => Err(LinearizabilityError::Inconclusive {
             key: key.to_string(),
@@ -213,70 +210,77 @@ struct SearchOp<'a> {
     /// `None` for an Unknown outcome: it never returned, so nothing has to
     /// follow it.
     completed_at_ns: Option<u64>,
+    /// The order in which choices are tried (earliest first): the op's own
+    /// completion or that of an acknowledged GET of the value it writes,
+    /// whichever is earlier. A heuristic only; it never changes a verdict.
+    deadline_ns: u64,
     /// For an Unknown op: the previous Unknown op with the identical call,
     /// which must be linearized first (see `is_eligible`).
     twin_before: Option<usize>,
     /// For an Unknown SET on a register key: the group of acknowledged GETs
     /// that read its value (see `is_eligible`).
     wanted_by: Option<usize>,
-    /// For an acknowledged GET: the group it belongs to, if any.
+    /// For an acknowledged GET: its group, if an Unknown SET wrote its value.
     reader_of: Option<usize>,
 }
 
-struct Prepared<'a> {
-    ops: Vec<SearchOp<'a>>,
-    /// Per reader group, how many acknowledged GETs it holds.
-    readers_by_group: Vec<u32>,
-}
-
-fn prepare<'a>(key: &str, ops: &[&'a Operation]) -> Result<Prepared<'a>, LinearizabilityError> {
+fn prepare<'a>(
+    key: &str,
+    ops: &[&'a Operation],
+) -> Result<Vec<SearchOp<'a>>, LinearizabilityError> {
     for op in ops {
         validate(key, op)?;
     }
     let (kept, register_only) = relevant_ops(ops);
-    // Groups: one per value of a kept Unknown SET on a register key.
+    // The earliest completion of an acknowledged GET of each value.
+    let mut read_by_ns: BTreeMap<u64, u64> = BTreeMap::new();
+    for op in &kept {
+        if let (Outcome::Ok(Ret::Value(Some(value))), Some(completed)) =
+            (&op.outcome, op.completed_at_ns)
+        {
+            let read_ns = read_by_ns.entry(*value).or_insert(completed);
+            *read_ns = (*read_ns).min(completed);
+        }
+    }
+    // Reader groups: one per value of a kept Unknown SET on a register key.
     let mut group_by_value: BTreeMap<u64, usize> = BTreeMap::new();
     let mut twin_last: BTreeMap<&Call, usize> = BTreeMap::new();
     let mut search_ops = Vec::with_capacity(kept.len());
     for (index, &op) in kept.iter().enumerate() {
         let unknown = op.outcome == Outcome::Unknown;
-        let wanted_by = match op.call {
-            Call::Set { value, .. } if unknown && register_only => {
+        let completed_at_ns = if unknown { None } else { op.completed_at_ns };
+        let mut deadline_ns = completed_at_ns.unwrap_or(u64::MAX);
+        let mut wanted_by = None;
+        if let Call::Set { value, .. } = op.call {
+            deadline_ns = deadline_ns.min(read_by_ns.get(&value).copied().unwrap_or(u64::MAX));
+            if unknown && register_only {
                 let groups_count = group_by_value.len();
-                Some(*group_by_value.entry(value).or_insert(groups_count))
+                wanted_by = Some(*group_by_value.entry(value).or_insert(groups_count));
             }
-            _ => None,
-        };
-        let twin_before = if unknown {
-            twin_last.insert(&op.call, index)
-        } else {
-            None
-        };
+        }
         search_ops.push(SearchOp {
             op,
             ret: match &op.outcome {
                 Outcome::Ok(ret) => Some(ret),
                 Outcome::Fail | Outcome::Unknown => None,
             },
-            completed_at_ns: if unknown { None } else { op.completed_at_ns },
-            twin_before,
+            completed_at_ns,
+            deadline_ns,
+            twin_before: if unknown {
+                twin_last.insert(&op.call, index)
+            } else {
+                None
+            },
             wanted_by,
             reader_of: None,
         });
     }
-    let mut readers_by_group = vec![0; group_by_value.len()];
     for search_op in &mut search_ops {
         if let Some(Ret::Value(Some(value))) = search_op.ret {
             search_op.reader_of = group_by_value.get(value).copied();
-            if let Some(group) = search_op.reader_of {
-                readers_by_group[group] += 1;
-            }
         }
     }
-    Ok(Prepared {
-        ops: search_ops,
-        readers_by_group,
-    })
+    Ok(search_ops)
 }
 
 fn validate(key: &str, op: &Operation) -> Result<(), LinearizabilityError> {
@@ -395,17 +399,18 @@ impl EntryList {
         list
     }
 
-    fn first(&self) -> Option<usize> {
-        self.after(HEAD)
-    }
-
-    fn after(&self, node: usize) -> Option<usize> {
-        Some(self.next[node]).filter(|&next| next != NIL)
-    }
-
-    /// The op whose call `node` is, or `None` for a return entry.
-    fn call_op(&self, node: usize) -> Option<usize> {
-        self.node_op[node].filter(|_| self.node_is_call[node])
+    /// The candidates: the ops whose calls come before the first return
+    /// entry, in list order.
+    fn candidates(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut node = self.next[HEAD];
+        std::iter::from_fn(move || {
+            let op = self.node_op.get(node).copied().flatten()?;
+            if !self.node_is_call[node] {
+                return None;
+            }
+            node = self.next[node];
+            Some(op)
+        })
     }
 
     fn lift(&mut self, op: usize) {
@@ -454,6 +459,13 @@ struct Frame {
     forced: bool,
 }
 
+/// The candidates of a configuration where the search had to choose, in the
+/// order they are tried, and how many have been tried.
+struct ChoicePoint {
+    candidates: Vec<usize>,
+    tried: usize,
+}
+
 struct Search<'a> {
     ops: Vec<SearchOp<'a>>,
     list: EntryList,
@@ -473,14 +485,18 @@ struct Search<'a> {
     /// a pass needs a witness, and the witness is replayed.
     explored: HashSet<(u128, State)>,
     undo: Vec<Frame>,
+    /// One per frame of `undo` that was a choice, plus one for the current
+    /// configuration once its candidates are listed.
+    choices: Vec<ChoicePoint>,
+    /// The frames of `undo` that were choices.
+    choice_frames: usize,
     /// The deepest undo stack seen, as op indices.
     longest: Vec<usize>,
     steps: u64,
 }
 
 impl<'a> Search<'a> {
-    fn new(prepared: Prepared<'a>) -> Search<'a> {
-        let ops = prepared.ops;
+    fn new(ops: Vec<SearchOp<'a>>) -> Search<'a> {
         let acked_total = ops.iter().filter(|op| op.ret.is_some()).count();
         let counter_only = !ops.iter().any(|op| matches!(op.op.call, Call::Set { .. }));
         Search {
@@ -494,6 +510,8 @@ impl<'a> Search<'a> {
             zobrist: (0..ops.len() as u64).map(zobrist_key).collect(),
             explored: HashSet::new(),
             undo: Vec::with_capacity(ops.len()),
+            choices: Vec::with_capacity(ops.len()),
+            choice_frames: 0,
             longest: Vec::new(),
             steps: 0,
             ops,
@@ -501,43 +519,55 @@ impl<'a> Search<'a> {
     }
 
     fn run(&mut self, search_steps_max: u64) -> Verdict {
-        // `None` right after reaching a configuration, before its forced
-        // move (if any) is taken; then the scan position among its candidates.
-        let mut cursor: Option<Option<usize>> = None;
+        // Whether the current configuration was just reached, so has neither
+        // taken its forced move nor listed its candidates.
+        let mut fresh = true;
         while self.acked_linearized < self.acked_total {
             self.steps += 1;
             if self.steps > search_steps_max {
                 return Verdict::BudgetExhausted;
             }
-            let Some(position) = cursor else {
-                cursor = match self.forced_move() {
-                    Some(op) if self.try_linearize(op, true) => None,
-                    // Explored before, and failed: so does this configuration.
-                    Some(_) => match self.backtrack() {
-                        Some(op) => Some(self.list.after(self.list.call_node[op])),
-                        None => return Verdict::Stuck,
-                    },
-                    None => Some(self.list.first()),
-                };
-                continue;
-            };
-            cursor = match position.map(|node| (node, self.list.call_op(node))) {
-                Some((node, Some(op))) => {
-                    if self.try_linearize(op, false) {
-                        None
-                    } else {
-                        Some(self.list.after(node))
+            let advanced = if fresh {
+                match self.forced_move() {
+                    // Not taken only if explored before, and failed: then
+                    // this configuration fails too.
+                    Some(op) => self.try_linearize(op, true),
+                    None => {
+                        let candidates = self.ordered_candidates();
+                        self.choices.push(ChoicePoint {
+                            candidates,
+                            tried: 0,
+                        });
+                        fresh = false;
+                        continue;
                     }
                 }
-                // A return entry (every op before it must already be
-                // linearized) or the end of the list: no call left here
-                // extends the linearization, so undo the last choice and try
-                // the call after it.
-                Some((_, None)) | None => match self.backtrack() {
-                    Some(op) => Some(self.list.after(self.list.call_node[op])),
-                    None => return Verdict::Stuck,
-                },
+            } else {
+                let point = self
+                    .choices
+                    .last_mut()
+                    .expect("the current configuration's choices");
+                match point.candidates.get(point.tried).copied() {
+                    Some(op) => {
+                        point.tried += 1;
+                        if !self.try_linearize(op, false) {
+                            continue;
+                        }
+                        true
+                    }
+                    None => {
+                        self.choices.pop();
+                        false
+                    }
+                }
             };
+            if advanced {
+                fresh = true;
+            } else if self.backtrack() {
+                fresh = false;
+            } else {
+                return Verdict::Stuck;
+            }
         }
         let witness: Vec<usize> = self.undo.iter().map(|frame| frame.op).collect();
         assert!(
@@ -560,8 +590,7 @@ impl<'a> Search<'a> {
     /// current value, and the first of them would be a candidate.
     fn forced_move(&self) -> Option<usize> {
         let mut incr = None;
-        let mut position = self.list.first();
-        while let Some(op) = position.and_then(|node| self.list.call_op(node)) {
+        for op in self.list.candidates() {
             let search_op = &self.ops[op];
             match (&search_op.op.call, search_op.ret) {
                 (Call::Get { .. }, Some(Ret::Value(value))) if *value == self.state => {
@@ -572,20 +601,27 @@ impl<'a> Search<'a> {
                 }
                 _ => {}
             }
-            position = self.list.after(self.list.call_node[op]);
         }
         incr
     }
 
-    /// Linearizes `op` next if it is eligible, the model accepts it, and the
-    /// configuration it leads to is unexplored.
+    /// The eligible candidates whose model step matches, earliest deadline
+    /// first: an op whose return, or whose value's first reader, completes
+    /// soonest is most likely next in real time.
+    fn ordered_candidates(&self) -> Vec<usize> {
+        let mut candidates: Vec<usize> = self
+            .list
+            .candidates()
+            .filter(|&op| self.is_eligible(op) && apply(self.state, &self.ops[op]).is_some())
+            .collect();
+        candidates.sort_by_key(|&op| (self.ops[op].deadline_ns, op));
+        candidates
+    }
+
+    /// Linearizes `op` next unless the configuration it leads to was explored
+    /// before. `op` must be a candidate the model accepts.
     fn try_linearize(&mut self, op: usize, forced: bool) -> bool {
-        if !self.is_eligible(op) {
-            return false;
-        }
-        let Some(state_after) = apply(self.state, &self.ops[op]) else {
-            return false;
-        };
+        let state_after = apply(self.state, &self.ops[op]).expect("the model accepts a candidate");
         let hash_after = self.linearized_hash ^ self.zobrist[op];
         if !self.explored.insert((hash_after, state_after)) {
             return false;
@@ -595,6 +631,8 @@ impl<'a> Search<'a> {
             state_before: self.state,
             forced,
         });
+        self.choice_frames += usize::from(!forced);
+        assert_eq!(self.choices.len(), self.choice_frames);
         self.state = state_after;
         self.linearized_hash = hash_after;
         self.mark(op, true);
@@ -606,18 +644,22 @@ impl<'a> Search<'a> {
     }
 
     /// Undoes linearized ops up to and including the last one that was a
-    /// choice, and returns it; `None` when no choice is left.
-    fn backtrack(&mut self) -> Option<usize> {
-        loop {
-            let frame = self.undo.pop()?;
+    /// choice, returning to the configuration where it was chosen; false when
+    /// no choice is left.
+    fn backtrack(&mut self) -> bool {
+        while let Some(frame) = self.undo.pop() {
             self.list.unlift(frame.op);
             self.mark(frame.op, false);
             self.linearized_hash ^= self.zobrist[frame.op];
             self.state = frame.state_before;
             if !frame.forced {
-                return Some(frame.op);
+                self.choice_frames -= 1;
+                assert_eq!(self.choices.len(), self.choice_frames + 1);
+                return true;
             }
         }
+        assert!(self.choices.is_empty(), "every choice point was popped");
+        false
     }
 
     fn mark(&mut self, op: usize, linearized: bool) {
@@ -633,9 +675,8 @@ impl<'a> Search<'a> {
         assert!(self.acked_linearized <= self.acked_total);
     }
 
-    /// Two symmetry rules keep Unknown ops from multiplying the configurations;
-    /// both depend only on the linearized set, so they are consistent with
-    /// the cache.
+    /// Two rules keep Unknown ops from multiplying the configurations; both
+    /// depend only on the linearized set, so they agree with the cache.
     ///
     /// Twins: Unknown ops with identical calls (all the INCRs of a counter)
     /// are interchangeable except for invocation time, and an earlier
@@ -654,23 +695,12 @@ impl<'a> Search<'a> {
         let twin_ready = search_op
             .twin_before
             .is_none_or(|twin| self.linearized[twin]);
-        let wanted = search_op
-            .wanted_by
-            .is_none_or(|group| self.reader_is_candidate(group));
+        let wanted = search_op.wanted_by.is_none_or(|group| {
+            self.list.candidates().any(|reader| {
+                self.ops[reader].ret.is_some() && self.ops[reader].reader_of == Some(group)
+            })
+        });
         twin_ready && wanted
-    }
-
-    /// Whether an acknowledged GET in reader group `group` is a candidate:
-    /// its call comes before the first return entry.
-    fn reader_is_candidate(&self, group: usize) -> bool {
-        let mut position = self.list.first();
-        while let Some(op) = position.and_then(|node| self.list.call_op(node)) {
-            if self.ops[op].ret.is_some() && self.ops[op].reader_of == Some(group) {
-                return true;
-            }
-            position = self.list.after(self.list.call_node[op]);
-        }
-        false
     }
 }
 
@@ -1412,7 +1442,6 @@ mod tests {
                 .filter(|op| op.outcome == Outcome::Unknown && !matches!(op.call, Call::Get { .. }))
                 .count();
 
-            eprintln!("DEBUG unknown writes {unknown_writes}");
             let started = std::time::Instant::now();
             assert_eq!(check_ops(&ops), Ok(()));
             let mut rng = Rng::new(seed);
@@ -1422,7 +1451,6 @@ mod tests {
                 Err(LinearizabilityError::NotLinearizable { .. })
             ));
             let elapsed = started.elapsed();
-            eprintln!("DEBUG {elapsed:?}");
             assert!(elapsed.as_millis() < 500, "{elapsed:?} for seed {seed}");
         }
     }
