@@ -20,7 +20,7 @@ use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
-use crate::checker::{leaders, linearizable, replicas};
+use crate::checker::{durability, leaders, linearizable, replicas};
 use crate::disk::DiskFaults;
 use crate::history::{Call, History, Operation, Outcome, Ret};
 use crate::params::{Fault, Params};
@@ -213,7 +213,26 @@ async fn simulate(params: Params) -> Report {
     sampler.abort();
     sample_once(&world);
     failures.extend(check_all(&world, &final_reads));
-    finish(&world, failures)
+    let report = finish(&world, failures);
+    tear_down(&world);
+    report
+}
+
+/// Kills every node and drops what the run holds: the nodes' tasks and the
+/// node init closures refer back to the world, and a sweep runs thousands of
+/// seeds in one process.
+fn tear_down(world: &World) {
+    for id in 1..=world.params.nodes {
+        kill(world, id, false);
+    }
+    world.handles.lock().expect("handles").clear();
+    world.operations.lock().expect("operations").clear();
+    world.trace.lock().expect("trace").clear();
+    world.state_samples.lock().expect("samples").clear();
+    world.leader_samples.lock().expect("samples").clear();
+    for storage in world.storages.values() {
+        storage.clear();
+    }
 }
 
 fn node_config(params: &Params, id: u64) -> NodeConfig {
@@ -785,7 +804,7 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     if let Err(e) = linearizable::check(&history) {
         failures.push(format!("linearizability: {e}"));
     }
-    if let Err(e) = durability_check(&history, final_reads) {
+    if let Err(e) = durability::check(&history, final_reads) {
         failures.push(format!("durability: {e}"));
     }
     if let Err(e) = replicas::check(&world.state_samples.lock().expect("samples")) {
@@ -837,9 +856,4 @@ fn finish(world: &World, failures: Vec<String>) -> Report {
         simulated_ms: world.now_ns() / 1_000_000,
         trace,
     }
-}
-
-// TEMPORARY until the durability checker lands.
-fn durability_check(_h: &History, _r: &[(String, Option<u64>)]) -> Result<(), String> {
-    Ok(())
 }

@@ -53,6 +53,11 @@ impl SimStorage {
         }
     }
 
+    /// Forgets every file (the end of a run).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     pub fn set_faults(&self, faults: DiskFaults) {
         for disks in self.lock().values() {
             disks.log.set_faults(faults);

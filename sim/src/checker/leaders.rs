@@ -36,8 +36,11 @@ pub fn check_one_leader_per_term(samples: &[LeaderSample]) -> Result<(), String>
 /// A node's log: (index, term, checksum of the entry) in index order.
 pub type LogDigest = Vec<(u64, u64, u32)>;
 
+/// A node's log as index -> (term, checksum).
+type LogByIndex = BTreeMap<u64, (u64, u32)>;
+
 pub fn check_log_matching(logs: &[(u64, LogDigest)]) -> Result<(), String> {
-    let maps: Vec<(u64, BTreeMap<u64, (u64, u32)>)> = logs
+    let maps: Vec<(u64, LogByIndex)> = logs
         .iter()
         .map(|(node, digest)| {
             (
