@@ -39,8 +39,8 @@ pub const PLANTED_BUGS: &[(&str, &str)] = &[
 
 #[cfg(madsim)]
 mod imp {
+    use std::cell::RefCell;
     use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Mutex;
 
     use madsim::rand::Rng;
 
@@ -50,40 +50,37 @@ mod imp {
         bugs: BTreeSet<String>,
     }
 
-    static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-        buggify: false,
-        sites: BTreeMap::new(),
-        bugs: BTreeSet::new(),
-    });
+    // One registry per thread: a madsim runtime runs on the thread that
+    // calls `block_on`, and a test harness runs several runtimes at once.
+    thread_local! {
+        static REGISTRY: RefCell<Registry> = const {
+            RefCell::new(Registry { buggify: false, sites: BTreeMap::new(), bugs: BTreeSet::new() })
+        };
+    }
 
-    fn registry() -> std::sync::MutexGuard<'static, Registry> {
-        REGISTRY
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+        REGISTRY.with(|registry| f(&mut registry.borrow_mut()))
     }
 
     /// Starts a run: forgets which sites were active and sets the bugs.
     pub fn reset(buggify: bool, bugs: &[String]) {
-        let mut registry = registry();
-        registry.buggify = buggify;
-        registry.sites.clear();
-        registry.bugs = bugs.iter().cloned().collect();
+        with_registry(|registry| {
+            registry.buggify = buggify;
+            registry.sites.clear();
+            registry.bugs = bugs.iter().cloned().collect();
+        });
     }
 
     pub fn buggify(site: &'static str) -> bool {
-        let mut registry = registry();
-        if !registry.buggify {
-            return false;
-        }
-        let active = *registry
-            .sites
-            .entry(site)
-            .or_insert_with(|| madsim::rand::thread_rng().gen_bool(0.25));
+        let active = with_registry(|registry| {
+            registry.buggify
+                && *registry.sites.entry(site).or_insert_with(|| madsim::rand::thread_rng().gen_bool(0.25))
+        });
         active && madsim::rand::thread_rng().gen_bool(0.25)
     }
 
     pub fn bug(name: &str) -> bool {
-        registry().bugs.contains(name)
+        with_registry(|registry| registry.bugs.contains(name))
     }
 
     /// A seeded random number below `bound` (at least 1).
@@ -93,12 +90,7 @@ mod imp {
 
     /// Sites reached and switched on so far in this run, for the report.
     pub fn active_sites() -> Vec<&'static str> {
-        registry()
-            .sites
-            .iter()
-            .filter(|(_, on)| **on)
-            .map(|(site, _)| *site)
-            .collect()
+        with_registry(|registry| registry.sites.iter().filter(|(_, on)| **on).map(|(site, _)| *site).collect())
     }
 }
 

@@ -782,16 +782,27 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
         .chain((0..world.params.counter_keys).map(counter_key))
         .collect();
     for key in keys {
-        let Some((_, node)) = world.live_nodes().into_iter().next() else {
-            break;
-        };
-        let call = Call::Get { key: key.clone() };
-        let id = world.invoke(FINAL_READER, call.clone());
-        let outcome = execute(&node, &call).await;
-        if let Outcome::Ok(Ret::Value(value)) = &outcome {
-            reads.push((key, *value));
+        // A read that fails has no effect: retry it (as a new operation)
+        // until one succeeds, on any node.
+        for attempt in 0..20u64 {
+            let nodes = world.live_nodes();
+            let Some((_, node)) = nodes.get(usize::try_from(attempt).unwrap_or(0) % nodes.len().max(1)).cloned() else {
+                break;
+            };
+            let call = Call::Get { key: key.clone() };
+            let id = world.invoke(FINAL_READER, call.clone());
+            let outcome = execute(&node, &call).await;
+            let value = match &outcome {
+                Outcome::Ok(Ret::Value(value)) => Some(*value),
+                _ => None,
+            };
+            world.complete(id, outcome);
+            if let Some(value) = value {
+                reads.push((key, value));
+                break;
+            }
+            madsim::time::sleep(Duration::from_millis(500)).await;
         }
-        world.complete(id, outcome);
     }
     reads
 }
