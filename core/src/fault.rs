@@ -74,7 +74,10 @@ mod imp {
     pub fn buggify(site: &'static str) -> bool {
         let active = with_registry(|registry| {
             registry.buggify
-                && *registry.sites.entry(site).or_insert_with(|| madsim::rand::thread_rng().gen_bool(0.25))
+                && *registry
+                    .sites
+                    .entry(site)
+                    .or_insert_with(|| madsim::rand::thread_rng().gen_bool(0.25))
         });
         active && madsim::rand::thread_rng().gen_bool(0.25)
     }
@@ -90,7 +93,14 @@ mod imp {
 
     /// Sites reached and switched on so far in this run, for the report.
     pub fn active_sites() -> Vec<&'static str> {
-        with_registry(|registry| registry.sites.iter().filter(|(_, on)| **on).map(|(site, _)| *site).collect())
+        with_registry(|registry| {
+            registry
+                .sites
+                .iter()
+                .filter(|(_, on)| **on)
+                .map(|(site, _)| *site)
+                .collect()
+        })
     }
 }
 

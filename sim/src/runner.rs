@@ -786,7 +786,10 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
         // until one succeeds, on any node.
         for attempt in 0..20u64 {
             let nodes = world.live_nodes();
-            let Some((_, node)) = nodes.get(usize::try_from(attempt).unwrap_or(0) % nodes.len().max(1)).cloned() else {
+            let Some((_, node)) = nodes
+                .get(usize::try_from(attempt).unwrap_or(0) % nodes.len().max(1))
+                .cloned()
+            else {
                 break;
             };
             let call = Call::Get { key: key.clone() };

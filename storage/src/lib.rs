@@ -3,7 +3,7 @@
 //! - [`log`]: the Raft log as segment files of framed, checksummed records,
 //!   recovered after crashes; [`log_store`] puts openraft's API and group
 //!   commit on top.
-//! - [`state`]: the shard state machine over fjall, with the applied log id
+//! - [`state`]: the shard state machine over a [`engine::KvEngine`] (fjall in production), with the applied log id
 //!   written in the same batch as the data, and snapshots.
 //! - [`disk`]: the file-access seam the simulator replaces.
 
