@@ -179,6 +179,10 @@ impl Shard {
     /// first read of the term is safe, and later reads of the term pay it only
     /// once.
     fn read_floor(&self) -> u64 {
+        #[cfg(madsim)]
+        if orbit_core::fault::bug("forget-read-floor") {
+            return 0;
+        }
         let metrics = self.raft.metrics().borrow().clone();
         let mut floor = self.read_floor.lock().expect("read floor lock");
         if floor.0 != metrics.current_term {

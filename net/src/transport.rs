@@ -269,6 +269,11 @@ async fn serve_connection(stream: Box<dyn Stream>, handler: Arc<dyn PeerHandler>
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let response = handler.handle(request).await;
+                    if orbit_core::buggify!() {
+                        // The response is lost on the way back: the caller
+                        // times out without knowing the outcome.
+                        return;
+                    }
                     match encode(id, &response) {
                         Ok(frame) => {
                             let _ = tx.send(frame).await;

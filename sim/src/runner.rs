@@ -32,6 +32,8 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After healing, a write must commit within this bound.
 const LIVENESS_BOUND: Duration = Duration::from_secs(20);
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
+/// A client retries a call that certainly failed this many times.
+const CLIENT_RETRIES_MAX: u32 = 2;
 /// The client id used for the final reads.
 const FINAL_READER: u64 = u64::MAX;
 
@@ -132,6 +134,20 @@ impl World {
 /// Runs one seed to the end and checks it. Panics inside the simulation are
 /// caught and reported as failures.
 pub fn run(params: &Params) -> Report {
+    // Each run gets a fresh thread: std's hash-map seeds are per thread and
+    // advance with every map created, so a run sharing a thread with earlier
+    // runs would behave differently from the same seed run alone.
+    let params = params.clone();
+    let fallback = params.clone();
+    std::thread::Builder::new()
+        .name(format!("seed-{}", params.seed))
+        .spawn(move || run_here(&params))
+        .expect("spawn a simulation thread")
+        .join()
+        .unwrap_or_else(|_| panic_report(&fallback, "the simulation thread died".into()))
+}
+
+fn run_here(params: &Params) -> Report {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(params.latency_ms_min)
         ..Duration::from_millis(params.latency_ms_max.max(params.latency_ms_min + 1));
@@ -148,18 +164,25 @@ pub fn run(params: &Params) -> Report {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Report {
-                params: params.clone(),
-                trace_hash: 0,
-                failures: vec![format!("no panic: the simulation panicked: {message}")],
-                operations: 0,
-                ok: 0,
-                failed: 0,
-                unknown: 0,
-                simulated_ms: 0,
-                trace: Vec::new(),
-            }
+            panic_report(
+                params,
+                format!("no panic: the simulation panicked: {message}"),
+            )
         }
+    }
+}
+
+fn panic_report(params: &Params, failure: String) -> Report {
+    Report {
+        params: params.clone(),
+        trace_hash: 0,
+        failures: vec![failure],
+        operations: 0,
+        ok: 0,
+        failed: 0,
+        unknown: 0,
+        simulated_ms: 0,
+        trace: Vec::new(),
     }
 }
 
@@ -302,40 +325,52 @@ fn counter_key(i: u64) -> String {
     format!("c{i}")
 }
 
-/// Issues operations one at a time until the workload phase ends.
+/// Issues operations one at a time until the workload phase ends. A call
+/// that certainly failed is retried (as a new operation) up to
+/// [`CLIENT_RETRIES_MAX`] times before the client moves on.
 async fn client_loop(world: Arc<World>, node: Node, client: u64) {
     let mut sequence = 0u64;
+    let mut retry: Option<(Call, u32)> = None;
     while world.workload_on.load(Ordering::SeqCst) {
-        let params = &world.params;
-        let call = {
-            let mut rng = madsim::rand::thread_rng();
-            let keys = params.register_keys + params.counter_keys;
-            let pick = rng.gen_range(0..keys);
-            if pick < params.register_keys {
-                let key = register_key(pick);
-                if rng.gen_bool(0.5) {
-                    sequence += 1;
-                    Call::Set {
-                        key,
-                        value: (client + 1) * 1_000_000 + sequence,
-                    }
-                } else {
-                    Call::Get { key }
-                }
-            } else {
-                let key = counter_key(pick - params.register_keys);
-                if rng.gen_bool(0.6) {
-                    Call::Incr { key }
-                } else {
-                    Call::Get { key }
-                }
-            }
+        let (call, attempt) = match retry.take() {
+            Some((call, attempt)) => (call, attempt),
+            None => (next_call(&world.params, client, &mut sequence), 0),
         };
         let id = world.invoke(client, call.clone());
         let outcome = execute(&node, &call).await;
+        let failed = outcome == Outcome::Fail;
         world.complete(id, outcome);
+        if failed && attempt < CLIENT_RETRIES_MAX {
+            retry = Some((call, attempt + 1));
+        }
         let pause = madsim::rand::thread_rng().gen_range(0..30);
         madsim::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// A random call of the workload mix; SET values are unique per key.
+fn next_call(params: &Params, client: u64, sequence: &mut u64) -> Call {
+    let mut rng = madsim::rand::thread_rng();
+    let keys = params.register_keys + params.counter_keys;
+    let pick = rng.gen_range(0..keys);
+    if pick < params.register_keys {
+        let key = register_key(pick);
+        if rng.gen_bool(0.5) {
+            *sequence += 1;
+            Call::Set {
+                key,
+                value: (client + 1) * 1_000_000 + *sequence,
+            }
+        } else {
+            Call::Get { key }
+        }
+    } else {
+        let key = counter_key(pick - params.register_keys);
+        if rng.gen_bool(0.6) {
+            Call::Incr { key }
+        } else {
+            Call::Get { key }
+        }
     }
 }
 
