@@ -255,6 +255,10 @@ impl Node {
         node.bootstrap().await?;
         for shard in node.inner.shards.keys() {
             tokio::spawn(node.clone().sweep_expired(*shard, shutdown_rx.clone()));
+            tokio::spawn(
+                node.clone()
+                    .break_election_ties(*shard, shutdown_rx.clone()),
+            );
         }
         Ok(node)
     }
@@ -651,6 +655,38 @@ impl Node {
 
     /// The leader proposes an expiry sweep when a deadline has passed, so
     /// expired keys are deleted at the same log position on every replica.
+    /// openraft 0.9 draws a node's election timeout once, when Raft starts,
+    /// and checks it on its heartbeat ticks. Two voters that restart at the
+    /// same moment with timeouts in the same tick then start every election
+    /// together and split the vote forever (found by the simulator: with one
+    /// of three nodes gone and the other two restarted together, no leader was
+    /// ever elected). While no leader is known, this task starts an election
+    /// now and then at a fresh random moment, which breaks the tie.
+    async fn break_election_ties(self, shard_id: ShardId, mut shutdown: watch::Receiver<bool>) {
+        let period_ms = self.inner.config.election_timeout_ms_max * 2;
+        loop {
+            let wait_ms = period_ms + jitter_ms(period_ms);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+            }
+            let Some(shard) = self.shard(shard_id) else {
+                return;
+            };
+            let metrics = shard.raft.metrics().borrow().clone();
+            let voter = metrics
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|id| id == self.id());
+            if metrics.current_leader.is_none() && voter && metrics.running_state.is_ok() {
+                tracing::debug!(shard = %shard_id, term = metrics.current_term, "no leader known; starting an election");
+                let _ = shard.raft.trigger().elect().await;
+            }
+        }
+    }
+
     async fn sweep_expired(self, shard_id: ShardId, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
@@ -751,6 +787,26 @@ impl Node {
                 tracing::warn!(shard = %shard.id, error = %e, "raft shutdown failed");
             }
         }
+    }
+}
+
+/// A random delay below `bound_ms`: seeded in the simulator, from the
+/// process's hash seed and the clock in production.
+fn jitter_ms(bound_ms: u64) -> u64 {
+    #[cfg(madsim)]
+    {
+        orbit_core::fault::random_below(bound_ms)
+    }
+    #[cfg(not(madsim))]
+    {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish() % bound_ms.max(1)
     }
 }
 

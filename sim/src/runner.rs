@@ -485,15 +485,17 @@ fn sample_once(world: &World) {
         }
         let metrics = node.raft_role(DATA_SHARD);
         if let Some((term, true)) = metrics {
-            world
-                .leader_samples
-                .lock()
-                .expect("samples")
-                .push(LeaderSample {
-                    at_ns,
-                    node: id,
-                    term,
-                });
+            let mut samples = world.leader_samples.lock().expect("samples");
+            let first = !samples.iter().any(|s| s.node == id && s.term == term);
+            samples.push(LeaderSample {
+                at_ns,
+                node: id,
+                term,
+            });
+            drop(samples);
+            if first {
+                world.note(format!("n{id} leads term {term}"));
+            }
         }
     }
 }

@@ -54,6 +54,7 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         "a leader that resumed its term after a full-cluster crash served stale reads",
     ),
     (12, "the same stale read, on a counter"),
+    (18, "two voters restarted together split every election (openraft draws one election timeout per process)"),
 ];
 
 #[test]

@@ -55,7 +55,6 @@ struct Loc {
     offset: u64,
     frame_len: u32,
     term: u64,
-    leader: u64,
 }
 
 struct Segment {
@@ -258,7 +257,6 @@ impl SegmentLog {
             offset: offset as u64,
             frame_len: u32::try_from(used).expect("frames are below 4 GiB"),
             term: record.term,
-            leader: record.leader,
         });
         Ok(())
     }
@@ -279,7 +277,7 @@ impl SegmentLog {
 
     pub fn last_log_id(&self) -> Option<LogId<u64>> {
         match self.locs.back() {
-            Some(loc) => Some(log_id(loc.term, loc.leader, self.next_index() - 1)),
+            Some(loc) => Some(log_id(loc.term, self.next_index() - 1)),
             None => self.purged,
         }
     }
@@ -315,7 +313,6 @@ impl SegmentLog {
                 offset: seg.len + start as u64,
                 frame_len: u32::try_from(buf.len() - start).expect("frames are below 4 GiB"),
                 term: entry.log_id.leader_id.term,
-                leader: entry.log_id.leader_id.node_id,
             });
         }
         self.write_staged(&mut buf, &mut staged)

@@ -84,8 +84,6 @@ pub fn read_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
 pub struct LogRecord {
     pub index: u64,
     pub term: u64,
-    /// The node that led `term` and proposed this entry.
-    pub leader: u64,
     pub payload: RecordPayload,
 }
 
@@ -108,14 +106,14 @@ pub struct MembershipRecord {
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct VoteRecord {
     pub term: u64,
-    pub node_id: u64,
+    /// The candidate voted for in `term`, if any.
+    pub voted_for: Option<u64>,
     pub committed: bool,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct LogIdRecord {
     pub term: u64,
-    pub leader: u64,
     pub index: u64,
 }
 
@@ -157,7 +155,6 @@ impl LogRecord {
         LogRecord {
             index: entry.log_id.index,
             term: entry.log_id.leader_id.term,
-            leader: entry.log_id.leader_id.node_id,
             payload,
         }
     }
@@ -169,27 +166,28 @@ impl LogRecord {
             RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)),
         };
         Entry {
-            log_id: log_id(self.term, self.leader, self.index),
+            log_id: log_id(self.term, self.index),
             payload,
         }
     }
 }
 
-pub fn log_id(term: u64, leader: u64, index: u64) -> LogId<u64> {
-    LogId::new(CommittedLeaderId::new(term, leader), index)
+/// A log id. Orbit runs standard Raft (openraft's `single-term-leader`): one
+/// leader per term, so a log id is a term and an index.
+pub fn log_id(term: u64, index: u64) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(term, 0), index)
 }
 
 impl LogIdRecord {
     pub fn from_log_id(id: &LogId<u64>) -> LogIdRecord {
         LogIdRecord {
             term: id.leader_id.term,
-            leader: id.leader_id.node_id,
             index: id.index,
         }
     }
 
     pub fn to_log_id(self) -> LogId<u64> {
-        log_id(self.term, self.leader, self.index)
+        log_id(self.term, self.index)
     }
 }
 
@@ -197,16 +195,18 @@ impl VoteRecord {
     pub fn from_vote(vote: &Vote<u64>) -> VoteRecord {
         VoteRecord {
             term: vote.leader_id.term,
-            node_id: vote.leader_id.node_id,
+            voted_for: vote.leader_id.voted_for,
             committed: vote.committed,
         }
     }
 
     pub fn to_vote(self) -> Vote<u64> {
-        if self.committed {
-            Vote::new_committed(self.term, self.node_id)
-        } else {
-            Vote::new(self.term, self.node_id)
+        Vote {
+            leader_id: openraft::LeaderId {
+                term: self.term,
+                voted_for: self.voted_for,
+            },
+            committed: self.committed,
         }
     }
 }
@@ -290,11 +290,11 @@ mod tests {
         );
         let entries = vec![
             Entry::<TypeConfig> {
-                log_id: log_id(1, 1, 1),
+                log_id: log_id(1, 1),
                 payload: EntryPayload::Blank,
             },
             Entry {
-                log_id: log_id(2, 3, 2),
+                log_id: log_id(2, 2),
                 payload: EntryPayload::Normal(Request {
                     ts_ms: 99,
                     db: 0,
@@ -302,7 +302,7 @@ mod tests {
                 }),
             },
             Entry {
-                log_id: log_id(2, 3, 3),
+                log_id: log_id(2, 3),
                 payload: EntryPayload::Membership(membership),
             },
         ];

@@ -23,7 +23,6 @@ use tempfile::TempDir;
 
 /// Small segments, so a few hundred entries span several of them.
 const SEGMENT_SIZE_MAX: u64 = 4096;
-const LEADER: u64 = 7;
 
 fn tempdir() -> TempDir {
     tempfile::tempdir().expect("a temporary directory can be created")
@@ -92,7 +91,7 @@ fn entry(index: u64, term: u64) -> Entry<TypeConfig> {
         _ => EntryPayload::Normal(request(index, term)),
     };
     Entry {
-        log_id: log_id(term, LEADER, index),
+        log_id: log_id(term, index),
         payload,
     }
 }
@@ -315,7 +314,7 @@ fn round_trip_across_segment_rotations() {
     assert_layout(dir.path());
     for log in [log, open(dir.path())] {
         assert_eq!((log.first_index(), log.next_index()), (1, 151));
-        assert_eq!(log.last_log_id(), Some(log_id(4, LEADER, 150)));
+        assert_eq!(log.last_log_id(), Some(log_id(4, 150)));
         assert_eq!(read_all(&log), expected);
         assert_eq!(
             log.entries(40, 60).expect("range"),
@@ -341,7 +340,7 @@ fn truncate_then_append(choose: impl Fn(&[SegmentFile]) -> u64) {
     log.truncate(at).expect("truncate");
     let kept = at.clamp(1, 121);
     assert_eq!(log.next_index(), kept);
-    let expected_last = (kept > 1).then(|| log_id(1, LEADER, kept - 1));
+    let expected_last = (kept > 1).then(|| log_id(1, kept - 1));
     assert_eq!(log.last_log_id(), expected_last);
     assert_eq!(read_all(&log), entries(1..=kept - 1, 1));
     assert_layout(dir.path());
@@ -358,7 +357,7 @@ fn truncate_then_append(choose: impl Fn(&[SegmentFile]) -> u64) {
     expected.extend(fresh);
     for log in [log, open(dir.path())] {
         assert_eq!(log.first_index(), 1);
-        assert_eq!(log.last_log_id(), Some(log_id(2, LEADER, kept + 39)));
+        assert_eq!(log.last_log_id(), Some(log_id(2, kept + 39)));
         assert_eq!(read_all(&log), expected);
     }
     assert_layout(dir.path());
@@ -402,9 +401,9 @@ fn purge_deletes_segments_wholly_below_the_point() {
     let before = segments(dir.path());
     assert!(before.len() >= 4);
     let check = |log: &SegmentLog, upto: u64| {
-        assert_eq!(log.purged(), Some(log_id(1, LEADER, upto)));
+        assert_eq!(log.purged(), Some(log_id(1, upto)));
         assert_eq!((log.first_index(), log.next_index()), (upto + 1, 121));
-        assert_eq!(log.last_log_id(), Some(log_id(1, LEADER, 120)));
+        assert_eq!(log.last_log_id(), Some(log_id(1, 120)));
         assert_eq!(read_all(log), entries(upto + 1..=120, 1));
         let kept: Vec<PathBuf> = segment_paths(dir.path());
         for seg in &before {
@@ -420,16 +419,16 @@ fn purge_deletes_segments_wholly_below_the_point() {
     };
     // Inside the third segment: the first two go.
     let upto = before[2].frames[2].index;
-    log.purge(log_id(1, LEADER, upto)).expect("purge");
+    log.purge(log_id(1, upto)).expect("purge");
     check(&log, upto);
     let mut log = open(dir.path());
     check(&log, upto);
     // The last entry of the third segment: that segment goes too.
     let upto = before[2].frames.last().expect("non-empty").index;
-    log.purge(log_id(1, LEADER, upto)).expect("purge");
+    log.purge(log_id(1, upto)).expect("purge");
     check(&log, upto);
     // A lower purge point is ignored.
-    log.purge(log_id(1, LEADER, 3)).expect("purge");
+    log.purge(log_id(1, 3)).expect("purge");
     check(&log, upto);
     let mut log = open(dir.path());
     check(&log, upto);
@@ -444,7 +443,7 @@ fn purge_beyond_the_end_leaves_an_empty_log() {
     // Goal: purging past the last entry removes every segment; the log reports the purge point as its last id and the next append starts right after it, across reopening.
     let dir = tempdir();
     let mut log = build_log(dir.path(), 50, 1);
-    let purged = log_id(3, LEADER, 80);
+    let purged = log_id(3, 80);
     log.purge(purged).expect("purge");
     let check_empty = |log: &SegmentLog| {
         assert_eq!(
@@ -462,7 +461,7 @@ fn purge_beyond_the_end_leaves_an_empty_log() {
     for log in [log, open(dir.path())] {
         assert_eq!(log.purged(), Some(purged));
         assert_eq!(log.first_index(), 81);
-        assert_eq!(log.last_log_id(), Some(log_id(3, LEADER, 100)));
+        assert_eq!(log.last_log_id(), Some(log_id(3, 100)));
         assert_eq!(read_all(&log), entries(81..=100, 3));
     }
     assert_eq!(segments(dir.path())[0].frames[0].index, 81);
@@ -473,7 +472,7 @@ fn corrupt_purge_record_is_refused() {
     // Goal: a damaged purge record stops the log from opening instead of being ignored.
     let dir = tempdir();
     let mut log = build_log(dir.path(), 30, 1);
-    log.purge(log_id(1, LEADER, 10)).expect("purge");
+    log.purge(log_id(1, 10)).expect("purge");
     drop(log);
     let path = dir.path().join("purged");
     let len = std::fs::metadata(&path).expect("purged exists").len();
@@ -483,7 +482,7 @@ fn corrupt_purge_record_is_refused() {
         assert_eq!((file, at), (path.display().to_string(), 0));
         xor_byte(&path, offset, 0x10);
     }
-    assert_eq!(open(dir.path()).purged(), Some(log_id(1, LEADER, 10)));
+    assert_eq!(open(dir.path()).purged(), Some(log_id(1, 10)));
 }
 
 /// Builds 1..=last and returns it with the saved directory.
@@ -498,7 +497,7 @@ fn crash_fixture(dir: &Path, last: u64) -> BTreeMap<PathBuf, Vec<u8>> {
 /// a new entry appends and survives a reopen.
 fn assert_recovers(dir: &Path, path: &Path, held: u64, good_len: u64) {
     let mut log = open(dir);
-    assert_eq!(log.last_log_id(), Some(log_id(1, LEADER, held)));
+    assert_eq!(log.last_log_id(), Some(log_id(1, held)));
     assert_eq!(read_all(&log), entries(1..=held, 1));
     match good_len {
         0 => assert!(!path.exists(), "the emptied segment was removed"),
@@ -512,7 +511,7 @@ fn assert_recovers(dir: &Path, path: &Path, held: u64, good_len: u64) {
     log.append(&[entry(held + 1, 2)])
         .expect("append after recovery");
     let log = open(dir);
-    assert_eq!(log.last_log_id(), Some(log_id(2, LEADER, held + 1)));
+    assert_eq!(log.last_log_id(), Some(log_id(2, held + 1)));
     assert_eq!(log.entry(held + 1).expect("new entry"), entry(held + 1, 2));
 }
 
@@ -947,10 +946,10 @@ fn purge_interrupted_after_any_removal_keeps_the_purge_point() {
         restore_dir(dir.path(), &saved);
         let disk = faulty(dir.path(), removes_allowed);
         let mut log = SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX).expect("open");
-        let _ = log.purge(log_id(1, LEADER, upto));
+        let _ = log.purge(log_id(1, upto));
         drop(log);
         let log = open(dir.path());
-        assert_eq!(log.purged(), Some(log_id(1, LEADER, upto)));
+        assert_eq!(log.purged(), Some(log_id(1, upto)));
         assert_eq!(read_all(&log), entries(upto + 1..=150, 1));
         assert_eq!(
             segments(dir.path()).len(),
@@ -977,7 +976,7 @@ impl Model {
 
     fn last_log_id(&self) -> Option<LogId<u64>> {
         match self.terms.last() {
-            Some(term) => Some(log_id(*term, LEADER, self.next() - 1)),
+            Some(term) => Some(log_id(*term, self.next() - 1)),
             None => self.purged,
         }
     }
@@ -1041,7 +1040,7 @@ fn step(dir: &Path, log: &mut SegmentLog, model: &mut Model, op: &Op) {
                 None if upto < model.first => return,
                 None => model.term,
             };
-            let id = log_id(term, LEADER, upto);
+            let id = log_id(term, upto);
             log.purge(id).expect("purge");
             let dropped = (upto + 1 - model.first).min(model.terms.len() as u64);
             model.terms.drain(..dropped as usize);
@@ -1117,9 +1116,9 @@ async fn log_store_through_openraft_traits() {
     let state = store.get_log_state().await.expect("state");
     assert_eq!(
         (state.last_purged_log_id, state.last_log_id),
-        (None, Some(log_id(1, LEADER, 60)))
+        (None, Some(log_id(1, 60)))
     );
-    assert_eq!(store.last_log_id(), Some(log_id(1, LEADER, 60)));
+    assert_eq!(store.last_log_id(), Some(log_id(1, 60)));
     assert_eq!(store.try_get_log_entries(..).await.expect("read"), all);
     assert_eq!(
         store.try_get_log_entries(10..20).await.expect("read"),
@@ -1149,24 +1148,21 @@ async fn log_store_through_openraft_traits() {
     let mut reader = store.get_log_reader().await;
     assert_eq!(reader.try_get_log_entries(..).await.expect("read"), all);
 
-    store
-        .truncate(log_id(1, LEADER, 50))
-        .await
-        .expect("truncate");
+    store.truncate(log_id(1, 50)).await.expect("truncate");
     assert_eq!(
         store.get_log_state().await.expect("state").last_log_id,
-        Some(log_id(1, LEADER, 49))
+        Some(log_id(1, 49))
     );
     assert_eq!(
         reader.try_get_log_entries(..).await.expect("read"),
         all[..50].to_vec(),
         "readers share the log"
     );
-    store.purge(log_id(1, LEADER, 20)).await.expect("purge");
+    store.purge(log_id(1, 20)).await.expect("purge");
     let state = store.get_log_state().await.expect("state");
     assert_eq!(
         (state.last_purged_log_id, state.last_log_id),
-        (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49)))
+        (Some(log_id(1, 20)), Some(log_id(1, 49)))
     );
     assert_eq!(
         store.try_get_log_entries(..).await.expect("read"),
@@ -1189,7 +1185,7 @@ async fn log_store_through_openraft_traits() {
     let state = store.get_log_state().await.expect("state");
     assert_eq!(
         (state.last_purged_log_id, state.last_log_id),
-        (Some(log_id(1, LEADER, 20)), Some(log_id(1, LEADER, 49)))
+        (Some(log_id(1, 20)), Some(log_id(1, 49)))
     );
     assert_eq!(
         store.try_get_log_entries(..).await.expect("read"),

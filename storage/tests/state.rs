@@ -17,7 +17,6 @@ use orbit_storage::record::log_id;
 use orbit_storage::{Disk, FsDisk, ShardState, StateMachine};
 use tempfile::TempDir;
 
-const LEADER: u64 = 2;
 const TERM: u64 = 3;
 /// Proposal time of entry `index`: a fixed epoch plus ten ms per index.
 const TS_MS_BASE: u64 = 1_700_000_000_000;
@@ -59,21 +58,21 @@ fn normal(index: u64, db: u8, cmd: Command) -> Entry<TypeConfig> {
         cmd,
     };
     Entry {
-        log_id: log_id(TERM, LEADER, index),
+        log_id: log_id(TERM, index),
         payload: EntryPayload::Normal(request),
     }
 }
 
 fn blank(index: u64) -> Entry<TypeConfig> {
     Entry {
-        log_id: log_id(TERM, LEADER, index),
+        log_id: log_id(TERM, index),
         payload: EntryPayload::Blank,
     }
 }
 
 fn member(index: u64, voters: &[u64]) -> Entry<TypeConfig> {
     Entry {
-        log_id: log_id(TERM, LEADER, index),
+        log_id: log_id(TERM, index),
         payload: EntryPayload::Membership(membership(voters)),
     }
 }
@@ -228,15 +227,12 @@ async fn apply_batch_then_reopen() {
     let (entries, expected) = first_batch();
     let outputs = sm.apply(entries).await.expect("apply");
     assert_eq!(outputs, expected);
-    assert_eq!(
-        state.applied().expect("applied"),
-        Some(log_id(TERM, LEADER, 15))
-    );
+    assert_eq!(state.applied().expect("applied"), Some(log_id(TERM, 15)));
     assert_eq!(*applied_rx.borrow(), 15);
     let (_, stored) = sm.applied_state().await.expect("applied state");
     assert_eq!(
         stored,
-        StoredMembership::new(Some(log_id(TERM, LEADER, 14)), membership(&[1, 2, 3, 4]))
+        StoredMembership::new(Some(log_id(TERM, 14)), membership(&[1, 2, 3, 4]))
     );
 
     // A second batch: its KEYS sees committed keys, its own pending writes and deletes.
@@ -291,7 +287,7 @@ async fn apply_batch_then_reopen() {
     );
 
     let before = summary(&state, &mut sm).await;
-    assert_eq!(before.applied, Some(log_id(TERM, LEADER, 20)));
+    assert_eq!(before.applied, Some(log_id(TERM, 20)));
     drop((state, sm, applied_rx));
     let (state, mut sm) = open(dir.path());
     assert_eq!(summary(&state, &mut sm).await, before);
@@ -452,7 +448,7 @@ async fn read_time_never_runs_behind_the_shard_clock() {
         cmd: set("other", "x"),
     };
     sm.apply(vec![Entry {
-        log_id: log_id(TERM, LEADER, 2),
+        log_id: log_id(TERM, 2),
         payload: EntryPayload::Normal(late),
     }])
     .await
@@ -513,10 +509,10 @@ async fn snapshot_round_trip_into_a_fresh_store() {
     let (source_dir, target_dir) = (tempdir(), tempdir());
     let (source_state, mut source_sm) = source(source_dir.path()).await;
     let (meta, bytes) = build(&mut source_sm).await;
-    assert_eq!(meta.last_log_id, Some(log_id(TERM, LEADER, 15)));
+    assert_eq!(meta.last_log_id, Some(log_id(TERM, 15)));
     assert_eq!(
         meta.last_membership,
-        StoredMembership::new(Some(log_id(TERM, LEADER, 14)), membership(&[1, 2, 3, 4]))
+        StoredMembership::new(Some(log_id(TERM, 14)), membership(&[1, 2, 3, 4]))
     );
 
     let (target_state, mut target_sm) = open(target_dir.path());
@@ -545,7 +541,7 @@ async fn snapshot_round_trip_into_a_fresh_store() {
         .expect("apply after install");
     assert_eq!(
         target_state.applied().expect("applied"),
-        Some(log_id(TERM, LEADER, 16))
+        Some(log_id(TERM, 16))
     );
 }
 
@@ -643,7 +639,7 @@ async fn snapshot_with_any_flipped_byte_is_refused() {
     );
     // Bytes that verify but disagree with the meta they came with.
     let mut wrong_meta = meta.clone();
-    wrong_meta.last_log_id = Some(log_id(TERM, LEADER, 99));
+    wrong_meta.last_log_id = Some(log_id(TERM, 99));
     assert!(
         install(&mut target_sm, &wrong_meta, &bytes).await.is_err(),
         "meta mismatch accepted"
@@ -714,7 +710,7 @@ async fn current_snapshot_survives_reopening() {
         bytes, first_bytes,
         "the later snapshot holds the later entry"
     );
-    assert_eq!(meta.last_log_id, Some(log_id(TERM, LEADER, 16)));
+    assert_eq!(meta.last_log_id, Some(log_id(TERM, 16)));
     drop(source_sm);
     let (_, mut source_sm) = open(source_dir.path());
     let current = source_sm
