@@ -37,9 +37,28 @@ fn the_same_seed_replays_the_same_run_in_another_process() {
 }
 
 #[test]
+fn a_sweep_reports_each_seed_as_it_runs_alone() {
+    // Goal: a sweep runs seeds in fresh processes, so its verdict and trace
+    // hash for a seed equal that seed's own run (its replay line).
+    let sweep = run_binary(&["--seeds", "20..23", "--duration", "10", "--verbose"]);
+    for seed in 20..23 {
+        let alone = run_binary(&["--seed", &seed.to_string(), "--duration", "10"]);
+        let line = sweep
+            .lines()
+            .find(|l| {
+                l.contains(&format!("seed={seed} "))
+                    && (l.starts_with("PASS") || l.starts_with("FAIL"))
+            })
+            .unwrap_or_else(|| panic!("seed {seed} missing from the sweep: {sweep}"));
+        assert_eq!(trace_hash(line), trace_hash(&alone), "seed {seed}");
+    }
+}
+
+#[test]
 fn madsim_determinism_check_passes() {
     // Goal: madsim's own check (every random draw compared between two runs
     // in one process) passes for a few seeds.
+    orbit_sim::runner::warm_up();
     for seed in [1, 2] {
         madsim::runtime::Runtime::check_determinism(seed, madsim::Config::default(), || {
             orbit_sim::runner::simulate_current_seed()

@@ -48,6 +48,12 @@ mod cli {
         /// Force the cluster size (otherwise the seed picks 3 or 5).
         #[arg(long)]
         nodes: Option<u64>,
+        /// Seeds run at once in a sweep (each in its own process).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run each seed this many times in this process (a determinism probe).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
         /// Print the whole trace with simulated timestamps.
         #[arg(long)]
         verbose: bool,
@@ -113,6 +119,125 @@ mod cli {
         }
     }
 
+    /// One seed's outcome, parsed from its own process's report.
+    struct SeedResult {
+        seed: u64,
+        passed: bool,
+        simulated_ms: u64,
+        operations: usize,
+        output: String,
+    }
+
+    fn field(line: &str, name: &str) -> u64 {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name))
+            .and_then(|v| v.trim_end_matches("ms").parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn seed_command(flags: &Flags, seed: u64) -> std::process::Command {
+        let exe = std::env::current_exe().expect("the path of this program");
+        let mut command = std::process::Command::new(exe);
+        command
+            .arg("--seed")
+            .arg(seed.to_string())
+            .arg("--duration")
+            .arg(flags.duration.to_string());
+        if let Some(faults) = &flags.faults {
+            command.arg("--faults").arg(faults.join(","));
+        }
+        for bug in &flags.bugs {
+            command.arg("--bug").arg(bug);
+        }
+        if let Some(nodes) = flags.nodes {
+            command.arg("--nodes").arg(nodes.to_string());
+        }
+        if flags.verbose {
+            command.arg("--verbose");
+        }
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        command
+    }
+
+    fn collect(seed: u64, child: std::process::Child) -> SeedResult {
+        let output = child
+            .wait_with_output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let verdict = output
+            .lines()
+            .find(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+            .unwrap_or("")
+            .to_string();
+        SeedResult {
+            seed,
+            passed: verdict.starts_with("PASS "),
+            simulated_ms: field(&verdict, "simulated="),
+            operations: usize::try_from(field(&verdict, "ops=")).unwrap_or(0),
+            output: if output.is_empty() {
+                format!("FAIL seed={seed}: the run's process died without a report\n")
+            } else {
+                output
+            },
+        }
+    }
+
+    /// Runs every seed in its own process, `--jobs` at a time, so each run
+    /// starts from a fresh process exactly as its replay line does.
+    fn sweep_in_processes(flags: &Flags, seeds: std::ops::Range<u64>) -> (Vec<u64>, u64, usize) {
+        let jobs = flags
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let total = seeds.end - seeds.start;
+        let mut running: std::collections::VecDeque<(u64, std::process::Child)> =
+            std::collections::VecDeque::new();
+        let mut next = seeds.start;
+        let (mut failed, mut simulated_ms, mut operations, mut done) =
+            (Vec::new(), 0u64, 0usize, 0u64);
+        while next < seeds.end || !running.is_empty() {
+            while running.len() < jobs && next < seeds.end {
+                match seed_command(flags, next).spawn() {
+                    Ok(child) => running.push_back((next, child)),
+                    Err(e) => {
+                        eprintln!("cannot start seed {next}: {e}");
+                        failed.push(next);
+                    }
+                }
+                next += 1;
+            }
+            let Some((seed, child)) = running.pop_front() else {
+                break;
+            };
+            let result = collect(seed, child);
+            done += 1;
+            simulated_ms += result.simulated_ms;
+            operations += result.operations;
+            if !result.passed {
+                failed.push(result.seed);
+            }
+            if result.passed && !flags.verbose {
+                let width = 40usize;
+                let filled = usize::try_from(done).unwrap_or(0) * width
+                    / usize::try_from(total).unwrap_or(1).max(1);
+                eprint!(
+                    "\r[{}{}] {}/{} seeds, {} failed",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    done,
+                    total,
+                    failed.len()
+                );
+            } else {
+                eprintln!();
+                print!("{}", result.output);
+            }
+        }
+        (failed, simulated_ms, operations)
+    }
+
     pub fn main() -> i32 {
         let flags = Flags::parse();
         if let Ok(filter) = std::env::var("RUST_LOG") {
@@ -167,39 +292,29 @@ mod cli {
             (None, None) => 1..2,
         };
         let sweep = seeds.end - seeds.start > 1;
-        let started = Instant::now();
-        let (mut failed, mut simulated_ms, mut operations) = (Vec::new(), 0u64, 0usize);
-        let total = seeds.end - seeds.start;
-        for (done, seed) in seeds.clone().enumerate() {
+        if !sweep {
             let mut params =
-                Params::from_seed(seed, faults.as_deref(), &flags.bugs, flags.duration);
+                Params::from_seed(seeds.start, faults.as_deref(), &flags.bugs, flags.duration);
             if let Some(nodes) = flags.nodes {
                 params.nodes = nodes.clamp(1, 9);
             }
-            let report = run(&params);
-            simulated_ms += report.simulated_ms;
-            operations += report.operations;
-            if sweep && report.failures.is_empty() && !flags.verbose {
-                let width = 40usize;
-                let filled = (done + 1) * width / usize::try_from(total).unwrap_or(1);
-                eprint!(
-                    "\r[{}{}] {}/{} seeds, {} failed",
-                    "#".repeat(filled),
-                    ".".repeat(width - filled),
-                    done + 1,
-                    total,
-                    failed.len()
-                );
-            } else {
-                if sweep {
-                    eprintln!();
+            let mut report = run(&params);
+            for _ in 1..flags.repeat {
+                let again = run(&params);
+                if again.trace_hash != report.trace_hash {
+                    report.failures.push(format!(
+                        "determinism: the same seed gave trace hash {:016x}, then {:016x}, in one process",
+                        report.trace_hash, again.trace_hash
+                    ));
+                    break;
                 }
-                print_report(&flags, &report);
             }
-            if !report.failures.is_empty() {
-                failed.push(seed);
-            }
+            print_report(&flags, &report);
+            return i32::from(!report.failures.is_empty());
         }
+        let started = Instant::now();
+        let (failed, simulated_ms, operations) = sweep_in_processes(&flags, seeds.clone());
+        let total = seeds.end - seeds.start;
         if sweep {
             eprintln!();
             let wall = started.elapsed().as_secs_f64().max(1e-9);
