@@ -203,28 +203,6 @@ fn panic_report(params: &Params, failure: String) -> Report {
     }
 }
 
-/// The run for the current madsim runtime's seed: what
-/// `madsim::runtime::Runtime::check_determinism` runs twice in one process.
-///
-/// Only the fault classes whose runs repeat exactly within one process are
-/// used: runs with partitions, pauses, crash-all or disk errors diverge when
-/// repeated inside one process (some process-wide state outlives a madsim
-/// runtime; not yet found), although they replay exactly in a fresh process,
-/// which is how `orbit-sim` sweeps and replays (see docs/SIMULATION.md).
-pub async fn simulate_current_seed() -> u64 {
-    let seed = Handle::current().seed();
-    let faults = [
-        Fault::Kill,
-        Fault::Delay,
-        Fault::Membership,
-        Fault::Clog,
-        Fault::LeaderTransfer,
-    ];
-    let mut params = Params::from_seed(seed, Some(&faults), &[], 10);
-    params.buggify = true;
-    simulate(params).await.trace_hash
-}
-
 async fn simulate(params: Params) -> Report {
     orbit_core::fault::reset(params.buggify, &params.bugs);
     let random: Arc<dyn Fn(u64) -> u64 + Send + Sync> =

@@ -54,18 +54,6 @@ fn a_sweep_reports_each_seed_as_it_runs_alone() {
     }
 }
 
-#[test]
-fn madsim_determinism_check_passes() {
-    // Goal: madsim's own check (every random draw compared between two runs
-    // in one process) passes for a few seeds.
-    orbit_sim::runner::warm_up();
-    for seed in [1, 2] {
-        madsim::runtime::Runtime::check_determinism(seed, madsim::Config::default(), || {
-            orbit_sim::runner::simulate_current_seed()
-        });
-    }
-}
-
 /// Seeds that once found bugs, kept so the bugs stay fixed.
 const REGRESSION_SEEDS: &[(u64, &str)] = &[
     (
