@@ -134,7 +134,6 @@ impl World {
 /// Runs one seed to the end and checks it. Panics inside the simulation are
 /// caught and reported as failures.
 pub fn run(params: &Params) -> Report {
-    warm_up();
     // Each run gets a fresh thread: std's hash-map seeds are per thread and
     // advance with every map created, so a run sharing a thread with earlier
     // runs would behave differently from the same seed run alone.
@@ -146,22 +145,6 @@ pub fn run(params: &Params) -> Report {
         .expect("spawn a simulation thread")
         .join()
         .unwrap_or_else(|_| panic_report(&fallback, "the simulation thread died".into()))
-}
-
-/// Runs one throwaway simulation, once per process, before any real one.
-///
-/// Some process-wide state (lazily initialised statics in dependencies) is
-/// set up by the first simulation in a process and draws from the seeded rng
-/// when it is, so without this the first run of a process and later runs of
-/// the same seed diverge, and a failure found in a sweep would not replay
-/// alone. After the warm-up every run starts from the same process state.
-pub fn warm_up() {
-    static WARM: std::sync::Once = std::sync::Once::new();
-    WARM.call_once(|| {
-        let mut params = Params::from_seed(0, None, &[], 5);
-        params.buggify = true;
-        let _ = std::thread::spawn(move || run_here(&params)).join();
-    });
 }
 
 fn run_here(params: &Params) -> Report {
