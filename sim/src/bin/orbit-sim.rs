@@ -302,8 +302,15 @@ mod cli {
             for _ in 1..flags.repeat {
                 let again = run(&params);
                 if again.trace_hash != report.trace_hash {
+                    let first_difference = report
+                        .trace
+                        .iter()
+                        .zip(&again.trace)
+                        .find(|(a, b)| a != b)
+                        .map(|(a, b)| format!("first difference:\n    {a}\n    {b}"))
+                        .unwrap_or_default();
                     report.failures.push(format!(
-                        "determinism: the same seed gave trace hash {:016x}, then {:016x}, in one process",
+                        "determinism: the same seed gave trace hash {:016x}, then {:016x}, in one process; {first_difference}",
                         report.trace_hash, again.trace_hash
                     ));
                     break;
