@@ -20,7 +20,7 @@ use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
-use crate::checker::{durability, leaders, linearizable, replicas};
+use crate::checker::{durability, leaders, linearizable, liveness, replicas};
 use crate::disk::DiskFaults;
 use crate::history::{Call, History, Operation, Outcome, Ret};
 use crate::params::{Fault, Params};
@@ -214,15 +214,17 @@ async fn simulate(params: Params) -> Report {
     nemesis(&world).await;
     world.workload_on.store(false, Ordering::SeqCst);
     heal(&world).await;
-    let mut failures = Vec::new();
-    if let Err(e) = liveness(&world).await {
-        failures.push(e);
-    }
+    let mut progress = liveness::Progress {
+        healed_at_ns: world.now_ns(),
+        ..Default::default()
+    };
+    progress.first_commit_at_ns = first_commit(&world).await;
     // Let operations still in flight finish or time out.
     madsim::time::sleep(CLIENT_TIMEOUT + Duration::from_secs(1)).await;
-    if let Err(e) = converge(&world).await {
-        failures.push(e);
-    }
+    progress.convergence_started_at_ns = world.now_ns();
+    (progress.converged_at_ns, progress.last_states) = converge(&world).await;
+    let bound_ns = u64::try_from(LIVENESS_BOUND.as_nanos()).unwrap_or(u64::MAX);
+    let mut failures = liveness::check(&progress, bound_ns);
     let final_reads = final_reads(&world).await;
     sampler.abort();
     sample_once(&world);
@@ -742,8 +744,9 @@ async fn heal(world: &Arc<World>) {
     }
 }
 
-/// After healing, a write commits within [`LIVENESS_BOUND`].
-async fn liveness(world: &Arc<World>) -> Result<(), String> {
+/// After healing: when a write first commits (trying for up to
+/// [`LIVENESS_BOUND`]), judged by `checker::liveness`.
+async fn first_commit(world: &Arc<World>) -> Option<u64> {
     let deadline = madsim::time::Instant::now() + LIVENESS_BOUND;
     while madsim::time::Instant::now() < deadline {
         for (_, node) in world.live_nodes() {
@@ -758,18 +761,17 @@ async fn liveness(world: &Arc<World>) -> Result<(), String> {
                 madsim::time::timeout(Duration::from_secs(2), node.execute(0, cmd)).await
             {
                 world.note("liveness: a write committed after healing".into());
-                return Ok(());
+                return Some(world.now_ns());
             }
         }
         madsim::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!(
-        "liveness: no write committed within {LIVENESS_BOUND:?} after the faults healed"
-    ))
+    None
 }
 
-/// Waits until every node applied the same index with the same state.
-async fn converge(world: &Arc<World>) -> Result<(), String> {
+/// When every node first holds the same state at the same applied index
+/// (trying for up to [`LIVENESS_BOUND`]), and the last states seen.
+async fn converge(world: &Arc<World>) -> (Option<u64>, String) {
     let deadline = madsim::time::Instant::now() + LIVENESS_BOUND;
     let mut last = Vec::new();
     while madsim::time::Instant::now() < deadline {
@@ -792,13 +794,11 @@ async fn converge(world: &Arc<World>) -> Result<(), String> {
                 .all(|w| w[0].1.is_some() && w[0].1 == w[1].1)
         {
             world.note(format!("converged: {last:?}"));
-            return Ok(());
+            return (Some(world.now_ns()), format!("{last:?}"));
         }
         madsim::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!(
-        "replicas did not converge within {LIVENESS_BOUND:?} after healing: {last:?}"
-    ))
+    (None, format!("{last:?}"))
 }
 
 /// Reads every checked key through the leader, recording the reads in the

@@ -9,11 +9,13 @@
 //! | [`replicas`] | Replicas hold identical state at equal applied index (Raft State Machine Safety). |
 //! | [`leaders`] | At most one leader per term (Election Safety) and Log Matching. |
 //!
-//! Liveness (progress within a bound after faults heal) and "no panic" are
-//! checked by the runner itself (`runner.rs`), which owns the clock and the
-//! panic hook.
+//! | [`liveness`] | After faults heal, a write commits and the replicas converge within a bound (Raft §5.6). |
+//!
+//! "No panic" is checked by the runner itself (`runner.rs`): it runs the
+//! simulation under `catch_unwind` and reports any panic as a failure.
 
 pub mod durability;
 pub mod leaders;
 pub mod linearizable;
+pub mod liveness;
 pub mod replicas;
