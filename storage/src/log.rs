@@ -24,8 +24,8 @@ use orbit_core::TypeConfig;
 
 use crate::disk::{read_file, write_file_atomic, Disk, DiskFile};
 use crate::record::{
-    encode_framed, from_rkyv, log_id, read_frame, to_rkyv, write_frame, FrameError, LogIdRecord,
-    LogRecord, VoteRecord,
+    decode_framed, encode_framed, from_rkyv, log_id, read_frame, to_rkyv, write_frame, FrameError,
+    LogIdRecord, LogRecord, VoteRecord,
 };
 
 pub const SEGMENT_SIZE_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
@@ -563,14 +563,9 @@ where
     T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
         + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
 {
-    let corrupt = |reason: String| LogError::Corrupt {
+    decode_framed(bytes).map_err(|e| LogError::Corrupt {
         file: disk.describe(name),
         offset: 0,
-        reason,
-    };
-    let (payload, used) = read_frame(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));
-    }
-    from_rkyv(payload).map_err(|e| corrupt(e.to_string()))
+        reason: e.to_string(),
+    })
 }

@@ -29,6 +29,8 @@ pub enum FrameError {
     Checksum { stored: u32, computed: u32 },
     #[error("payload does not decode: {0}")]
     Decode(String),
+    #[error("{0} trailing bytes after the record")]
+    Trailing(usize),
 }
 
 pub fn frame_crc(len: u32, payload: &[u8]) -> u32 {
@@ -237,6 +239,21 @@ where
     let mut aligned = AlignedVec::<16>::with_capacity(bytes.len());
     aligned.extend_from_slice(bytes);
     rkyv::from_bytes::<T, rancor::Error>(&aligned).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Decodes a buffer that must hold exactly one frame of `T` (the `vote`
+/// and `purged` files, the state machine's metadata records).
+pub fn decode_framed<T>(bytes: &[u8]) -> Result<T, FrameError>
+where
+    T: Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rancor::Error>>,
+{
+    let (payload, used) = read_frame(bytes)?;
+    if used != bytes.len() {
+        return Err(FrameError::Trailing(bytes.len() - used));
+    }
+    from_rkyv(payload)
 }
 
 /// Encodes one value as a complete frame.

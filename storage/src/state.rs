@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use crate::disk::{read_file, write_file_atomic, Disk};
 use crate::engine::{BatchOp, KvEngine, KvView, Space};
 use crate::record::{
-    from_rkyv, membership_from_record, membership_to_record, read_frame, to_rkyv, write_frame,
-    LogIdRecord, MembershipRecord,
+    decode_framed, encode_framed, from_rkyv, membership_from_record, membership_to_record,
+    read_frame, to_rkyv, write_frame, LogIdRecord, MembershipRecord,
 };
 
 const META_APPLIED: &[u8] = b"applied";
@@ -206,24 +206,7 @@ where
     T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
         + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
 {
-    let (payload, used) = read_frame(bytes).map_err(|e| StoreError(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(StoreError("trailing bytes after a metadata record".into()));
-    }
-    from_rkyv(payload).map_err(|e| StoreError(e.to_string()))
-}
-
-fn framed<T>(value: &T) -> Vec<u8>
-where
-    T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<
-            rkyv::util::AlignedVec,
-            rkyv::ser::allocator::ArenaHandle<'a>,
-            rkyv::rancor::Error,
-        >,
-    >,
-{
-    crate::record::encode_framed(value)
+    decode_framed(bytes).map_err(|e| StoreError(format!("metadata record: {e}")))
 }
 
 impl Store for DataView {
@@ -407,14 +390,14 @@ impl StateMachine {
             batch.push((
                 Space::Meta,
                 META_APPLIED.to_vec(),
-                Some(framed(&LogIdRecord::from_log_id(&last_applied))),
+                Some(encode_framed(&LogIdRecord::from_log_id(&last_applied))),
             ));
         }
         if let Some(m) = &membership {
             batch.push((
                 Space::Meta,
                 META_MEMBERSHIP.to_vec(),
-                Some(framed(&encode_membership(m))),
+                Some(encode_framed(&encode_membership(m))),
             ));
         }
         state.engine.write(batch).map_err(sm_err)?;
@@ -644,12 +627,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .into_iter()
                 .map(|(key, value)| (Space::Data, key, Some(value))),
         );
-        let applied = parsed.header.last_applied.map(|id| framed(&id));
+        let applied = parsed.header.last_applied.map(|id| encode_framed(&id));
         batch.push((Space::Meta, META_APPLIED.to_vec(), applied));
         batch.push((
             Space::Meta,
             META_MEMBERSHIP.to_vec(),
-            Some(framed(&parsed.header.membership)),
+            Some(encode_framed(&parsed.header.membership)),
         ));
         state.engine.write(batch).map_err(sm_err)?;
         state.engine.persist().map_err(sm_err)?;
