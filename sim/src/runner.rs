@@ -154,7 +154,9 @@ fn run_here(params: &Params) -> Report {
     let runtime = madsim::runtime::Runtime::with_seed_and_config(params.seed, config);
     let params_inner = params.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        runtime.block_on(simulate(params_inner))
+        with_seeded_tokio_rng(params_inner.seed, || {
+            runtime.block_on(simulate(params_inner))
+        })
     }));
     match outcome {
         Ok(report) => report,
@@ -170,6 +172,30 @@ fn run_here(params: &Params) -> Report {
             )
         }
     }
+}
+
+/// Runs `f` with real tokio's per-thread rng seeded from `seed`.
+///
+/// madsim-tokio re-exports real tokio's sync types and `select!`, and those
+/// draw from a per-thread `FastRand` (a `watch` sender's wake order, the
+/// branch order of an unbiased `select!`, in openraft as in our code). Tokio
+/// seeds that rng from a process-wide counter, so the same seed run twice in
+/// one process (madsim's determinism check, `--repeat`, a test binary running
+/// seeds one after another) would wake tasks in a different order the second
+/// time. Entering a current-thread tokio runtime built with a fixed
+/// `rng_seed` is tokio's own way to seed it (it needs `--cfg tokio_unstable`,
+/// which the simulator build sets). The runtime runs nothing: the whole
+/// simulation is one synchronous call inside its `block_on`, with tokio's
+/// cooperative budget switched off so tokio's sync types never yield on its
+/// behalf.
+fn with_seeded_tokio_rng<R>(seed: u64, f: impl FnOnce() -> R) -> R {
+    let seeded = real_tokio::runtime::Builder::new_current_thread()
+        .rng_seed(real_tokio::runtime::RngSeed::from_bytes(
+            &seed.to_le_bytes(),
+        ))
+        .build()
+        .expect("build a current-thread tokio runtime (no threads, no drivers)");
+    seeded.block_on(real_tokio::task::unconstrained(async move { f() }))
 }
 
 fn panic_report(params: &Params, failure: String) -> Report {
