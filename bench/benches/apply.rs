@@ -38,11 +38,7 @@ fn set_request(n: usize) -> Request {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    Request {
-        ts_ms: TS_MS,
-        db: 0,
-        cmd,
-    }
+    Request::one(TS_MS, 0, cmd)
 }
 
 /// A store holding every key with a 64-byte value.
@@ -115,13 +111,15 @@ fn bench_apply(c: &mut Criterion) {
 
     // INCR: parse the stored integer, add, format, write back.
     let incrs: Vec<Request> = (0..COMMANDS_PER_ITERATION)
-        .map(|n| Request {
-            ts_ms: TS_MS,
-            db: 0,
-            cmd: Command::IncrBy {
-                key: key(n * 7),
-                delta: 1,
-            },
+        .map(|n| {
+            Request::one(
+                TS_MS,
+                0,
+                Command::IncrBy {
+                    key: key(n * 7),
+                    delta: 1,
+                },
+            )
         })
         .collect();
     let mut store = MemStore::default();

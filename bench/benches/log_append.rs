@@ -35,11 +35,7 @@ fn entry(index: u64) -> Entry<TypeConfig> {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    let request = Request {
-        ts_ms: 1_700_000_000_000 + index,
-        db: 0,
-        cmd,
-    };
+    let request = Request::one(1_700_000_000_000 + index, 0, cmd);
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(TERM, LEADER), index),
         payload: EntryPayload::Normal(request),

@@ -50,35 +50,53 @@ pub const STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
 const WRITE_ON_READ_PATH: &str = "ERR internal: write command on the read path";
 const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 
-/// Applies one committed log entry. `Err` is a failure of the store (fatal
-/// for the replica); command errors are `Ok(Output::Error(..))`.
-pub fn apply(ctx: &ApplyCtx, req: &Request, store: &mut impl Store) -> Result<Output, StoreError> {
+/// Applies one committed log entry: its ops in order, each at the entry's
+/// stamp. `Err` is a failure of the store (fatal for the replica); command
+/// errors are `Ok(Output::Error(..))` in the op's place.
+pub fn apply(
+    ctx: &ApplyCtx,
+    req: &Request,
+    store: &mut impl Store,
+) -> Result<Vec<Output>, StoreError> {
+    req.ops
+        .iter()
+        .map(|op| apply_op(ctx, req.ts_ms, op.db, &op.cmd, store))
+        .collect()
+}
+
+fn apply_op(
+    ctx: &ApplyCtx,
+    ts_ms: u64,
+    db: u8,
+    cmd: &Command,
+    store: &mut impl Store,
+) -> Result<Output, StoreError> {
     let clock_ms = keys::read_clock(store)?;
-    let now_ms = req.ts_ms.max(clock_ms);
+    let now_ms = ts_ms.max(clock_ms);
     keys::write_clock(store, now_ms)?;
-    if req.db >= DB_COUNT {
+    if db >= DB_COUNT {
         return Ok(Output::err(DB_OUT_OF_RANGE));
     }
-    if req.cmd.is_read_only() {
+    if cmd.is_read_only() {
         return read_command(
             &View {
                 store: &*store,
-                db: req.db,
+                db,
                 now_ms,
             },
-            &req.cmd,
+            cmd,
         );
     }
     let mut shard = Shard {
         store,
-        db: req.db,
+        db,
         now_ms,
         version: ctx.index,
     };
-    for key in named_keys(&req.cmd) {
+    for key in named_keys(cmd) {
         shard.purge_if_expired(key)?;
     }
-    shard.execute(&req.cmd)
+    shard.execute(cmd)
 }
 
 /// Executes a read-only command at `now_ms` without writing anything. Time

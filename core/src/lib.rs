@@ -22,5 +22,5 @@ pub use apply::{apply, ApplyCtx};
 pub use command::{Command, Expiry, SetCondition, SetExpiry};
 pub use ids::{NodeId, ShardId};
 pub use output::Output;
-pub use raft::{Request, TypeConfig};
+pub use raft::{Op, Request, TypeConfig};
 pub use store::{MemStore, Store, StoreError};

@@ -10,7 +10,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use orbit_core::{Command, Output, ShardId, TypeConfig};
+use orbit_core::{Op, Output, ShardId, TypeConfig};
 use serde::{Deserialize, Serialize};
 
 /// The largest frame accepted (snapshot chunks and entry batches stay below).
@@ -31,18 +31,12 @@ pub enum PeerRequest {
         shard: ShardId,
         rpc: InstallSnapshotRequest<TypeConfig>,
     },
-    /// A client write forwarded to the leader, which stamps and proposes it.
-    Write {
-        shard: ShardId,
-        db: u8,
-        cmd: Command,
-    },
-    /// A linearizable read forwarded to the leader.
-    Read {
-        shard: ShardId,
-        db: u8,
-        cmd: Command,
-    },
+    /// Client writes forwarded to the leader, which stamps and proposes
+    /// them (in order, in one entry or consecutive ones).
+    Write { shard: ShardId, ops: Vec<Op> },
+    /// Linearizable reads forwarded to the leader, answered in order after
+    /// one leadership check.
+    Read { shard: ShardId, ops: Vec<Op> },
     /// Add a node to the cluster (as a voter) through the leader.
     Join { node_id: u64, addr: String },
 }
@@ -65,7 +59,8 @@ pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
-    Output(Result<Output, ForwardError>),
+    /// One output per forwarded op.
+    Outputs(Result<Vec<Output>, ForwardError>),
     Joined(Result<(), String>),
     /// The request named a shard this node does not host.
     NoSuchShard(ShardId),

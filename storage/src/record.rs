@@ -312,11 +312,11 @@ mod tests {
             },
             Entry {
                 log_id: log_id(2, 2),
-                payload: EntryPayload::Normal(Request {
-                    ts_ms: 99,
-                    db: 0,
-                    cmd: orbit_core::Command::Get { key: b"k".to_vec() },
-                }),
+                payload: EntryPayload::Normal(Request::one(
+                    99,
+                    0,
+                    orbit_core::Command::Get { key: b"k".to_vec() },
+                )),
             },
             Entry {
                 log_id: log_id(2, 3),

@@ -317,7 +317,7 @@ impl StateMachine {
     fn apply_batch(
         &mut self,
         entries: Vec<Entry<TypeConfig>>,
-    ) -> Result<Vec<Output>, StorageError<u64>> {
+    ) -> Result<Vec<Vec<Output>>, StorageError<u64>> {
         let state = self.state.clone();
         let mut overlay = Overlay {
             base: state.engine.view(),
@@ -328,7 +328,7 @@ impl StateMachine {
         let mut membership = None;
         for entry in entries {
             let output = match &entry.payload {
-                EntryPayload::Blank => Output::Ok,
+                EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(request) => {
                     #[cfg(madsim)]
                     let stamped;
@@ -360,7 +360,7 @@ impl StateMachine {
                 }
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                    Output::Ok
+                    Vec::new()
                 }
             };
             last_applied = Some(entry.log_id);
@@ -577,7 +577,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied, membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Output>, StorageError<u64>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Output>>, StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,

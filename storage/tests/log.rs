@@ -75,11 +75,11 @@ fn request(index: u64, term: u64) -> Request {
             get: false,
         },
     };
-    Request {
-        ts_ms: 1_700_000_000_000 + index * 10 + term,
-        db: (index % 3) as u8,
+    Request::one(
+        1_700_000_000_000 + index * 10 + term,
+        (index % 3) as u8,
         cmd,
-    }
+    )
 }
 
 /// The entry at `index` written in `term`: its payload kind and size follow

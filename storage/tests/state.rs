@@ -52,11 +52,7 @@ fn membership(voters: &[u64]) -> Membership<u64, BasicNode> {
 }
 
 fn normal(index: u64, db: u8, cmd: Command) -> Entry<TypeConfig> {
-    let request = Request {
-        ts_ms: TS_MS_BASE + index * 10,
-        db,
-        cmd,
-    };
+    let request = Request::one(TS_MS_BASE + index * 10, db, cmd);
     Entry {
         log_id: log_id(TERM, index),
         payload: EntryPayload::Normal(request),
@@ -225,7 +221,7 @@ async fn apply_batch_then_reopen() {
     );
 
     let (entries, expected) = first_batch();
-    let outputs = sm.apply(entries).await.expect("apply");
+    let outputs = per_entry(sm.apply(entries).await.expect("apply"));
     assert_eq!(outputs, expected);
     assert_eq!(state.applied().expect("applied"), Some(log_id(TERM, 15)));
     assert_eq!(*applied_rx.borrow(), 15);
@@ -236,8 +232,8 @@ async fn apply_batch_then_reopen() {
     );
 
     // A second batch: its KEYS sees committed keys, its own pending writes and deletes.
-    let outputs = sm
-        .apply(vec![
+    let outputs = per_entry(
+        sm.apply(vec![
             normal(
                 16,
                 0,
@@ -274,7 +270,8 @@ async fn apply_batch_then_reopen() {
             ),
         ])
         .await
-        .expect("apply");
+        .expect("apply"),
+    );
     assert_eq!(
         outputs[..4],
         [text("1x"), Output::Int(-2), Output::Ok, Output::Int(1)]
@@ -442,11 +439,7 @@ async fn read_time_never_runs_behind_the_shard_clock() {
         Output::Nil
     );
     // A later entry moves the shard clock past the deadline: a lagging wall clock no longer sees the key.
-    let late = Request {
-        ts_ms: deadline_ms + 5_000,
-        db: 0,
-        cmd: set("other", "x"),
-    };
+    let late = Request::one(deadline_ms + 5_000, 0, set("other", "x"));
     sm.apply(vec![Entry {
         log_id: log_id(TERM, 2),
         payload: EntryPayload::Normal(late),
@@ -455,6 +448,18 @@ async fn read_time_never_runs_behind_the_shard_clock() {
     .expect("apply");
     assert_eq!(state.clock_ms().expect("clock"), deadline_ms + 5_000);
     assert_eq!(state.read(0, 0, &get("k")).expect("read"), Output::Nil);
+}
+
+/// One output per entry: a normal entry here holds one op and replies with
+/// one output; blank and membership entries hold none, shown as `OK`.
+fn per_entry(outputs: Vec<Vec<Output>>) -> Vec<Output> {
+    outputs
+        .into_iter()
+        .map(|mut output| {
+            assert!(output.len() <= 1, "one op per entry in these tests");
+            output.pop().unwrap_or(Output::Ok)
+        })
+        .collect()
 }
 
 /// Builds a snapshot and returns its meta and bytes.

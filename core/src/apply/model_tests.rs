@@ -16,6 +16,7 @@ use proptest::sample::select;
 use super::tests::check_invariants;
 use super::*;
 use crate::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
+use crate::raft::Op;
 use crate::store::MemStore;
 
 const START_MS: u64 = 1_000_000;
@@ -58,7 +59,7 @@ impl Model {
         }
     }
 
-    fn apply(&mut self, req: &Request) -> Output {
+    fn apply(&mut self, req: &Stamped) -> Output {
         self.clock_ms = self.clock_ms.max(req.ts_ms);
         let (now, db) = (self.clock_ms, usize::from(req.db));
         if req.cmd.is_read_only() {
@@ -565,12 +566,20 @@ fn steps() -> impl Strategy<Value = Vec<(i64, u8, Command)>> {
 }
 
 /// The requests of a plan: timestamps drift from START_MS, sometimes back.
-fn requests(plan: &[(i64, u8, Command)]) -> Vec<Request> {
+/// One command with its entry's stamp.
+#[derive(Clone, Debug)]
+struct Stamped {
+    ts_ms: u64,
+    db: u8,
+    cmd: Command,
+}
+
+fn requests(plan: &[(i64, u8, Command)]) -> Vec<Stamped> {
     let mut ts = i64::try_from(START_MS).expect("small");
     plan.iter()
         .map(|(delta, db, cmd)| {
             ts += delta;
-            Request {
+            Stamped {
                 ts_ms: u64::try_from(ts).expect("stays positive"),
                 db: *db,
                 cmd: cmd.clone(),
@@ -579,7 +588,7 @@ fn requests(plan: &[(i64, u8, Command)]) -> Vec<Request> {
         .collect()
 }
 
-fn run(requests: &[Request]) -> (MemStore, Vec<Output>) {
+fn run(requests: &[Stamped]) -> (MemStore, Vec<Output>) {
     let mut store = MemStore::default();
     let outputs = requests
         .iter()
@@ -589,7 +598,10 @@ fn run(requests: &[Request]) -> (MemStore, Vec<Output>) {
                 index: i as u64 + 1,
                 term: 1,
             };
-            apply(&ctx, req, &mut store).expect("MemStore never fails")
+            let entry = Request::one(req.ts_ms, req.db, req.cmd.clone());
+            let mut outputs = apply(&ctx, &entry, &mut store).expect("MemStore never fails");
+            assert_eq!(outputs.len(), 1);
+            outputs.remove(0)
         })
         .collect();
     (store, outputs)
@@ -606,9 +618,10 @@ proptest! {
         let mut model = Model::new();
         for (i, req) in requests(&plan).iter().enumerate() {
             let ctx = ApplyCtx { index: i as u64 + 1, term: 1 };
-            let output = apply(&ctx, req, &mut store).expect("MemStore never fails");
+            let entry = Request::one(req.ts_ms, req.db, req.cmd.clone());
+            let output = apply(&ctx, &entry, &mut store).expect("MemStore never fails");
             let expected = model.apply(req);
-            prop_assert_eq!(&output, &expected, "step {} {:?}", i, req);
+            prop_assert_eq!(&output, &vec![expected.clone()], "step {} {:?}", i, req);
             check_invariants(&store);
             prop_assert_eq!(decode_keyspace(&store), model.dbs.clone(), "keyspace after step {}", i);
             prop_assert_eq!(keys::read_clock(&store).expect("clock"), model.clock_ms);
@@ -617,6 +630,35 @@ proptest! {
                 let read_output = read(now, req.db, &req.cmd, &store).expect("reads");
                 prop_assert_eq!(read_output, expected, "read path at step {}", i);
             }
+        }
+    }
+
+    #[test]
+    fn an_entry_of_many_ops_applies_like_its_ops_one_by_one(
+        plan in steps(),
+        chunk in 1usize..6,
+    ) {
+        // Goal: group commit changes nothing observable. Ops packed into one
+        // entry give the same replies and bytes as the same ops applied one
+        // entry each at the same stamp and log index.
+        let requests = requests(&plan);
+        let mut batched = MemStore::default();
+        let mut single = MemStore::default();
+        for (n, group) in requests.chunks(chunk).enumerate() {
+            let ctx = ApplyCtx { index: n as u64 + 1, term: 1 };
+            let ts_ms = group[0].ts_ms;
+            let entry = Request {
+                ts_ms,
+                ops: group.iter().map(|r| Op { db: r.db, cmd: r.cmd.clone() }).collect(),
+            };
+            let together = apply(&ctx, &entry, &mut batched).expect("applies");
+            let mut apart = Vec::new();
+            for r in group {
+                let one = Request::one(ts_ms, r.db, r.cmd.clone());
+                apart.extend(apply(&ctx, &one, &mut single).expect("applies"));
+            }
+            prop_assert_eq!(together, apart, "entry {}", n);
+            prop_assert_eq!(&batched, &single, "bytes after entry {}", n);
         }
     }
 

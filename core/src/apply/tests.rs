@@ -69,12 +69,10 @@ impl Shard {
             index: self.index,
             term: 1,
         };
-        let req = Request {
-            ts_ms: self.now_ms,
-            db: self.db,
-            cmd,
-        };
-        let output = apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
+        let req = Request::one(self.now_ms, self.db, cmd);
+        let mut outputs = apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
+        assert_eq!(outputs.len(), 1, "one output per op");
+        let output = outputs.remove(0);
         check_invariants(&self.store);
         output
     }
@@ -969,14 +967,10 @@ fn expire_sweep_removes_stale_index_entries() {
         .map
         .insert(keys::expiry_key(START_MS - 4, 2, b"gone"), Vec::new());
     let ctx = ApplyCtx { index: 99, term: 1 };
-    let req = Request {
-        ts_ms: START_MS,
-        db: 0,
-        cmd: Command::ExpireSweep { limit: 10 },
-    };
+    let req = Request::one(START_MS, 0, Command::ExpireSweep { limit: 10 });
     assert_eq!(
         apply(&ctx, &req, &mut shard.store).expect("applies"),
-        Output::Int(0)
+        vec![Output::Int(0)]
     );
     check_invariants(&shard.store);
     assert_eq!(shard.run(get("k")), bytes("v"));

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use orbit_core::Output;
+use orbit_core::{Op, Output};
 use orbit_net::ExecError;
 
 use super::server::Shared;
@@ -16,6 +16,17 @@ use crate::resp::codec::{Frame, Protocol};
 pub enum After {
     Continue,
     Close,
+}
+
+/// One request, planned.
+enum Step {
+    /// A data command for the node.
+    Op(Op),
+    /// Answered already (PING, ECHO, or an error found before executing).
+    Reply(Frame),
+    /// A connection command (name, whole request), run by the session in
+    /// its place.
+    Session(String, Vec<Vec<u8>>),
 }
 
 pub struct Session {
@@ -81,50 +92,127 @@ impl Session {
         self.shared.limits
     }
 
+    /// Executes a client's requests in order and appends one reply per
+    /// request to `replies`. Data commands that follow one another are
+    /// executed as a pipeline (`Node::execute_many`): consecutive writes
+    /// share a log entry, consecutive reads one leadership check, and each
+    /// still gets its own reply in order. Connection commands (SELECT, HELLO,
+    /// ...) run between them, in their place. Stops at QUIT.
+    pub async fn dispatch_all(
+        &mut self,
+        requests: Vec<Vec<Vec<u8>>>,
+        replies: &mut Vec<Frame>,
+    ) -> After {
+        let mut pending = Vec::new();
+        for args in requests {
+            match self.plan(args) {
+                Step::Session(name, args) => {
+                    self.run_pending(&mut pending, replies).await;
+                    let (frame, after) = self.session_command(&name, &args[1..]).await;
+                    replies.push(frame);
+                    if after == After::Close {
+                        return After::Close;
+                    }
+                }
+                step => pending.push(step),
+            }
+        }
+        self.run_pending(&mut pending, replies).await;
+        After::Continue
+    }
+
     /// Executes one request and returns its reply.
     pub async fn dispatch(&mut self, args: Vec<Vec<u8>>) -> (Frame, After) {
+        let mut replies = Vec::with_capacity(1);
+        let after = self.dispatch_all(vec![args], &mut replies).await;
+        let frame = replies
+            .pop()
+            .unwrap_or_else(|| err("ERR internal: no reply"));
+        (frame, after)
+    }
+
+    /// What a request needs: the node, the session, or nothing but a reply.
+    fn plan(&mut self, args: Vec<Vec<u8>>) -> Step {
         debug_assert!(!args.is_empty(), "empty requests are skipped by the caller");
         let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
         let Some(spec) = table::find(&name) else {
-            return (unknown_command(&args), After::Continue);
+            return Step::Reply(unknown_command(&args));
         };
         if !table::arity_ok(spec, args.len()) {
-            return (
-                err(format!(
-                    "ERR wrong number of arguments for '{name}' command"
-                )),
-                After::Continue,
-            );
+            return Step::Reply(err(format!(
+                "ERR wrong number of arguments for '{name}' command"
+            )));
         }
         self.shared.count_command();
         let rest = &args[1..];
-        let frame = match name.as_str() {
-            "ping" => match rest {
+        match name.as_str() {
+            "ping" => Step::Reply(match rest {
                 [] => Frame::SimpleString(b"PONG".to_vec()),
                 [message] => Frame::Bulk(message.clone()),
                 _ => err("ERR wrong number of arguments for 'ping' command"),
+            }),
+            "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
+            "quit" | "select" | "hello" | "client" | "command" | "info" => {
+                Step::Session(name, args)
+            }
+            _ => match lower::lower(&name, rest) {
+                Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
+                Err(message) => Step::Reply(err(message)),
             },
-            "echo" => Frame::Bulk(rest[0].clone()),
+        }
+    }
+
+    /// Runs the planned data commands as one pipeline and appends the
+    /// replies of every pending step in order.
+    async fn run_pending(&mut self, pending: &mut Vec<Step>, replies: &mut Vec<Frame>) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut ops = Vec::new();
+        let mut slots = Vec::with_capacity(pending.len());
+        for step in pending.drain(..) {
+            match step {
+                Step::Op(op) => {
+                    ops.push(op);
+                    slots.push(None);
+                }
+                Step::Reply(frame) => slots.push(Some(frame)),
+                Step::Session(..) => unreachable!("session steps are never pending"),
+            }
+        }
+        let mut results = if ops.is_empty() {
+            Vec::new()
+        } else {
+            self.shared.node.execute_many(ops).await
+        }
+        .into_iter();
+        for slot in slots {
+            let frame = match slot {
+                Some(frame) => frame,
+                None => match results.next() {
+                    Some(Ok(output)) => output_frame(output),
+                    Some(Err(e)) => exec_error_frame(e),
+                    None => err("ERR internal: no result for the command"),
+                },
+            };
+            replies.push(frame);
+        }
+    }
+
+    /// Connection commands, answered by the session itself.
+    async fn session_command(&mut self, name: &str, rest: &[Vec<u8>]) -> (Frame, After) {
+        let frame = match name {
             "quit" => return (ok(), After::Close),
             "select" => self.select(&rest[0]),
             "hello" => self.hello(rest),
             "client" => self.client(rest),
             "command" => super::command::reply(rest),
             "info" => info::reply(&self.shared, rest).await,
-            _ => self.execute(&name, rest).await,
+            other => err(format!(
+                "ERR internal: '{other}' is not a connection command"
+            )),
         };
         (frame, After::Continue)
-    }
-
-    async fn execute(&mut self, name: &str, args: &[Vec<u8>]) -> Frame {
-        let cmd = match lower::lower(name, args) {
-            Ok(cmd) => cmd,
-            Err(message) => return err(message),
-        };
-        match self.shared.node.execute(self.db, cmd).await {
-            Ok(output) => output_frame(output),
-            Err(e) => exec_error_frame(e),
-        }
     }
 
     fn select(&mut self, arg: &[u8]) -> Frame {

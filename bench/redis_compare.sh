@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Orbit against Redis, side by side, in one run on this machine.
+#
+# Starts a 3-node Orbit cluster (every write fsynced on a quorum before the
+# reply), a redis-server with `appendonly yes, appendfsync always`, and a
+# redis-server without persistence; runs
+# `redis-benchmark -c 50 -n 200000 -t set,get` with -P 1 and -P 16 against
+# each; prints every figure and Orbit's ratios to the anchors.
+#
+# Targets (issue 4): SET >= 1.0x Redis fsync-always, GET >= 0.7x Redis without
+# persistence, pipelined SET >= 0.5x Redis fsync-always.
+#
+# Usage: bash bench/redis_compare.sh [requests]   (default 200000)
+# Needs redis-server and redis-benchmark (apt-get install redis-server).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REQUESTS="${1:-200000}"
+CLIENTS=50
+WORK="$(mktemp -d /tmp/orbit-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in redis-server redis-benchmark redis-cli; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install redis-server)"; exit 1; }
+done
+
+cargo build --release --bin orbit-server --quiet
+BIN=target/release/orbit-server
+
+# Ports well away from the defaults, so a running Redis or Orbit is left alone.
+ORBIT_RESP=(17001 17002 17003)
+ORBIT_RAFT=(17101 17102 17103)
+REDIS_FSYNC=17201
+REDIS_MEMORY=17202
+
+PEERS=()
+for i in 1 2 3; do PEERS+=(--peer "$i=127.0.0.1:${ORBIT_RAFT[$((i - 1))]}"); done
+for i in 1 2 3; do
+    "$BIN" --node-id "$i" --data-dir "$WORK/orbit-$i" \
+        --resp-addr "127.0.0.1:${ORBIT_RESP[$((i - 1))]}" \
+        --raft-addr "127.0.0.1:${ORBIT_RAFT[$((i - 1))]}" \
+        "${PEERS[@]}" --log warn >"$WORK/orbit-$i.log" 2>&1 &
+    PIDS+=($!)
+done
+
+redis-server --port "$REDIS_FSYNC" --dir "$WORK" --dbfilename fsync.rdb --save '' \
+    --appendonly yes --appendfsync always --appendfilename fsync.aof \
+    --daemonize no --logfile "$WORK/redis-fsync.log" &
+PIDS+=($!)
+redis-server --port "$REDIS_MEMORY" --dir "$WORK" --save '' --appendonly no \
+    --daemonize no --logfile "$WORK/redis-memory.log" &
+PIDS+=($!)
+
+wait_for_ping() {
+    for _ in $(seq 1 100); do
+        if [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ]; then return 0; fi
+        sleep 0.1
+    done
+    echo "port $1 never answered PING"; exit 1
+}
+for port in "${ORBIT_RESP[@]}" "$REDIS_FSYNC" "$REDIS_MEMORY"; do wait_for_ping "$port"; done
+
+# The Orbit leader: clients of a follower pay a forwarding hop; the figures
+# below are for clients of the leader, as for Redis's one server.
+LEADER=""
+for _ in $(seq 1 100); do
+    for port in "${ORBIT_RESP[@]}"; do
+        if redis-cli -p "$port" info raft 2>/dev/null | tr -d '\r' | grep -q '^role:leader$'; then
+            LEADER="$port"
+        fi
+    done
+    [ -n "$LEADER" ] && break
+    sleep 0.1
+done
+[ -n "$LEADER" ] || { echo "the Orbit cluster elected no leader"; exit 1; }
+
+# requests/s of one test (set|get) at one pipeline depth against one port.
+measure() {
+    local port=$1 test=$2 pipeline=$3
+    redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$test" -P "$pipeline" --csv -q 2>/dev/null \
+        | tr -d '"' | awk -F, -v t="${test^^}" '$1 == t { printf "%d", $2 }'
+}
+
+declare -A FIG
+for pipeline in 1 16; do
+    for test in set get; do
+        FIG[orbit,$test,$pipeline]=$(measure "$LEADER" "$test" "$pipeline")
+        FIG[fsync,$test,$pipeline]=$(measure "$REDIS_FSYNC" "$test" "$pipeline")
+        FIG[memory,$test,$pipeline]=$(measure "$REDIS_MEMORY" "$test" "$pipeline")
+    done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS, requests per second ($(nproc) cores, one machine)"
+echo
+printf "| %-8s | %-2s | %12s | %20s | %18s | %14s | %14s |\n" test P "orbit (3 nodes)" "redis fsync-always" "redis no persist" "orbit/fsync" "orbit/no-pers."
+printf "|%s|\n" "----------|----|-----------------|----------------------|--------------------|----------------|----------------"
+for pipeline in 1 16; do
+    for test in set get; do
+        o=${FIG[orbit,$test,$pipeline]} f=${FIG[fsync,$test,$pipeline]} m=${FIG[memory,$test,$pipeline]}
+        printf "| %-8s | %-2s | %15s | %20s | %18s | %14s | %14s |\n" "$test" "$pipeline" "$o" "$f" "$m" "$(ratio "$o" "$f")" "$(ratio "$o" "$m")"
+    done
+done
+echo
+echo "targets: SET P1 orbit/fsync >= 1.0 ($(ratio "${FIG[orbit,set,1]}" "${FIG[fsync,set,1]}")),"\
+" GET P1 orbit/no-persistence >= 0.7 ($(ratio "${FIG[orbit,get,1]}" "${FIG[memory,get,1]}")),"\
+" SET P16 orbit/fsync >= 0.5 ($(ratio "${FIG[orbit,set,16]}" "${FIG[fsync,set,16]}"))"
