@@ -20,6 +20,7 @@
 //! no hash-ordered iteration here.
 
 mod extended;
+mod hash;
 pub mod numbers;
 
 #[cfg(test)]
@@ -127,7 +128,20 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::Expire { key, .. }
         | Command::Ttl { key, .. }
         | Command::Persist { key }
-        | Command::Type { key } => vec![key.as_slice()],
+        | Command::Type { key }
+        | Command::HSet { key, .. }
+        | Command::HSetNx { key, .. }
+        | Command::HGet { key, .. }
+        | Command::HMGet { key, .. }
+        | Command::HGetAll { key }
+        | Command::HDel { key, .. }
+        | Command::HExists { key, .. }
+        | Command::HIncrBy { key, .. }
+        | Command::HIncrByFloat { key, .. }
+        | Command::HKeys { key, .. }
+        | Command::HLen { key }
+        | Command::HStrLen { key, .. }
+        | Command::HScan { key, .. } => vec![key.as_slice()],
         Command::MSet { pairs } | Command::MSetNx { pairs } => {
             pairs.iter().map(|(key, _)| key.as_slice()).collect()
         }
@@ -186,7 +200,26 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
         Command::Type { key } => view.type_of(key),
         Command::DbSize => Ok(int_output(keys::read_count(view.store, view.db)?)),
         Command::Keys { pattern } => view.keys(pattern),
-        Command::Set { .. }
+        Command::HGet { key, field } => view.hget(key, field),
+        Command::HMGet { key, fields } => view.hmget(key, fields),
+        Command::HGetAll { key } => view.hgetall(key),
+        Command::HExists { key, field } => view.hexists(key, field),
+        Command::HKeys { key, values } => view.hkeys_or_vals(key, *values),
+        Command::HLen { key } => view.hlen(key),
+        Command::HStrLen { key, field } => view.hstrlen(key, field),
+        Command::HScan {
+            key,
+            cursor,
+            pattern,
+            count,
+            novalues,
+        } => view.hscan(key, *cursor, pattern.as_deref(), *count, *novalues),
+        Command::HSet { .. }
+        | Command::HSetNx { .. }
+        | Command::HDel { .. }
+        | Command::HIncrBy { .. }
+        | Command::HIncrByFloat { .. }
+        | Command::Set { .. }
         | Command::GetDel { .. }
         | Command::GetEx { .. }
         | Command::MSet { .. }
@@ -209,6 +242,19 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             Ok(Output::err(WRITE_ON_READ_PATH))
         }
     }
+}
+
+/// A key-value pair of bytes.
+type Pair = (Vec<u8>, Vec<u8>);
+
+/// Every (key without `prefix`, value) under `prefix`, in key order.
+fn scan_suffixes(store: &impl Store, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+    let mut out = Vec::new();
+    store.scan(prefix, &mut |encoded, value| {
+        out.push((encoded[prefix.len()..].to_vec(), value.to_vec()));
+        true
+    })?;
+    Ok(out)
 }
 
 /// The stored record of `key` in `db`, expired or not.
@@ -418,7 +464,24 @@ impl<S: Store> Shard<'_, S> {
                 only_if_absent,
             } => self.rename(source, target, *only_if_absent),
             Command::ExpireSweep { limit } => self.expire_sweep(*limit),
-            Command::Get { .. }
+            Command::HSet {
+                key,
+                pairs,
+                count_new,
+            } => self.hset(key, pairs, *count_new),
+            Command::HSetNx { key, field, value } => self.hsetnx(key, field, value),
+            Command::HDel { key, fields } => self.hdel(key, fields),
+            Command::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
+            Command::HIncrByFloat { key, field, delta } => self.hincrbyfloat(key, field, *delta),
+            Command::HGet { .. }
+            | Command::HMGet { .. }
+            | Command::HGetAll { .. }
+            | Command::HExists { .. }
+            | Command::HKeys { .. }
+            | Command::HLen { .. }
+            | Command::HStrLen { .. }
+            | Command::HScan { .. }
+            | Command::Get { .. }
             | Command::MGet { .. }
             | Command::Exists { .. }
             | Command::StrLen { .. }
@@ -440,8 +503,8 @@ impl<S: Store> Shard<'_, S> {
         self.put_kind(key, Kind::String, payload, expires_at_ms)
     }
 
-    /// Writes `key`, replacing any record it had, and keeps the count and
-    /// the expiry index in step.
+    /// Writes `key`, replacing any value it had (a collection's elements
+    /// included), and keeps the count and the expiry index in step.
     fn put_kind(
         &mut self,
         key: &[u8],
@@ -449,12 +512,40 @@ impl<S: Store> Shard<'_, S> {
         payload: Vec<u8>,
         expires_at_ms: Option<u64>,
     ) -> Result<(), StoreError> {
+        self.write_record(key, kind, payload, expires_at_ms, true)
+    }
+
+    /// Writes a collection's record (its element count) and leaves its
+    /// elements alone; keeps the count and the expiry index in step.
+    fn put_collection(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        payload: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.write_record(key, kind, payload, expires_at_ms, false)
+    }
+
+    fn write_record(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        payload: Vec<u8>,
+        expires_at_ms: Option<u64>,
+        replace_elements: bool,
+    ) -> Result<(), StoreError> {
         assert!(
             expires_at_ms.is_none_or(|deadline| deadline > self.now_ms),
             "a record is never written already expired"
         );
         match stored_record(self.store, self.db, key)? {
-            Some(old) => self.unindex(key, old.expires_at_ms)?,
+            Some(old) => {
+                self.unindex(key, old.expires_at_ms)?;
+                if replace_elements && old.kind.has_elements() {
+                    self.delete_elements(key)?;
+                }
+            }
             None => self.adjust_count(true)?,
         }
         if let Some(deadline) = expires_at_ms {
@@ -469,6 +560,21 @@ impl<S: Store> Shard<'_, S> {
         };
         self.store
             .put(&keys::data_key(self.db, key), &record.encode())
+    }
+
+    /// Every element of `key`: (element bytes after the key's prefix, value).
+    fn elements(&self, key: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        scan_suffixes(&*self.store, &keys::elements_prefix(self.db, key))
+    }
+
+    fn delete_elements(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let prefix = keys::elements_prefix(self.db, key);
+        for (element, _) in self.elements(key)? {
+            let mut encoded = prefix.clone();
+            encoded.extend_from_slice(&element);
+            self.store.delete(&encoded)?;
+        }
+        Ok(())
     }
 
     /// Writes `key` to expire at `when_ms` (`None`: never). A deadline at or
@@ -496,6 +602,9 @@ impl<S: Store> Shard<'_, S> {
             return Ok(false);
         };
         self.unindex(key, old.expires_at_ms)?;
+        if old.kind.has_elements() {
+            self.delete_elements(key)?;
+        }
         self.store.delete(&keys::data_key(self.db, key))?;
         self.adjust_count(false)?;
         Ok(true)
@@ -727,14 +836,32 @@ impl<S: Store> Shard<'_, S> {
         if !allowed {
             return Ok(Output::Int(0));
         }
-        self.put_until(key, record.kind, record.payload, Some(when_ms))?;
+        self.retime(key, record, Some(when_ms))?;
         Ok(Output::Int(1))
+    }
+
+    /// Gives `key` (whose live record is `record`) a new deadline, keeping
+    /// its value and elements; a deadline at or before now deletes it.
+    fn retime(
+        &mut self,
+        key: &[u8],
+        record: Record,
+        when_ms: Option<i128>,
+    ) -> Result<(), StoreError> {
+        match when_ms {
+            None => self.write_record(key, record.kind, record.payload, None, false),
+            Some(when) if when <= i128::from(self.now_ms) => self.remove(key).map(drop),
+            Some(when) => {
+                let deadline = u64::try_from(when).unwrap_or(u64::MAX);
+                self.write_record(key, record.kind, record.payload, Some(deadline), false)
+            }
+        }
     }
 
     fn persist(&mut self, key: &[u8]) -> Result<Output, StoreError> {
         match self.view().live(key)? {
             Some(record) if record.expires_at_ms.is_some() => {
-                self.put_kind(key, record.kind, record.payload, None)?;
+                self.retime(key, record, None)?;
                 Ok(Output::Int(1))
             }
             Some(_) | None => Ok(Output::Int(0)),
@@ -761,8 +888,15 @@ impl<S: Store> Shard<'_, S> {
         if only_if_absent && self.view().live(target)?.is_some() {
             return Ok(Output::Int(0));
         }
-        // The target takes the source's deadline, or none.
+        // The target takes the source's deadline, or none, and its elements.
+        let elements = self.elements(source)?;
         self.put_kind(target, record.kind, record.payload, record.expires_at_ms)?;
+        let target_prefix = keys::elements_prefix(self.db, target);
+        for (element, value) in elements {
+            let mut encoded = target_prefix.clone();
+            encoded.extend_from_slice(&element);
+            self.store.put(&encoded, &value)?;
+        }
         self.remove(source)?;
         Ok(done)
     }
@@ -790,6 +924,15 @@ impl<S: Store> Shard<'_, S> {
         for (key, expires_at_ms) in &doomed {
             self.unindex(key, *expires_at_ms)?;
             self.store.delete(&keys::data_key(self.db, key))?;
+        }
+        let mut elements = Vec::new();
+        self.store
+            .scan(&keys::db_elements_prefix(self.db), &mut |encoded, _| {
+                elements.push(encoded.to_vec());
+                true
+            })?;
+        for encoded in &elements {
+            self.store.delete(encoded)?;
         }
         keys::write_count(self.store, self.db, 0)
     }

@@ -8,6 +8,9 @@ use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
 use serde::{Deserialize, Serialize};
 
 pub type Key = Vec<u8>;
+
+/// SCAN-family default COUNT, as in Redis.
+pub const SCAN_COUNT_DEFAULT: u64 = 10;
 pub type Value = Vec<u8>;
 
 /// A deadline as the client gave it.
@@ -168,6 +171,66 @@ pub enum Command {
         target: Key,
         only_if_absent: bool,
     },
+    /// HSET (`count_new: true`, replies the number of new fields) and HMSET
+    /// (replies OK).
+    HSet {
+        key: Key,
+        pairs: Vec<(Vec<u8>, Value)>,
+        count_new: bool,
+    },
+    HSetNx {
+        key: Key,
+        field: Vec<u8>,
+        value: Value,
+    },
+    HGet {
+        key: Key,
+        field: Vec<u8>,
+    },
+    HMGet {
+        key: Key,
+        fields: Vec<Vec<u8>>,
+    },
+    HGetAll {
+        key: Key,
+    },
+    HDel {
+        key: Key,
+        fields: Vec<Vec<u8>>,
+    },
+    HExists {
+        key: Key,
+        field: Vec<u8>,
+    },
+    HIncrBy {
+        key: Key,
+        field: Vec<u8>,
+        delta: i64,
+    },
+    HIncrByFloat {
+        key: Key,
+        field: Vec<u8>,
+        delta: f64,
+    },
+    /// HKEYS (`values: false`) and HVALS.
+    HKeys {
+        key: Key,
+        values: bool,
+    },
+    HLen {
+        key: Key,
+    },
+    HStrLen {
+        key: Key,
+        field: Vec<u8>,
+    },
+    HScan {
+        key: Key,
+        cursor: u64,
+        pattern: Option<Vec<u8>>,
+        count: u64,
+        novalues: bool,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
     ExpireSweep {
@@ -190,6 +253,14 @@ impl Command {
                 | Command::Type { .. }
                 | Command::DbSize
                 | Command::Keys { .. }
+                | Command::HGet { .. }
+                | Command::HMGet { .. }
+                | Command::HGetAll { .. }
+                | Command::HExists { .. }
+                | Command::HKeys { .. }
+                | Command::HLen { .. }
+                | Command::HStrLen { .. }
+                | Command::HScan { .. }
         )
     }
 }

@@ -8,9 +8,20 @@
 //! | 0x02 | deadline_ms u64 BE, db u8, user key    | empty: the expiry index    |
 //! | 0x03 | db u8                                  | key count, u64 LE          |
 //! | 0x04 | (none)                                 | shard clock ms, u64 LE     |
+//! | 0x05 | db u8, key len u32 BE, user key, element | per kind (below)         |
 //!
 //! Value record: `[kind u8][expires_at_ms u64 LE, 0 = none][version u64 LE][payload]`.
 //! `version` is the log index of the entry that last wrote the key.
+//!
+//! A collection (hash, list, set, sorted set) keeps its record under 0x01 as
+//! for a string, with a payload of `[element count u64 LE]`, and one record
+//! per element under 0x05. The key's length comes before the key so that no
+//! key's elements share a prefix with another key's. Elements of a key, by
+//! kind (the first element byte is a sub-tag):
+//!
+//! | kind | element                  | value        |
+//! |------|--------------------------|--------------|
+//! | hash | 0x01, field              | field value  |
 
 use crate::store::{Store, StoreError};
 
@@ -18,6 +29,10 @@ pub const TAG_DATA: u8 = 0x01;
 pub const TAG_EXPIRY: u8 = 0x02;
 pub const TAG_COUNT: u8 = 0x03;
 pub const TAG_CLOCK: u8 = 0x04;
+pub const TAG_ELEMENT: u8 = 0x05;
+
+/// Element sub-tags (see the module table).
+pub const SUB_FIELD: u8 = 0x01;
 
 pub const RECORD_HEADER_LEN: usize = 17;
 
@@ -26,12 +41,14 @@ pub const RECORD_HEADER_LEN: usize = 17;
 #[repr(u8)]
 pub enum Kind {
     String = 1,
+    Hash = 2,
 }
 
 impl Kind {
     pub fn from_u8(byte: u8) -> Option<Kind> {
         match byte {
             1 => Some(Kind::String),
+            2 => Some(Kind::Hash),
             _ => None,
         }
     }
@@ -39,7 +56,13 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::Hash => "hash",
         }
+    }
+
+    /// True for kinds whose elements live under [`TAG_ELEMENT`].
+    pub fn has_elements(self) -> bool {
+        !matches!(self, Kind::String)
     }
 }
 
@@ -99,6 +122,44 @@ pub fn data_key(db: u8, key: &[u8]) -> Vec<u8> {
 
 pub fn data_prefix(db: u8) -> [u8; 2] {
     [TAG_DATA, db]
+}
+
+/// The prefix of every element of `key` in `db`.
+pub fn elements_prefix(db: u8, key: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(key.len()).expect("keys are shorter than 4 GiB (proto-max-bulk-len)");
+    let mut out = Vec::with_capacity(6 + key.len() + 1);
+    out.push(TAG_ELEMENT);
+    out.push(db);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// The prefix of every element of every key in `db`.
+pub fn db_elements_prefix(db: u8) -> [u8; 2] {
+    [TAG_ELEMENT, db]
+}
+
+/// The key of one element of `key`: its sub-tag and its own bytes.
+pub fn element_key(db: u8, key: &[u8], sub: u8, element: &[u8]) -> Vec<u8> {
+    let mut out = elements_prefix(db, key);
+    out.reserve(1 + element.len());
+    out.push(sub);
+    out.extend_from_slice(element);
+    out
+}
+
+/// A collection record's payload: its element count.
+pub fn encode_count(count: u64) -> Vec<u8> {
+    count.to_le_bytes().to_vec()
+}
+
+pub fn decode_count(payload: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = payload
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError(format!("collection record of {} bytes", payload.len())))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 pub fn expiry_key(deadline_ms: u64, db: u8, key: &[u8]) -> Vec<u8> {

@@ -15,6 +15,8 @@ pub enum Output {
     Int(i64),
     Bytes(Vec<u8>),
     Array(Vec<Output>),
+    /// Pairs: a RESP3 map, or a flat array of key, value, ... in RESP2.
+    Map(Vec<(Output, Output)>),
     /// A command error. The message starts with its Redis error code
     /// (`ERR ...`, `WRONGTYPE ...`), which other protocols map to their own.
     Error(String),

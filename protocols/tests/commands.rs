@@ -310,3 +310,96 @@ fn connection_commands() {
     );
     assert_eq!(ok(&mut c, &["QUIT"]), okay());
 }
+
+#[test]
+fn hash_commands() {
+    // Goal: the hash commands answer as Redis 7 documents, through the
+    // whole stack, including arity, WRONGTYPE and number errors.
+    let (_cluster, mut con) = start();
+    assert_eq!(ok(&mut con, &["HSET", "h", "a", "1", "b", "2"]), int(2));
+    assert_eq!(ok(&mut con, &["HSET", "h", "a", "9"]), int(0));
+    assert_eq!(ok(&mut con, &["HMSET", "h", "c", "3"]), okay());
+    assert_eq!(ok(&mut con, &["HSETNX", "h", "c", "x"]), int(0));
+    assert_eq!(ok(&mut con, &["HSETNX", "h", "d", "4"]), int(1));
+    assert_eq!(ok(&mut con, &["HGET", "h", "a"]), bulk("9"));
+    assert_eq!(ok(&mut con, &["HGET", "h", "none"]), Value::Nil);
+    assert_eq!(
+        ok(&mut con, &["HMGET", "h", "a", "none", "d"]),
+        Value::Array(vec![bulk("9"), Value::Nil, bulk("4")])
+    );
+    assert_eq!(
+        ok(&mut con, &["HGETALL", "h"]),
+        Value::Array(["a", "9", "b", "2", "c", "3", "d", "4"].map(bulk).to_vec())
+    );
+    assert_eq!(
+        ok(&mut con, &["HKEYS", "h"]),
+        Value::Array(["a", "b", "c", "d"].map(bulk).to_vec())
+    );
+    assert_eq!(
+        ok(&mut con, &["HVALS", "h"]),
+        Value::Array(["9", "2", "3", "4"].map(bulk).to_vec())
+    );
+    assert_eq!(ok(&mut con, &["HLEN", "h"]), int(4));
+    assert_eq!(ok(&mut con, &["HSTRLEN", "h", "a"]), int(1));
+    assert_eq!(ok(&mut con, &["HEXISTS", "h", "b"]), int(1));
+    assert_eq!(ok(&mut con, &["HINCRBY", "h", "a", "-10"]), int(-1));
+    assert_eq!(
+        ok(&mut con, &["HINCRBYFLOAT", "h", "f", "2.5"]),
+        bulk("2.5")
+    );
+    assert_eq!(
+        ok(
+            &mut con,
+            &["HSCAN", "h", "0", "MATCH", "[ab]", "COUNT", "100"]
+        ),
+        Value::Array(vec![
+            bulk("0"),
+            Value::Array(["a", "-1", "b", "2"].map(bulk).to_vec())
+        ])
+    );
+    assert_eq!(ok(&mut con, &["HDEL", "h", "a", "b", "zz"]), int(2));
+    assert_eq!(
+        ok(&mut con, &["TYPE", "h"]),
+        Value::SimpleString("hash".into())
+    );
+
+    assert_eq!(
+        error(&mut con, &["HSET", "h", "a"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(
+        error(&mut con, &["HSET", "h", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(
+        error(&mut con, &["HGET", "h"]),
+        "ERR wrong number of arguments for 'hget' command"
+    );
+    assert_eq!(
+        error(&mut con, &["HINCRBY", "h", "c", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    ok(&mut con, &["HSET", "h", "text", "abc"]);
+    assert_eq!(
+        error(&mut con, &["HINCRBY", "h", "text", "1"]),
+        "ERR hash value is not an integer"
+    );
+    assert_eq!(
+        error(&mut con, &["HINCRBYFLOAT", "h", "text", "1"]),
+        "ERR hash value is not a float"
+    );
+    assert_eq!(error(&mut con, &["HSCAN", "h", "x"]), "ERR invalid cursor");
+    assert_eq!(
+        error(&mut con, &["HSCAN", "h", "0", "COUNT", "0"]),
+        "ERR syntax error"
+    );
+    ok(&mut con, &["SET", "s", "v"]);
+    assert_eq!(
+        error(&mut con, &["HGET", "s", "a"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(
+        error(&mut con, &["GET", "h"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+}

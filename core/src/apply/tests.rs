@@ -13,6 +13,9 @@ use crate::store::MemStore;
 pub(super) fn check_invariants(store: &MemStore) {
     let mut counts = [0u64; DB_COUNT as usize];
     let mut expected_index = BTreeSet::new();
+    // (db, key) of every collection record -> its stored element count.
+    let mut collections = std::collections::BTreeMap::new();
+    let mut elements = std::collections::BTreeMap::<(u8, Vec<u8>), u64>::new();
     for (encoded, value) in &store.map {
         match encoded[0] {
             keys::TAG_DATA => {
@@ -22,6 +25,17 @@ pub(super) fn check_invariants(store: &MemStore) {
                 if let Some(deadline) = record.expires_at_ms {
                     expected_index.insert(keys::expiry_key(deadline, db, key));
                 }
+                if record.kind.has_elements() {
+                    let count = keys::decode_count(&record.payload).expect("count decodes");
+                    assert!(count > 0, "an empty collection is deleted");
+                    collections.insert((db, key.to_vec()), count);
+                }
+            }
+            keys::TAG_ELEMENT => {
+                let db = encoded[1];
+                let len = u32::from_be_bytes(encoded[2..6].try_into().expect("4 bytes"));
+                let key = encoded[6..6 + len as usize].to_vec();
+                *elements.entry((db, key)).or_default() += 1;
             }
             keys::TAG_EXPIRY => assert!(value.is_empty(), "index entries carry no value"),
             keys::TAG_COUNT => assert_eq!(encoded.len(), 2),
@@ -40,6 +54,10 @@ pub(super) fn check_invariants(store: &MemStore) {
         .cloned()
         .collect();
     assert_eq!(index, expected_index, "expiry index");
+    assert_eq!(
+        elements, collections,
+        "every collection's elements, and no element without its collection"
+    );
 }
 
 const START_MS: u64 = 1_000_000;
@@ -1039,4 +1057,262 @@ fn db_out_of_range_is_an_error() {
     shard.db = DB_COUNT;
     assert_eq!(shard.run(set("k", "v")), err(DB_OUT_OF_RANGE));
     assert!(shard.store.map.keys().all(|k| k[0] == keys::TAG_CLOCK));
+}
+
+fn hset(key: &str, pairs: &[(&str, &str)]) -> Command {
+    Command::HSet {
+        key: b(key),
+        pairs: pairs.iter().map(|(f, v)| (b(f), b(v))).collect(),
+        count_new: true,
+    }
+}
+
+fn hget(key: &str, field: &str) -> Command {
+    Command::HGet {
+        key: b(key),
+        field: b(field),
+    }
+}
+
+fn hgetall(key: &str) -> Command {
+    Command::HGetAll { key: b(key) }
+}
+
+fn pairs(items: &[(&str, &str)]) -> Output {
+    Output::Map(items.iter().map(|(f, v)| (bytes(f), bytes(v))).collect())
+}
+
+fn hscan(key: &str, cursor: u64, count: u64) -> Command {
+    Command::HScan {
+        key: b(key),
+        cursor,
+        pattern: None,
+        count,
+        novalues: true,
+    }
+}
+
+#[test]
+fn hash_set_get_delete_and_count() {
+    // Goal: HSET counts new fields only, a repeated field takes its last
+    // value, HMSET says OK, HDEL counts what it removed, and the last HDEL
+    // deletes the key (Redis deletes empty hashes).
+    let mut shard = Shard::new();
+    assert_eq!(
+        shard.run(hset("h", &[("a", "1"), ("b", "2"), ("a", "3")])),
+        Output::Int(2)
+    );
+    assert_eq!(shard.run(hget("h", "a")), bytes("3"));
+    assert_eq!(shard.run(hget("h", "zz")), Output::Nil);
+    assert_eq!(shard.run(hget("nokey", "a")), Output::Nil);
+    assert_eq!(
+        shard.run(hset("h", &[("b", "x"), ("c", "y")])),
+        Output::Int(1)
+    );
+    let hmset = Command::HSet {
+        key: b("h"),
+        pairs: vec![(b("d"), b("4"))],
+        count_new: false,
+    };
+    assert_eq!(shard.run(hmset), Output::Ok);
+    assert_eq!(shard.run(Command::HLen { key: b("h") }), Output::Int(4));
+    assert_eq!(
+        shard.run(hgetall("h")),
+        pairs(&[("a", "3"), ("b", "x"), ("c", "y"), ("d", "4")])
+    );
+    assert_eq!(
+        shard.run(Command::HMGet {
+            key: b("h"),
+            fields: vec![b("a"), b("nope"), b("d")]
+        }),
+        Output::Array(vec![bytes("3"), Output::Nil, bytes("4")])
+    );
+    assert_eq!(
+        shard.run(Command::HKeys {
+            key: b("h"),
+            values: true
+        }),
+        Output::Array(vec![bytes("3"), bytes("x"), bytes("y"), bytes("4")])
+    );
+    assert_eq!(
+        shard.run(Command::HStrLen {
+            key: b("h"),
+            field: b("b")
+        }),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(Command::HExists {
+            key: b("h"),
+            field: b("c")
+        }),
+        Output::Int(1)
+    );
+    let hdel = |fields: &[&str]| Command::HDel {
+        key: b("h"),
+        fields: fields.iter().map(|f| b(f)).collect(),
+    };
+    assert_eq!(shard.run(hdel(&["a", "a", "nope"])), Output::Int(1));
+    assert_eq!(shard.run(hdel(&["b", "c", "d"])), Output::Int(3));
+    assert_eq!(
+        shard.run(Command::Exists { keys: vec![b("h")] }),
+        Output::Int(0)
+    );
+    assert_eq!(shard.dbsize(), Output::Int(0));
+    assert_eq!(shard.run(hgetall("h")), pairs(&[]));
+}
+
+#[test]
+fn hash_type_errors_and_replacement() {
+    // Goal: string commands on a hash and hash commands on a string get
+    // WRONGTYPE; SET over a hash and DEL drop every field; TYPE says hash.
+    let mut shard = Shard::new();
+    shard.run(hset("h", &[("f", "v")]));
+    shard.run(set("s", "text"));
+    assert_eq!(
+        shard.run(Command::Type { key: b("h") }),
+        Output::Status("hash".into())
+    );
+    assert_eq!(shard.run(get("h")), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(incr_by("h", 1)), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(hget("s", "f")), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(hset("s", &[("f", "v")])), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(hgetall("s")), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(set("h", "now a string")), Output::Ok);
+    assert_eq!(shard.run(get("h")), bytes("now a string"));
+    shard.run(hset("h2", &[("a", "1"), ("b", "2")]));
+    assert_eq!(
+        shard.run(Command::Del {
+            keys: vec![b("h2")]
+        }),
+        Output::Int(1)
+    );
+    assert_eq!(shard.run(hset("h2", &[("c", "3")])), Output::Int(1));
+    assert_eq!(shard.run(hgetall("h2")), pairs(&[("c", "3")]));
+}
+
+#[test]
+fn hash_increments_follow_redis() {
+    // Goal: HINCRBY / HINCRBYFLOAT create fields at 0, refuse non-numbers
+    // with the hash-specific texts, and refuse overflow.
+    let mut shard = Shard::new();
+    let hincr = |field: &str, delta: i64| Command::HIncrBy {
+        key: b("h"),
+        field: b(field),
+        delta,
+    };
+    assert_eq!(shard.run(hincr("n", 5)), Output::Int(5));
+    assert_eq!(shard.run(hincr("n", -7)), Output::Int(-2));
+    shard.run(hset(
+        "h",
+        &[("text", "abc"), ("big", "9223372036854775807")],
+    ));
+    assert_eq!(
+        shard.run(hincr("text", 1)),
+        err("ERR hash value is not an integer")
+    );
+    assert_eq!(shard.run(hincr("big", 1)), err(errors::OVERFLOW));
+    let hincrf = |field: &str, delta: f64| Command::HIncrByFloat {
+        key: b("h"),
+        field: b(field),
+        delta,
+    };
+    assert_eq!(shard.run(hincrf("f", 10.5)), bytes("10.5"));
+    assert_eq!(shard.run(hincrf("f", 0.1)), bytes("10.6"));
+    assert_eq!(
+        shard.run(hincrf("text", 1.0)),
+        err("ERR hash value is not a float")
+    );
+    assert_eq!(shard.run(Command::HLen { key: b("h") }), Output::Int(4));
+}
+
+#[test]
+fn hash_keeps_its_ttl_and_moves_with_rename() {
+    // Goal: writing a field keeps the key's deadline; EXPIRE and PERSIST keep
+    // the fields; RENAME moves every field; expiry deletes them all.
+    let mut shard = Shard::new();
+    shard.run(hset("h", &[("a", "1"), ("b", "2")]));
+    assert_eq!(
+        shard.run(expire("h", px(1000), Cond::Always)),
+        Output::Int(1)
+    );
+    shard.run(hset("h", &[("c", "3")]));
+    assert_eq!(shard.run(pttl("h")), Output::Int(1000));
+    assert_eq!(shard.run(Command::Persist { key: b("h") }), Output::Int(1));
+    assert_eq!(shard.run(Command::HLen { key: b("h") }), Output::Int(3));
+    shard.run(hset("target", &[("old", "x")]));
+    let rename = Command::Rename {
+        source: b("h"),
+        target: b("target"),
+        only_if_absent: false,
+    };
+    assert_eq!(shard.run(rename), Output::Ok);
+    assert_eq!(
+        shard.run(hgetall("target")),
+        pairs(&[("a", "1"), ("b", "2"), ("c", "3")])
+    );
+    assert_eq!(shard.run(hgetall("h")), pairs(&[]));
+    shard.run(expire("target", px(10), Cond::Always));
+    shard.advance(10);
+    assert_eq!(shard.run(hgetall("target")), pairs(&[]));
+    assert_eq!(
+        shard.run(Command::ExpireSweep { limit: 10 }),
+        Output::Int(1)
+    );
+    assert!(shard.store.map.keys().all(|k| k[0] != keys::TAG_ELEMENT));
+}
+
+#[test]
+fn hscan_visits_every_field_with_tiny_counts_even_under_writes() {
+    // Goal: a scan with COUNT 1 returns every field present throughout, even
+    // when fields sharing their first 8 bytes outnumber COUNT and when
+    // other fields are added and removed between calls.
+    let mut shard = Shard::new();
+    let names: Vec<String> = (0..40)
+        .map(|n| match n % 3 {
+            0 => format!("samepref{n:03}"),
+            1 => format!("{n}"),
+            _ => format!("z{n}\u{0}"),
+        })
+        .collect();
+    let pairs_owned: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    shard.run(hset("h", &pairs_owned));
+    let mut seen = BTreeSet::new();
+    let mut cursor = 0;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        assert!(calls < 200, "the scan makes progress");
+        let Output::Array(reply) = shard.run(hscan("h", cursor, 1)) else {
+            panic!("HSCAN replies an array");
+        };
+        let Output::Bytes(next) = &reply[0] else {
+            panic!("cursor")
+        };
+        let Output::Array(items) = &reply[1] else {
+            panic!("items")
+        };
+        for item in items {
+            let Output::Bytes(field) = item else {
+                panic!("field")
+            };
+            seen.insert(String::from_utf8(field.clone()).expect("utf8"));
+        }
+        // Churn: add and remove fields that were never in the original set.
+        shard.run(hset("h", &[(&format!("new{calls}"), "x")]));
+        shard.run(Command::HDel {
+            key: b("h"),
+            fields: vec![b(&format!("new{}", calls - 1))],
+        });
+        cursor = std::str::from_utf8(next)
+            .expect("utf8")
+            .parse()
+            .expect("number");
+        if cursor == 0 {
+            break;
+        }
+    }
+    for name in &names {
+        assert!(seen.contains(name), "{name:?} was never returned");
+    }
 }

@@ -187,9 +187,131 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             target: args[1].clone(),
             only_if_absent: name == "renamenx",
         },
+        "hset" | "hmset" => {
+            if args.len() % 2 != 1 {
+                return Err(format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                ));
+            }
+            Command::HSet {
+                key: key(),
+                pairs: args[1..]
+                    .chunks(2)
+                    .map(|p| (p[0].clone(), p[1].clone()))
+                    .collect(),
+                count_new: name == "hset",
+            }
+        }
+        "hsetnx" => Command::HSetNx {
+            key: key(),
+            field: args[1].clone(),
+            value: args[2].clone(),
+        },
+        "hget" => Command::HGet {
+            key: key(),
+            field: args[1].clone(),
+        },
+        "hmget" => Command::HMGet {
+            key: key(),
+            fields: args[1..].to_vec(),
+        },
+        "hgetall" => Command::HGetAll { key: key() },
+        "hdel" => Command::HDel {
+            key: key(),
+            fields: args[1..].to_vec(),
+        },
+        "hexists" => Command::HExists {
+            key: key(),
+            field: args[1].clone(),
+        },
+        "hincrby" => Command::HIncrBy {
+            key: key(),
+            field: args[1].clone(),
+            delta: int(&args[2])?,
+        },
+        "hincrbyfloat" => {
+            let delta = parse_f64(&args[2]).ok_or_else(|| errors::NOT_FLOAT.to_string())?;
+            if delta.is_infinite() {
+                return Err(errors::NAN_OR_INF.to_string());
+            }
+            Command::HIncrByFloat {
+                key: key(),
+                field: args[1].clone(),
+                delta,
+            }
+        }
+        "hkeys" | "hvals" => Command::HKeys {
+            key: key(),
+            values: name == "hvals",
+        },
+        "hlen" => Command::HLen { key: key() },
+        "hstrlen" => Command::HStrLen {
+            key: key(),
+            field: args[1].clone(),
+        },
+        "hscan" => {
+            let cursor = parse_cursor(&args[1])?;
+            let options = scan_options(&args[2..], true)?;
+            Command::HScan {
+                key: key(),
+                cursor,
+                pattern: options.pattern,
+                count: options.count,
+                novalues: options.novalues,
+            }
+        }
         _ => return Err(format!("ERR unknown command '{name}'")),
     };
     Ok(cmd)
+}
+
+/// A SCAN-family cursor: an unsigned 64-bit number, as Redis parses it.
+fn parse_cursor(arg: &[u8]) -> Result<u64, String> {
+    std::str::from_utf8(arg)
+        .ok()
+        .filter(|text| !text.starts_with('+'))
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or_else(|| "ERR invalid cursor".to_string())
+}
+
+/// The options of HSCAN / SSCAN / ZSCAN / SCAN.
+struct ScanOptions {
+    pattern: Option<Vec<u8>>,
+    count: u64,
+    novalues: bool,
+}
+
+fn scan_options(args: &[Vec<u8>], allow_novalues: bool) -> Result<ScanOptions, String> {
+    let mut options = ScanOptions {
+        pattern: None,
+        count: orbit_core::command::SCAN_COUNT_DEFAULT,
+        novalues: false,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let option = upper(&args[i]);
+        match (option.as_str(), args.get(i + 1)) {
+            ("MATCH", Some(pattern)) => {
+                // "*" matches everything: no filter, as Redis does.
+                options.pattern = (pattern.as_slice() != b"*").then(|| pattern.clone());
+                i += 2;
+            }
+            ("COUNT", Some(count)) => {
+                let count = int(count)?;
+                if count < 1 {
+                    return Err(errors::SYNTAX.to_string());
+                }
+                options.count = u64::try_from(count).expect("positive");
+                i += 2;
+            }
+            ("NOVALUES", _) if allow_novalues => {
+                options.novalues = true;
+                i += 1;
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+    }
+    Ok(options)
 }
 
 fn lower_set(args: &[Vec<u8>]) -> Result<Command, String> {

@@ -53,6 +53,12 @@ pub fn output_frame(output: Output) -> Frame {
         Output::Int(n) => Frame::Integer(n),
         Output::Bytes(bytes) => Frame::Bulk(bytes),
         Output::Array(items) => Frame::Array(items.into_iter().map(output_frame).collect()),
+        Output::Map(pairs) => Frame::Map(
+            pairs
+                .into_iter()
+                .map(|(key, value)| (output_frame(key), output_frame(value)))
+                .collect(),
+        ),
         Output::Error(text) => Frame::Error(text.into_bytes()),
     }
 }

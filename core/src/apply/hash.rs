@@ -1,0 +1,367 @@
+//! Hashes: a record of kind `Hash` holding the field count, and one element
+//! per field (`keys::SUB_FIELD`, field → value). Replies and errors follow
+//! Redis 7's hash commands. A hash left with no field is deleted, as in
+//! Redis. Writing a field keeps the key's expiry and bumps its version.
+
+use super::{int_output, len_output, numbers, scan_suffixes, Pair, Shard, View};
+use crate::command::Value;
+use crate::glob::glob_match;
+use crate::keys::{self, Kind, Record};
+use crate::output::{errors, Output};
+use crate::store::{Store, StoreError};
+
+const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+
+/// What a key holds, for hash commands.
+enum Found {
+    Absent,
+    Hash(Record),
+    WrongType,
+}
+
+impl<S: Store> View<'_, S> {
+    /// The live hash at `key`: `Absent`, `WrongType`, or its record.
+    fn find_hash(&self, key: &[u8]) -> Result<Found, StoreError> {
+        Ok(match self.live(key)? {
+            None => Found::Absent,
+            Some(record) if record.kind == Kind::Hash => Found::Hash(record),
+            Some(_) => Found::WrongType,
+        })
+    }
+
+    fn field(&self, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store
+            .get(&keys::element_key(self.db, key, keys::SUB_FIELD, field))
+    }
+
+    /// Every (field, value) of the hash at `key`, in field order.
+    fn fields(&self, key: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        scan_suffixes(
+            self.store,
+            &keys::element_key(self.db, key, keys::SUB_FIELD, &[]),
+        )
+    }
+
+    pub(super) fn hget(&self, key: &[u8], field: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Nil,
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => self.field(key, field)?.map_or(Output::Nil, Output::Bytes),
+        })
+    }
+
+    pub(super) fn hmget(&self, key: &[u8], fields: &[Vec<u8>]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Array(vec![Output::Nil; fields.len()]),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => Output::Array(
+                fields
+                    .iter()
+                    .map(|field| Ok(self.field(key, field)?.map_or(Output::Nil, Output::Bytes)))
+                    .collect::<Result<_, StoreError>>()?,
+            ),
+        })
+    }
+
+    pub(super) fn hgetall(&self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Map(Vec::new()),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => Output::Map(
+                self.fields(key)?
+                    .into_iter()
+                    .map(|(field, value)| (Output::Bytes(field), Output::Bytes(value)))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// HKEYS (`values: false`) and HVALS.
+    pub(super) fn hkeys_or_vals(&self, key: &[u8], values: bool) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Array(Vec::new()),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => Output::Array(
+                self.fields(key)?
+                    .into_iter()
+                    .map(|(field, value)| Output::Bytes(if values { value } else { field }))
+                    .collect(),
+            ),
+        })
+    }
+
+    pub(super) fn hlen(&self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Int(0),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(record) => int_output(keys::decode_count(&record.payload)?),
+        })
+    }
+
+    pub(super) fn hexists(&self, key: &[u8], field: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Int(0),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => Output::Int(i64::from(self.field(key, field)?.is_some())),
+        })
+    }
+
+    pub(super) fn hstrlen(&self, key: &[u8], field: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_hash(key)? {
+            Found::Absent => Output::Int(0),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::Hash(_) => self
+                .field(key, field)?
+                .map_or(Output::Int(0), |value| len_output(value.len())),
+        })
+    }
+
+    /// HSCAN. The cursor names a position in field order (see
+    /// [`scan_cursor`]): fields present for the whole scan are returned at
+    /// least once, fields may come twice, as Redis allows.
+    pub(super) fn hscan(
+        &self,
+        key: &[u8],
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: u64,
+        novalues: bool,
+    ) -> Result<Output, StoreError> {
+        match self.find_hash(key)? {
+            Found::Absent => return Ok(scan_reply(0, Vec::new())),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::Hash(_) => {}
+        }
+        let prefix = keys::element_key(self.db, key, keys::SUB_FIELD, &[]);
+        let from = scan_start(cursor);
+        let mut visited = 0u64;
+        let mut last_block = None;
+        let mut next_cursor = 0;
+        let mut items = Vec::new();
+        self.store.scan(&prefix, &mut |encoded, value| {
+            let field = &encoded[prefix.len()..];
+            if field < from.as_slice() {
+                return true;
+            }
+            let block = block_of(field);
+            if visited >= count.max(1) && last_block != Some(block) {
+                next_cursor = scan_cursor(block);
+                return false;
+            }
+            visited += 1;
+            last_block = Some(block);
+            if pattern.is_none_or(|p| glob_match(p, field, false)) {
+                items.push(Output::Bytes(field.to_vec()));
+                if !novalues {
+                    items.push(Output::Bytes(value.to_vec()));
+                }
+            }
+            true
+        })?;
+        Ok(scan_reply(next_cursor, items))
+    }
+}
+
+/// The first 8 bytes of `bytes` (zero-padded) as a big-endian number: fields
+/// in byte order have non-decreasing blocks.
+fn block_of(bytes: &[u8]) -> u64 {
+    let mut block = [0u8; 8];
+    let len = bytes.len().min(8);
+    block[..len].copy_from_slice(&bytes[..len]);
+    u64::from_be_bytes(block)
+}
+
+/// The cursor that resumes a scan at the first element of `block`. Cursor 0
+/// means "start" (and, returned, "done"), so blocks are shifted by one;
+/// the last block shares its cursor with the one before, which at worst
+/// returns some elements again.
+pub(super) fn scan_cursor(block: u64) -> u64 {
+    block.saturating_add(1)
+}
+
+/// Where a scan resumes for `cursor`: the block's bytes without trailing
+/// zeros, which sorts at or before every element of the block (an element
+/// shorter than 8 bytes has a zero-padded block) and after every element of
+/// earlier blocks.
+pub(super) fn scan_start(cursor: u64) -> Vec<u8> {
+    if cursor == 0 {
+        return Vec::new();
+    }
+    let mut start = (cursor - 1).to_be_bytes().to_vec();
+    while start.last() == Some(&0) {
+        start.pop();
+    }
+    start
+}
+
+pub(super) fn scan_reply(cursor: u64, items: Vec<Output>) -> Output {
+    Output::Array(vec![
+        Output::Bytes(cursor.to_string().into_bytes()),
+        Output::Array(items),
+    ])
+}
+
+impl<S: Store> Shard<'_, S> {
+    /// The hash at `key` for a write: `Ok(None)` if absent, an error output
+    /// if it holds another type.
+    fn hash_for_write(&self, key: &[u8]) -> Result<Result<Option<Record>, Output>, StoreError> {
+        Ok(match self.view().find_hash(key)? {
+            Found::Absent => Ok(None),
+            Found::Hash(record) => Ok(Some(record)),
+            Found::WrongType => Err(Output::err(errors::WRONGTYPE)),
+        })
+    }
+
+    fn field_key(&self, key: &[u8], field: &[u8]) -> Vec<u8> {
+        keys::element_key(self.db, key, keys::SUB_FIELD, field)
+    }
+
+    /// Writes `key`'s hash record with `count` fields (deleting the key when
+    /// it has none), keeping its deadline.
+    fn store_hash(
+        &mut self,
+        key: &[u8],
+        existing: Option<&Record>,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        if count == 0 {
+            return self.remove(key).map(drop);
+        }
+        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
+        self.put_collection(key, Kind::Hash, keys::encode_count(count), expires_at_ms)
+    }
+
+    /// HSET (`count_new`: replies the number of fields added) and HMSET
+    /// (replies OK). A field named twice takes its last value.
+    pub(super) fn hset(
+        &mut self,
+        key: &[u8],
+        pairs: &[(Vec<u8>, Value)],
+        count_new: bool,
+    ) -> Result<Output, StoreError> {
+        let existing = match self.hash_for_write(key)? {
+            Ok(existing) => existing,
+            Err(output) => return Ok(output),
+        };
+        let mut count = match &existing {
+            Some(record) => keys::decode_count(&record.payload)?,
+            None => 0,
+        };
+        let mut added = 0u64;
+        for (field, value) in pairs {
+            let element = self.field_key(key, field);
+            if self.store.get(&element)?.is_none() {
+                added += 1;
+                count += 1;
+            }
+            self.store.put(&element, value)?;
+        }
+        self.store_hash(key, existing.as_ref(), count)?;
+        Ok(if count_new {
+            int_output(added)
+        } else {
+            Output::Ok
+        })
+    }
+
+    pub(super) fn hsetnx(
+        &mut self,
+        key: &[u8],
+        field: &[u8],
+        value: &[u8],
+    ) -> Result<Output, StoreError> {
+        let existing = match self.hash_for_write(key)? {
+            Ok(existing) => existing,
+            Err(output) => return Ok(output),
+        };
+        let element = self.field_key(key, field);
+        if self.store.get(&element)?.is_some() {
+            return Ok(Output::Int(0));
+        }
+        let count = match &existing {
+            Some(record) => keys::decode_count(&record.payload)? + 1,
+            None => 1,
+        };
+        self.store.put(&element, value)?;
+        self.store_hash(key, existing.as_ref(), count)?;
+        Ok(Output::Int(1))
+    }
+
+    pub(super) fn hdel(&mut self, key: &[u8], fields: &[Vec<u8>]) -> Result<Output, StoreError> {
+        let existing = match self.hash_for_write(key)? {
+            Ok(Some(existing)) => existing,
+            Ok(None) => return Ok(Output::Int(0)),
+            Err(output) => return Ok(output),
+        };
+        let mut count = keys::decode_count(&existing.payload)?;
+        let mut removed = 0u64;
+        for field in fields {
+            let element = self.field_key(key, field);
+            if self.store.get(&element)?.is_some() {
+                self.store.delete(&element)?;
+                removed += 1;
+                count -= 1;
+            }
+        }
+        if removed > 0 {
+            self.store_hash(key, Some(&existing), count)?;
+        }
+        Ok(int_output(removed))
+    }
+
+    pub(super) fn hincrby(
+        &mut self,
+        key: &[u8],
+        field: &[u8],
+        delta: i64,
+    ) -> Result<Output, StoreError> {
+        let existing = match self.hash_for_write(key)? {
+            Ok(existing) => existing,
+            Err(output) => return Ok(output),
+        };
+        let element = self.field_key(key, field);
+        let current = self.store.get(&element)?;
+        let value = match &current {
+            None => 0,
+            Some(text) => match numbers::parse_i64(text) {
+                Some(value) => value,
+                None => return Ok(Output::err(HASH_NOT_INTEGER)),
+            },
+        };
+        let Some(next) = value.checked_add(delta) else {
+            return Ok(Output::err(errors::OVERFLOW));
+        };
+        self.store.put(&element, next.to_string().as_bytes())?;
+        let count = hash_count(existing.as_ref())? + u64::from(current.is_none());
+        self.store_hash(key, existing.as_ref(), count)?;
+        Ok(Output::Int(next))
+    }
+
+    pub(super) fn hincrbyfloat(
+        &mut self,
+        key: &[u8],
+        field: &[u8],
+        delta: f64,
+    ) -> Result<Output, StoreError> {
+        let existing = match self.hash_for_write(key)? {
+            Ok(existing) => existing,
+            Err(output) => return Ok(output),
+        };
+        let element = self.field_key(key, field);
+        let current = self.store.get(&element)?;
+        let text = match numbers::incr_by_float(current.as_deref(), delta) {
+            Ok(text) => text.into_bytes(),
+            Err(numbers::FloatError::NotFloat) => return Ok(Output::err(HASH_NOT_FLOAT)),
+            Err(numbers::FloatError::NanOrInfinity) => return Ok(Output::err(errors::NAN_OR_INF)),
+        };
+        self.store.put(&element, &text)?;
+        let count = hash_count(existing.as_ref())? + u64::from(current.is_none());
+        self.store_hash(key, existing.as_ref(), count)?;
+        Ok(Output::Bytes(text))
+    }
+}
+
+fn hash_count(existing: Option<&Record>) -> Result<u64, StoreError> {
+    existing.map_or(Ok(0), |record| keys::decode_count(&record.payload))
+}
