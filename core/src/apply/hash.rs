@@ -316,26 +316,14 @@ impl<S: Store> Shard<'_, S> {
         field: &[u8],
         delta: i64,
     ) -> Result<Output, StoreError> {
-        let existing = match self.hash_for_write(key)? {
-            Ok(existing) => existing,
-            Err(output) => return Ok(output),
-        };
-        let element = self.field_key(key, field);
-        let current = self.store.get(&element)?;
-        let value = match &current {
-            None => 0,
-            Some(text) => match numbers::parse_i64(text) {
-                Some(value) => value,
-                None => return Ok(Output::err(HASH_NOT_INTEGER)),
-            },
-        };
-        let Some(next) = value.checked_add(delta) else {
-            return Ok(Output::err(errors::OVERFLOW));
-        };
-        self.store.put(&element, next.to_string().as_bytes())?;
-        let count = hash_count(existing.as_ref())? + u64::from(current.is_none());
-        self.store_hash(key, existing.as_ref(), count)?;
-        Ok(Output::Int(next))
+        self.update_field(key, field, |current| {
+            let value = match current {
+                None => 0,
+                Some(text) => numbers::parse_i64(text).ok_or(HASH_NOT_INTEGER)?,
+            };
+            let next = value.checked_add(delta).ok_or(errors::OVERFLOW)?;
+            Ok((next.to_string().into_bytes(), Output::Int(next)))
+        })
     }
 
     pub(super) fn hincrbyfloat(
@@ -344,21 +332,38 @@ impl<S: Store> Shard<'_, S> {
         field: &[u8],
         delta: f64,
     ) -> Result<Output, StoreError> {
+        self.update_field(key, field, |current| {
+            match numbers::incr_by_float(current, delta) {
+                Ok(text) => Ok((text.clone().into_bytes(), Output::Bytes(text.into_bytes()))),
+                Err(numbers::FloatError::NotFloat) => Err(HASH_NOT_FLOAT),
+                Err(numbers::FloatError::NanOrInfinity) => Err(errors::NAN_OR_INF),
+            }
+        })
+    }
+
+    /// Replaces one field's value with what `update` makes of the current
+    /// one (`None`: absent), creating the hash and the field as needed;
+    /// `update` returns the new value and the reply, or an error text.
+    fn update_field(
+        &mut self,
+        key: &[u8],
+        field: &[u8],
+        update: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, Output), &'static str>,
+    ) -> Result<Output, StoreError> {
         let existing = match self.hash_for_write(key)? {
             Ok(existing) => existing,
             Err(output) => return Ok(output),
         };
         let element = self.field_key(key, field);
         let current = self.store.get(&element)?;
-        let text = match numbers::incr_by_float(current.as_deref(), delta) {
-            Ok(text) => text.into_bytes(),
-            Err(numbers::FloatError::NotFloat) => return Ok(Output::err(HASH_NOT_FLOAT)),
-            Err(numbers::FloatError::NanOrInfinity) => return Ok(Output::err(errors::NAN_OR_INF)),
+        let (value, reply) = match update(current.as_deref()) {
+            Ok(updated) => updated,
+            Err(text) => return Ok(Output::err(text)),
         };
-        self.store.put(&element, &text)?;
+        self.store.put(&element, &value)?;
         let count = hash_count(existing.as_ref())? + u64::from(current.is_none());
         self.store_hash(key, existing.as_ref(), count)?;
-        Ok(Output::Bytes(text))
+        Ok(reply)
     }
 }
 
