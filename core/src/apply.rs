@@ -22,6 +22,7 @@
 mod extended;
 mod hash;
 pub mod numbers;
+mod set;
 
 #[cfg(test)]
 mod model_tests;
@@ -141,7 +142,29 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::HKeys { key, .. }
         | Command::HLen { key }
         | Command::HStrLen { key, .. }
-        | Command::HScan { key, .. } => vec![key.as_slice()],
+        | Command::HScan { key, .. }
+        | Command::SAdd { key, .. }
+        | Command::SRem { key, .. }
+        | Command::SMembers { key }
+        | Command::SIsMember { key, .. }
+        | Command::SMIsMember { key, .. }
+        | Command::SCard { key }
+        | Command::SPop { key, .. }
+        | Command::SRandMember { key, .. }
+        | Command::SScan { key, .. } => vec![key.as_slice()],
+        Command::SCombine { keys, .. } | Command::SInterCard { keys, .. } => {
+            keys.iter().map(Vec::as_slice).collect()
+        }
+        Command::SCombineStore {
+            destination, keys, ..
+        } => std::iter::once(destination.as_slice())
+            .chain(keys.iter().map(Vec::as_slice))
+            .collect(),
+        Command::SMove {
+            source,
+            destination,
+            ..
+        } => vec![source.as_slice(), destination.as_slice()],
         Command::MSet { pairs } | Command::MSetNx { pairs } => {
             pairs.iter().map(|(key, _)| key.as_slice()).collect()
         }
@@ -214,7 +237,25 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
             novalues,
         } => view.hscan(key, *cursor, pattern.as_deref(), *count, *novalues),
-        Command::HSet { .. }
+        Command::SMembers { key } => view.smembers(key),
+        Command::SIsMember { key, member } => view.sismember(key, member),
+        Command::SMIsMember { key, members } => view.smismember(key, members),
+        Command::SCard { key } => view.scard(key),
+        Command::SRandMember { key, count, seed } => view.srandmember(key, *count, *seed),
+        Command::SCombine { op, keys } => view.scombine(*op, keys),
+        Command::SInterCard { keys, limit } => view.sintercard(keys, *limit),
+        Command::SScan {
+            key,
+            cursor,
+            pattern,
+            count,
+        } => view.sscan(key, *cursor, pattern.as_deref(), *count),
+        Command::SAdd { .. }
+        | Command::SRem { .. }
+        | Command::SPop { .. }
+        | Command::SCombineStore { .. }
+        | Command::SMove { .. }
+        | Command::HSet { .. }
         | Command::HSetNx { .. }
         | Command::HDel { .. }
         | Command::HIncrBy { .. }
@@ -473,7 +514,28 @@ impl<S: Store> Shard<'_, S> {
             Command::HDel { key, fields } => self.hdel(key, fields),
             Command::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
             Command::HIncrByFloat { key, field, delta } => self.hincrbyfloat(key, field, *delta),
-            Command::HGet { .. }
+            Command::SAdd { key, members } => self.sadd(key, members),
+            Command::SRem { key, members } => self.srem(key, members),
+            Command::SPop { key, count, seed } => self.spop(key, *count, *seed),
+            Command::SCombineStore {
+                op,
+                destination,
+                keys,
+            } => self.scombine_store(*op, destination, keys),
+            Command::SMove {
+                source,
+                destination,
+                member,
+            } => self.smove(source, destination, member),
+            Command::SMembers { .. }
+            | Command::SIsMember { .. }
+            | Command::SMIsMember { .. }
+            | Command::SCard { .. }
+            | Command::SRandMember { .. }
+            | Command::SCombine { .. }
+            | Command::SInterCard { .. }
+            | Command::SScan { .. }
+            | Command::HGet { .. }
             | Command::HMGet { .. }
             | Command::HGetAll { .. }
             | Command::HExists { .. }

@@ -76,6 +76,16 @@ pub enum ExpireCondition {
     IfLess,
 }
 
+/// SINTER / SUNION / SDIFF.
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
+pub enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
 /// One command against one shard. Reads (see [`Command::is_read_only`]) are
 /// served from applied state after a ReadIndex check; everything else becomes
 /// one log entry.
@@ -231,6 +241,66 @@ pub enum Command {
         count: u64,
         novalues: bool,
     },
+    SAdd {
+        key: Key,
+        members: Vec<Vec<u8>>,
+    },
+    SRem {
+        key: Key,
+        members: Vec<Vec<u8>>,
+    },
+    SMembers {
+        key: Key,
+    },
+    SIsMember {
+        key: Key,
+        member: Vec<u8>,
+    },
+    SMIsMember {
+        key: Key,
+        members: Vec<Vec<u8>>,
+    },
+    SCard {
+        key: Key,
+    },
+    /// SPOP; `seed` is drawn by the node that runs it (see `needs_seed`).
+    SPop {
+        key: Key,
+        count: Option<u64>,
+        seed: u64,
+    },
+    SRandMember {
+        key: Key,
+        count: Option<i64>,
+        seed: u64,
+    },
+    /// SINTER, SUNION, SDIFF.
+    SCombine {
+        op: SetOp,
+        keys: Vec<Key>,
+    },
+    /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE.
+    SCombineStore {
+        op: SetOp,
+        destination: Key,
+        keys: Vec<Key>,
+    },
+    /// SINTERCARD; `limit` 0 means none.
+    SInterCard {
+        keys: Vec<Key>,
+        limit: u64,
+    },
+    SMove {
+        source: Key,
+        destination: Key,
+        member: Vec<u8>,
+    },
+    SScan {
+        key: Key,
+        cursor: u64,
+        pattern: Option<Vec<u8>>,
+        count: u64,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
     ExpireSweep {
@@ -261,6 +331,24 @@ impl Command {
                 | Command::HLen { .. }
                 | Command::HStrLen { .. }
                 | Command::HScan { .. }
+                | Command::SMembers { .. }
+                | Command::SIsMember { .. }
+                | Command::SMIsMember { .. }
+                | Command::SCard { .. }
+                | Command::SRandMember { .. }
+                | Command::SCombine { .. }
+                | Command::SInterCard { .. }
+                | Command::SScan { .. }
         )
+    }
+
+    /// The random seed a command carries, for the node to fill in before it
+    /// runs: choices are drawn once, by the node that proposes (or reads),
+    /// so that every replica makes the same ones.
+    pub fn seed_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            Command::SPop { seed, .. } | Command::SRandMember { seed, .. } => Some(seed),
+            _ => None,
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! | kind | element                  | value        |
 //! |------|--------------------------|--------------|
 //! | hash | 0x01, field              | field value  |
+//! | set  | 0x01, member             | empty        |
 
 use crate::store::{Store, StoreError};
 
@@ -33,6 +34,7 @@ pub const TAG_ELEMENT: u8 = 0x05;
 
 /// Element sub-tags (see the module table).
 pub const SUB_FIELD: u8 = 0x01;
+pub const SUB_MEMBER: u8 = 0x01;
 
 pub const RECORD_HEADER_LEN: usize = 17;
 
@@ -42,6 +44,7 @@ pub const RECORD_HEADER_LEN: usize = 17;
 pub enum Kind {
     String = 1,
     Hash = 2,
+    Set = 3,
 }
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
         match byte {
             1 => Some(Kind::String),
             2 => Some(Kind::Hash),
+            3 => Some(Kind::Set),
             _ => None,
         }
     }
@@ -57,6 +61,7 @@ impl Kind {
         match self {
             Kind::String => "string",
             Kind::Hash => "hash",
+            Kind::Set => "set",
         }
     }
 

@@ -385,7 +385,16 @@ impl Node {
     }
 
     /// Executes ops that are all reads or all writes.
-    async fn execute_run(&self, ops: Vec<Op>) -> Result<Vec<Output>, ExecError> {
+    async fn execute_run(&self, mut ops: Vec<Op>) -> Result<Vec<Output>, ExecError> {
+        // Random choices (SPOP, SRANDMEMBER) are drawn here, once: the seed
+        // travels with the command, so every replica chooses the same.
+        for op in &mut ops {
+            if let Some(seed) = op.cmd.seed_mut() {
+                if *seed == 0 {
+                    *seed = random_u64();
+                }
+            }
+        }
         let shard = self.route(&ops[0].cmd);
         let outputs = if ops[0].cmd.is_read_only() {
             self.read(shard, ops).await?
@@ -1006,12 +1015,17 @@ impl Node {
     }
 }
 
-/// A random delay below `bound_ms`: seeded in the simulator, from the
-/// process's hash seed and the clock in production.
+/// A random delay below `bound_ms`.
 fn jitter_ms(bound_ms: u64) -> u64 {
+    random_u64() % bound_ms.max(1)
+}
+
+/// A random number: seeded in the simulator, from the process's hash seed
+/// and the clock in production. Never 0 (0 marks "not drawn yet").
+fn random_u64() -> u64 {
     #[cfg(madsim)]
     {
-        orbit_core::fault::random_below(bound_ms)
+        orbit_core::fault::random_below(u64::MAX).max(1)
     }
     #[cfg(not(madsim))]
     {
@@ -1022,7 +1036,7 @@ fn jitter_ms(bound_ms: u64) -> u64 {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
         );
-        hasher.finish() % bound_ms.max(1)
+        hasher.finish().max(1)
     }
 }
 

@@ -218,3 +218,40 @@ fn a_new_node_joins_a_running_cluster() {
     set(&mut con2, "after-join", "y").expect("a write through the new node commits");
     cluster.wait_converged(ELECTION);
 }
+
+#[test]
+fn random_choices_are_replicated_not_redrawn() {
+    // Goal: SPOP through a follower removes the same members on every
+    // replica (the seed is drawn once and travels in the entry): the
+    // replicas converge to one state hash, and the remaining members are
+    // exactly the ones not popped.
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(ELECTION);
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut con = cluster.server(follower).connection().expect("connect");
+    let members: Vec<String> = (0..50).map(|n| format!("m{n}")).collect();
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg(&members)
+        .query(&mut con)
+        .expect("sadd");
+    let popped: Vec<String> = redis::cmd("SPOP")
+        .arg("s")
+        .arg(10)
+        .query(&mut con)
+        .expect("spop");
+    assert_eq!(popped.len(), 10);
+    cluster.wait_converged(ELECTION);
+    let mut expected: Vec<String> = members
+        .iter()
+        .filter(|m| !popped.contains(m))
+        .cloned()
+        .collect();
+    expected.sort();
+    let remaining: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("s")
+        .query(&mut con)
+        .expect("smembers");
+    assert_eq!(remaining, expected);
+}

@@ -403,3 +403,80 @@ fn hash_commands() {
         "WRONGTYPE Operation against a key holding the wrong kind of value"
     );
 }
+
+#[test]
+fn set_commands() {
+    // Goal: the set commands answer as Redis 7 documents, through the whole
+    // stack, including arity, WRONGTYPE and argument errors.
+    let (_cluster, mut con) = start();
+    let members = |items: &[&str]| Value::Array(items.iter().map(|i| bulk(i)).collect());
+    assert_eq!(ok(&mut con, &["SADD", "s", "c", "a", "b", "a"]), int(3));
+    assert_eq!(ok(&mut con, &["SMEMBERS", "s"]), members(&["a", "b", "c"]));
+    assert_eq!(ok(&mut con, &["SCARD", "s"]), int(3));
+    assert_eq!(ok(&mut con, &["SISMEMBER", "s", "a"]), int(1));
+    assert_eq!(
+        ok(&mut con, &["SMISMEMBER", "s", "a", "x"]),
+        Value::Array(vec![int(1), int(0)])
+    );
+    assert_eq!(ok(&mut con, &["SREM", "s", "a", "x"]), int(1));
+    ok(&mut con, &["SADD", "t", "b", "z"]);
+    assert_eq!(ok(&mut con, &["SINTER", "s", "t"]), members(&["b"]));
+    assert_eq!(
+        ok(&mut con, &["SUNION", "s", "t"]),
+        members(&["b", "c", "z"])
+    );
+    assert_eq!(ok(&mut con, &["SDIFF", "s", "t"]), members(&["c"]));
+    assert_eq!(ok(&mut con, &["SUNIONSTORE", "u", "s", "t"]), int(3));
+    assert_eq!(
+        ok(&mut con, &["SINTERCARD", "2", "u", "s", "LIMIT", "1"]),
+        int(1)
+    );
+    assert_eq!(ok(&mut con, &["SMOVE", "u", "s", "z"]), int(1));
+    assert_eq!(
+        ok(&mut con, &["SSCAN", "s", "0", "MATCH", "[bz]"]),
+        Value::Array(vec![bulk("0"), members(&["b", "z"])])
+    );
+    let Value::Array(popped) = ok(&mut con, &["SPOP", "s", "2"]) else {
+        panic!("SPOP with a count replies an array");
+    };
+    assert_eq!(popped.len(), 2);
+    assert_eq!(ok(&mut con, &["SCARD", "s"]), int(1));
+    assert!(matches!(
+        ok(&mut con, &["SRANDMEMBER", "u"]),
+        Value::BulkString(_)
+    ));
+    let Value::Array(repeats) = ok(&mut con, &["SRANDMEMBER", "u", "-5"]) else {
+        panic!("SRANDMEMBER with a count replies an array");
+    };
+    assert_eq!(repeats.len(), 5);
+
+    assert_eq!(
+        error(&mut con, &["SADD", "s"]),
+        "ERR wrong number of arguments for 'sadd' command"
+    );
+    assert_eq!(
+        error(&mut con, &["SPOP", "s", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(
+        error(&mut con, &["SINTERCARD", "0", "s"]),
+        "ERR numkeys should be greater than 0"
+    );
+    assert_eq!(
+        error(&mut con, &["SINTERCARD", "3", "s"]),
+        "ERR Number of keys can't be greater than number of args"
+    );
+    assert_eq!(
+        error(&mut con, &["SINTERCARD", "1", "s", "LIMIT", "-1"]),
+        "ERR LIMIT can't be negative"
+    );
+    ok(&mut con, &["SET", "str", "v"]);
+    assert_eq!(
+        error(&mut con, &["SADD", "str", "a"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(
+        error(&mut con, &["SUNION", "s", "str"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+}

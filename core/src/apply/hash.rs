@@ -134,33 +134,48 @@ impl<S: Store> View<'_, S> {
             Found::Hash(_) => {}
         }
         let prefix = keys::element_key(self.db, key, keys::SUB_FIELD, &[]);
-        let from = scan_start(cursor);
-        let mut visited = 0u64;
-        let mut last_block = None;
-        let mut next_cursor = 0;
+        let (next, fields) = scan_elements(self.store, &prefix, scan_start(cursor), count)?;
         let mut items = Vec::new();
-        self.store.scan(&prefix, &mut |encoded, value| {
-            let field = &encoded[prefix.len()..];
-            if field < from.as_slice() {
-                return true;
-            }
-            let block = block_of(field);
-            if visited >= count.max(1) && last_block != Some(block) {
-                next_cursor = scan_cursor(block);
-                return false;
-            }
-            visited += 1;
-            last_block = Some(block);
-            if pattern.is_none_or(|p| glob_match(p, field, false)) {
-                items.push(Output::Bytes(field.to_vec()));
+        for (field, value) in fields {
+            if pattern.is_none_or(|p| glob_match(p, &field, false)) {
+                items.push(Output::Bytes(field));
                 if !novalues {
-                    items.push(Output::Bytes(value.to_vec()));
+                    items.push(Output::Bytes(value));
                 }
             }
-            true
-        })?;
-        Ok(scan_reply(next_cursor, items))
+        }
+        Ok(scan_reply(next, items))
     }
+}
+
+/// One step of a SCAN-family walk over the elements under `prefix`,
+/// starting at `from`: about `count` elements (more when elements share a
+/// block, so that the walk always advances) and the cursor to continue
+/// with (0 when done).
+pub(super) fn scan_elements(
+    store: &impl Store,
+    prefix: &[u8],
+    from: Vec<u8>,
+    count: u64,
+) -> Result<(u64, Vec<Pair>), StoreError> {
+    let mut last_block = None;
+    let mut next_cursor = 0;
+    let mut out = Vec::new();
+    store.scan(prefix, &mut |encoded, value| {
+        let element = &encoded[prefix.len()..];
+        if element < from.as_slice() {
+            return true;
+        }
+        let block = block_of(element);
+        if out.len() as u64 >= count.max(1) && last_block != Some(block) {
+            next_cursor = scan_cursor(block);
+            return false;
+        }
+        last_block = Some(block);
+        out.push((element.to_vec(), value.to_vec()));
+        true
+    })?;
+    Ok((next_cursor, out))
 }
 
 /// The first 8 bytes of `bytes` (zero-padded) as a big-endian number: fields

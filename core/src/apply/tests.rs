@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::command::{ExpireCondition as Cond, Expiry, GetExExpiry, SetCondition, SetExpiry};
+use crate::command::{
+    ExpireCondition as Cond, Expiry, GetExExpiry, SetCondition, SetExpiry, SetOp,
+};
 use crate::store::MemStore;
 
 /// Panics unless the count records and the expiry index agree exactly with
@@ -1315,4 +1317,207 @@ fn hscan_visits_every_field_with_tiny_counts_even_under_writes() {
     for name in &names {
         assert!(seen.contains(name), "{name:?} was never returned");
     }
+}
+
+fn sadd(key: &str, members: &[&str]) -> Command {
+    Command::SAdd {
+        key: b(key),
+        members: members.iter().map(|m| b(m)).collect(),
+    }
+}
+
+fn smembers(key: &str) -> Command {
+    Command::SMembers { key: b(key) }
+}
+
+fn list(items: &[&str]) -> Output {
+    Output::Array(items.iter().map(|i| bytes(i)).collect())
+}
+
+#[test]
+fn set_add_remove_and_query() {
+    // Goal: SADD/SREM count changes only, SMEMBERS lists in byte order,
+    // SISMEMBER/SMISMEMBER/SCARD agree, the last SREM deletes the key.
+    let mut shard = Shard::new();
+    assert_eq!(shard.run(sadd("s", &["b", "a", "b"])), Output::Int(2));
+    assert_eq!(shard.run(sadd("s", &["c", "a"])), Output::Int(1));
+    assert_eq!(shard.run(smembers("s")), list(&["a", "b", "c"]));
+    assert_eq!(shard.run(Command::SCard { key: b("s") }), Output::Int(3));
+    assert_eq!(
+        shard.run(Command::SIsMember {
+            key: b("s"),
+            member: b("b")
+        }),
+        Output::Int(1)
+    );
+    assert_eq!(
+        shard.run(Command::SMIsMember {
+            key: b("s"),
+            members: vec![b("a"), b("zz")]
+        }),
+        Output::Array(vec![Output::Int(1), Output::Int(0)])
+    );
+    assert_eq!(
+        shard.run(Command::Type { key: b("s") }),
+        Output::Status("set".into())
+    );
+    let srem = |members: &[&str]| Command::SRem {
+        key: b("s"),
+        members: members.iter().map(|m| b(m)).collect(),
+    };
+    assert_eq!(shard.run(srem(&["a", "zz"])), Output::Int(1));
+    assert_eq!(shard.run(srem(&["b", "c"])), Output::Int(2));
+    assert_eq!(
+        shard.run(Command::Exists { keys: vec![b("s")] }),
+        Output::Int(0)
+    );
+    shard.run(set("str", "x"));
+    assert_eq!(shard.run(sadd("str", &["a"])), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(smembers("str")), err(errors::WRONGTYPE));
+}
+
+#[test]
+fn set_algebra_and_store_forms() {
+    // Goal: SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD with
+    // LIMIT, and an empty result deleting the destination.
+    let mut shard = Shard::new();
+    shard.run(sadd("x", &["a", "b", "c"]));
+    shard.run(sadd("y", &["b", "c", "d"]));
+    let combine = |op, keys: &[&str]| Command::SCombine {
+        op,
+        keys: keys.iter().map(|k| b(k)).collect(),
+    };
+    assert_eq!(
+        shard.run(combine(SetOp::Inter, &["x", "y"])),
+        list(&["b", "c"])
+    );
+    assert_eq!(
+        shard.run(combine(SetOp::Union, &["x", "y"])),
+        list(&["a", "b", "c", "d"])
+    );
+    assert_eq!(shard.run(combine(SetOp::Diff, &["x", "y"])), list(&["a"]));
+    assert_eq!(shard.run(combine(SetOp::Inter, &["x", "none"])), list(&[]));
+    shard.run(set("str", "v"));
+    assert_eq!(
+        shard.run(combine(SetOp::Inter, &["none", "str"])),
+        err(errors::WRONGTYPE)
+    );
+    let store = |op, dest: &str, keys: &[&str]| Command::SCombineStore {
+        op,
+        destination: b(dest),
+        keys: keys.iter().map(|k| b(k)).collect(),
+    };
+    assert_eq!(
+        shard.run(store(SetOp::Union, "str", &["x", "y"])),
+        Output::Int(4)
+    );
+    assert_eq!(shard.run(smembers("str")), list(&["a", "b", "c", "d"]));
+    assert_eq!(
+        shard.run(store(SetOp::Inter, "str", &["x", "none"])),
+        Output::Int(0)
+    );
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: vec![b("str")]
+        }),
+        Output::Int(0)
+    );
+    let card = |limit| Command::SInterCard {
+        keys: vec![b("x"), b("y")],
+        limit,
+    };
+    assert_eq!(shard.run(card(0)), Output::Int(2));
+    assert_eq!(shard.run(card(1)), Output::Int(1));
+}
+
+#[test]
+fn smove_follows_redis_order_of_checks() {
+    // Goal: SMOVE moves a member, deleting an emptied source; an absent
+    // source replies 0 even if the destination has the wrong type.
+    let mut shard = Shard::new();
+    shard.run(sadd("src", &["m"]));
+    shard.run(set("str", "v"));
+    let smove = |s: &str, d: &str, m: &str| Command::SMove {
+        source: b(s),
+        destination: b(d),
+        member: b(m),
+    };
+    assert_eq!(shard.run(smove("none", "str", "m")), Output::Int(0));
+    assert_eq!(shard.run(smove("src", "str", "m")), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(smove("src", "dst", "zz")), Output::Int(0));
+    assert_eq!(shard.run(smove("src", "src", "m")), Output::Int(1));
+    assert_eq!(shard.run(smove("src", "dst", "m")), Output::Int(1));
+    assert_eq!(
+        shard.run(Command::Exists {
+            keys: vec![b("src")]
+        }),
+        Output::Int(0)
+    );
+    assert_eq!(shard.run(smembers("dst")), list(&["m"]));
+}
+
+#[test]
+fn spop_and_srandmember_are_decided_by_the_seed() {
+    // Goal: the same seed makes the same choice on any replica; counts
+    // follow Redis (distinct for positive, repeats for negative SRANDMEMBER,
+    // SPOP removes what it returns).
+    let members: Vec<String> = (0..20).map(|n| format!("m{n:02}")).collect();
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let run = |seed| {
+        let mut shard = Shard::new();
+        shard.run(sadd("s", &refs));
+        let popped = shard.run(Command::SPop {
+            key: b("s"),
+            count: Some(5),
+            seed,
+        });
+        let left = shard.run(smembers("s"));
+        (popped, left, shard.store.clone())
+    };
+    let (popped, left, store) = run(7);
+    assert_eq!(run(7).2, store, "same seed, same bytes");
+    let (Output::Array(popped), Output::Array(left)) = (popped, left) else {
+        panic!("arrays");
+    };
+    assert_eq!(popped.len(), 5);
+    assert_eq!(left.len(), 15);
+    assert!(popped.iter().all(|p| !left.contains(p)));
+    assert_ne!(
+        run(8).0,
+        Output::Array(popped),
+        "another seed, another choice"
+    );
+
+    let mut shard = Shard::new();
+    shard.run(sadd("s", &["a", "b", "c"]));
+    let rand = |count, seed| Command::SRandMember {
+        key: b("s"),
+        count,
+        seed,
+    };
+    let Output::Array(distinct) = shard.run(rand(Some(10), 1)) else {
+        panic!()
+    };
+    assert_eq!(distinct.len(), 3);
+    let Output::Array(repeats) = shard.run(rand(Some(-10), 1)) else {
+        panic!()
+    };
+    assert_eq!(repeats.len(), 10);
+    assert_eq!(shard.run(rand(Some(0), 1)), Output::Array(Vec::new()));
+    assert!(matches!(shard.run(rand(None, 1)), Output::Bytes(_)));
+    assert_eq!(shard.run(Command::SCard { key: b("s") }), Output::Int(3));
+    let single = Command::SPop {
+        key: b("s"),
+        count: None,
+        seed: 3,
+    };
+    assert!(matches!(shard.run(single), Output::Bytes(_)));
+    assert_eq!(
+        shard.run(Command::SPop {
+            key: b("none"),
+            count: None,
+            seed: 3
+        }),
+        Output::Nil
+    );
 }

@@ -4,7 +4,7 @@
 //! receives only well-formed commands. Arity has been checked by the caller
 //! against [`super::table`].
 
-use orbit_core::command::{ExpireCondition, GetExExpiry};
+use orbit_core::command::{ExpireCondition, GetExExpiry, SetOp};
 use orbit_core::output::errors;
 use orbit_core::{Command, Expiry, SetCondition, SetExpiry};
 
@@ -260,9 +260,121 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
                 novalues: options.novalues,
             }
         }
+        "sadd" | "srem" => {
+            let members = args[1..].to_vec();
+            if name == "sadd" {
+                Command::SAdd {
+                    key: key(),
+                    members,
+                }
+            } else {
+                Command::SRem {
+                    key: key(),
+                    members,
+                }
+            }
+        }
+        "smembers" => Command::SMembers { key: key() },
+        "sismember" => Command::SIsMember {
+            key: key(),
+            member: args[1].clone(),
+        },
+        "smismember" => Command::SMIsMember {
+            key: key(),
+            members: args[1..].to_vec(),
+        },
+        "scard" => Command::SCard { key: key() },
+        "spop" => {
+            let count = match &args[1..] {
+                [] => None,
+                [count] => Some(
+                    u64::try_from(int(count)?)
+                        .map_err(|_| "ERR value is out of range, must be positive".to_string())?,
+                ),
+                _ => return Err(errors::SYNTAX.to_string()),
+            };
+            Command::SPop {
+                key: key(),
+                count,
+                seed: 0,
+            }
+        }
+        "srandmember" => {
+            let count = match &args[1..] {
+                [] => None,
+                [count] => Some(int(count)?),
+                _ => return Err(errors::SYNTAX.to_string()),
+            };
+            Command::SRandMember {
+                key: key(),
+                count,
+                seed: 0,
+            }
+        }
+        "sinter" | "sunion" | "sdiff" => Command::SCombine {
+            op: set_op(name),
+            keys: args.to_vec(),
+        },
+        "sinterstore" | "sunionstore" | "sdiffstore" => Command::SCombineStore {
+            op: set_op(name),
+            destination: key(),
+            keys: args[1..].to_vec(),
+        },
+        "sintercard" => lower_sintercard(args)?,
+        "smove" => Command::SMove {
+            source: key(),
+            destination: args[1].clone(),
+            member: args[2].clone(),
+        },
+        "sscan" => {
+            let cursor = parse_cursor(&args[1])?;
+            let options = scan_options(&args[2..], false)?;
+            Command::SScan {
+                key: key(),
+                cursor,
+                pattern: options.pattern,
+                count: options.count,
+            }
+        }
         _ => return Err(format!("ERR unknown command '{name}'")),
     };
     Ok(cmd)
+}
+
+fn set_op(name: &str) -> SetOp {
+    if name.starts_with("sinter") {
+        SetOp::Inter
+    } else if name.starts_with("sunion") {
+        SetOp::Union
+    } else {
+        SetOp::Diff
+    }
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit], with Redis's errors.
+fn lower_sintercard(args: &[Vec<u8>]) -> Result<Command, String> {
+    let numkeys = parse_i64(&args[0])
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "ERR numkeys should be greater than 0".to_string())?;
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > args.len() - 1 {
+        return Err("ERR Number of keys can't be greater than number of args".to_string());
+    }
+    let keys = args[1..=numkeys].to_vec();
+    let mut limit = 0;
+    let mut rest = &args[1 + numkeys..];
+    while let Some(option) = rest.first() {
+        match (upper(option).as_str(), rest.get(1)) {
+            ("LIMIT", Some(value)) => {
+                limit = parse_i64(value)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| "ERR LIMIT can't be negative".to_string())?;
+                rest = &rest[2..];
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+    }
+    Ok(Command::SInterCard { keys, limit })
 }
 
 /// A SCAN-family cursor: an unsigned 64-bit number, as Redis parses it.
