@@ -11,13 +11,26 @@ pub enum Call {
     Get { key: String },
     /// INCR key (counter workload).
     Incr { key: String },
+    /// SADD key member (set workload; members are unique per run).
+    SAdd { key: String, member: u64 },
+    /// SMEMBERS key.
+    SMembers { key: String },
 }
 
 impl Call {
     pub fn key(&self) -> &str {
         match self {
-            Call::Set { key, .. } | Call::Get { key } | Call::Incr { key } => key,
+            Call::Set { key, .. }
+            | Call::Get { key }
+            | Call::Incr { key }
+            | Call::SAdd { key, .. }
+            | Call::SMembers { key } => key,
         }
+    }
+
+    /// True for the set workload's calls, which the set checker owns.
+    pub fn is_set(&self) -> bool {
+        matches!(self, Call::SAdd { .. } | Call::SMembers { .. })
     }
 }
 
@@ -30,6 +43,10 @@ pub enum Ret {
     Value(Option<u64>),
     /// INCR's new value.
     Counter(i64),
+    /// SADD's reply: 1 if the member was new.
+    Added(i64),
+    /// SMEMBERS' members, sorted.
+    Members(Vec<u64>),
 }
 
 /// How an operation ended.

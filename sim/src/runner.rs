@@ -20,7 +20,7 @@ use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
-use crate::checker::{durability, leaders, linearizable, liveness, replicas};
+use crate::checker::{durability, leaders, linearizable, liveness, replicas, set};
 use crate::disk::DiskFaults;
 use crate::history::{Call, History, Operation, Outcome, Ret};
 use crate::params::{Fault, Params};
@@ -367,12 +367,27 @@ async fn client_loop(world: Arc<World>, node: Node, client: u64) {
     }
 }
 
-/// A random call of the workload mix; SET values are unique per key.
+/// The set workload's key (checked by `checker::set`).
+const SET_KEY: &str = "s0";
+
+/// A random call of the workload mix; SET values and SADD members are
+/// unique.
 fn next_call(params: &Params, client: u64, sequence: &mut u64) -> Call {
     let mut rng = madsim::rand::thread_rng();
     let keys = params.register_keys + params.counter_keys;
-    let pick = rng.gen_range(0..keys);
-    if pick < params.register_keys {
+    let pick = rng.gen_range(0..keys + 1);
+    if pick == keys {
+        let key = SET_KEY.to_string();
+        if rng.gen_bool(0.7) {
+            *sequence += 1;
+            Call::SAdd {
+                key,
+                member: (client + 1) * 1_000_000 + *sequence,
+            }
+        } else {
+            Call::SMembers { key }
+        }
+    } else if pick < params.register_keys {
         let key = register_key(pick);
         if rng.gen_bool(0.5) {
             *sequence += 1;
@@ -409,12 +424,19 @@ fn command_for(call: &Call) -> Command {
             key: key.as_bytes().to_vec(),
             delta: 1,
         },
+        Call::SAdd { key, member } => Command::SAdd {
+            key: key.as_bytes().to_vec(),
+            members: vec![member.to_string().into_bytes()],
+        },
+        Call::SMembers { key } => Command::SMembers {
+            key: key.as_bytes().to_vec(),
+        },
     }
 }
 
 /// Executes a call through the node's router and classifies the result.
 async fn execute(node: &Node, call: &Call) -> Outcome {
-    let is_read = matches!(call, Call::Get { .. });
+    let is_read = matches!(call, Call::Get { .. } | Call::SMembers { .. });
     let result = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, command_for(call))).await;
     let unknown = if is_read {
         Outcome::Fail
@@ -438,6 +460,23 @@ async fn execute(node: &Node, call: &Call) -> Outcome {
                 }
             }
             (Call::Incr { .. }, Output::Int(n)) => Outcome::Ok(Ret::Counter(n)),
+            (Call::SAdd { .. }, Output::Int(n)) => Outcome::Ok(Ret::Added(n)),
+            (Call::SMembers { .. }, Output::Array(items)) => {
+                let members: Option<Vec<u64>> = items
+                    .into_iter()
+                    .map(|item| match item {
+                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+                        _ => None,
+                    })
+                    .collect();
+                match members {
+                    Some(mut members) => {
+                        members.sort_unstable();
+                        Outcome::Ok(Ret::Members(members))
+                    }
+                    None => Outcome::Fail,
+                }
+            }
             _ => Outcome::Fail,
         },
     }
@@ -831,13 +870,19 @@ async fn converge(world: &Arc<World>) -> (Option<u64>, String) {
 /// history too.
 async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
     let mut reads = Vec::new();
-    let keys: Vec<String> = (0..world.params.register_keys)
+    let calls: Vec<Call> = (0..world.params.register_keys)
         .map(register_key)
         .chain((0..world.params.counter_keys).map(counter_key))
+        .map(|key| Call::Get { key })
+        .chain(std::iter::once(Call::SMembers {
+            key: SET_KEY.to_string(),
+        }))
         .collect();
-    for key in keys {
+    for call in calls {
         // A read that fails has no effect: retry it (as a new operation)
-        // until one succeeds, on any node.
+        // until one succeeds, on any node. The set's final read goes only to
+        // the history, where `checker::set` holds it to every acknowledged
+        // add.
         for attempt in 0..20u64 {
             let nodes = world.live_nodes();
             let Some((_, node)) = nodes
@@ -846,16 +891,18 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
             else {
                 break;
             };
-            let call = Call::Get { key: key.clone() };
             let id = world.invoke(FINAL_READER, call.clone());
             let outcome = execute(&node, &call).await;
-            let value = match &outcome {
-                Outcome::Ok(Ret::Value(value)) => Some(*value),
-                _ => None,
+            let done = match &outcome {
+                Outcome::Ok(Ret::Value(value)) => {
+                    reads.push((call.key().to_string(), *value));
+                    true
+                }
+                Outcome::Ok(_) => true,
+                Outcome::Fail | Outcome::Unknown => false,
             };
             world.complete(id, outcome);
-            if let Some(value) = value {
-                reads.push((key, value));
+            if done {
                 break;
             }
             madsim::time::sleep(Duration::from_millis(500)).await;
@@ -874,6 +921,9 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     }
     if let Err(e) = durability::check(&history, final_reads) {
         failures.push(format!("durability: {e}"));
+    }
+    if let Err(e) = set::check(&history) {
+        failures.push(format!("sets: {e}"));
     }
     if let Err(e) = replicas::check(&world.state_samples.lock().expect("samples")) {
         failures.push(format!("replicas: {e}"));

@@ -8,6 +8,7 @@
 //! | [`durability`] | No acknowledged write is lost: final reads after healing (Jepsen's counter and lost-write checks). |
 //! | [`replicas`] | Replicas hold identical state at equal applied index (Raft State Machine Safety). |
 //! | [`leaders`] | At most one leader per term (Election Safety) and Log Matching. |
+//! | [`set`] | The set workload is a linearizable grow-only set: no acknowledged add lost, no phantom member, reads never shrink (Jepsen's set / set-full). |
 //!
 //! | [`liveness`] | After faults heal, a write commits and the replicas converge within a bound (Raft §5.6). |
 //!
@@ -19,3 +20,4 @@ pub mod leaders;
 pub mod linearizable;
 pub mod liveness;
 pub mod replicas;
+pub mod set;
