@@ -22,6 +22,17 @@ pub trait Store {
         &self,
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan_from(prefix, prefix, visit)
+    }
+
+    /// Like `scan`, but starts at the first key at or after `from` (a key
+    /// that itself starts with `prefix`), without visiting the ones before.
+    fn scan_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
 }
 
@@ -46,12 +57,13 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         prefix: &[u8],
+        from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for (k, v) in self.map.range(prefix.to_vec()..) {
+        for (k, v) in self.map.range(from.max(prefix).to_vec()..) {
             if !k.starts_with(prefix) || !visit(k, v) {
                 break;
             }

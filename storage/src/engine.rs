@@ -37,6 +37,17 @@ pub trait KvView: Send {
         space: Space,
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan_from(space, prefix, prefix, visit)
+    }
+
+    /// Like `scan`, from the first key at or after `from`.
+    fn scan_from(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
 }
 
@@ -95,16 +106,26 @@ impl KvView for FjallView {
             .map(|v| v.to_vec()))
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         space: Space,
         prefix: &[u8],
+        from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         use fjall::Readable;
-        for guard in self.snapshot.prefix(self.keyspace(space), prefix) {
+        if from <= prefix {
+            for guard in self.snapshot.prefix(self.keyspace(space), prefix) {
+                let (k, v) = guard.into_inner().map_err(fjall_err)?;
+                if !visit(&k, &v) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        for guard in self.snapshot.range(self.keyspace(space), from.to_vec()..) {
             let (k, v) = guard.into_inner().map_err(fjall_err)?;
-            if !visit(&k, &v) {
+            if !k.starts_with(prefix) || !visit(&k, &v) {
                 break;
             }
         }
@@ -185,13 +206,14 @@ impl KvView for MemView {
         Ok(self.maps.get(&(space, key.to_vec())).cloned())
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         space: Space,
         prefix: &[u8],
+        from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for ((s, k), v) in self.maps.range((space, prefix.to_vec())..) {
+        for ((s, k), v) in self.maps.range((space, from.max(prefix).to_vec())..) {
             if *s != space || !k.starts_with(prefix) || !visit(k, v) {
                 break;
             }

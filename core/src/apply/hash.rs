@@ -161,11 +161,10 @@ pub(super) fn scan_elements(
     let mut last_block = None;
     let mut next_cursor = 0;
     let mut out = Vec::new();
-    store.scan(prefix, &mut |encoded, value| {
+    let mut start = prefix.to_vec();
+    start.extend_from_slice(&from);
+    store.scan_from(prefix, &start, &mut |encoded, value| {
         let element = &encoded[prefix.len()..];
-        if element < from.as_slice() {
-            return true;
-        }
         let block = block_of(element);
         if out.len() as u64 >= count.max(1) && last_block != Some(block) {
             next_cursor = scan_cursor(block);
