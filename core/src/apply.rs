@@ -21,6 +21,7 @@
 
 mod extended;
 mod hash;
+mod list;
 pub mod numbers;
 mod set;
 
@@ -151,7 +152,22 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::SCard { key }
         | Command::SPop { key, .. }
         | Command::SRandMember { key, .. }
-        | Command::SScan { key, .. } => vec![key.as_slice()],
+        | Command::SScan { key, .. }
+        | Command::Push { key, .. }
+        | Command::Pop { key, .. }
+        | Command::LRange { key, .. }
+        | Command::LIndex { key, .. }
+        | Command::LLen { key }
+        | Command::LSet { key, .. }
+        | Command::LRem { key, .. }
+        | Command::LTrim { key, .. }
+        | Command::LInsert { key, .. }
+        | Command::LPos { key, .. } => vec![key.as_slice()],
+        Command::LMove {
+            source,
+            destination,
+            ..
+        } => vec![source.as_slice(), destination.as_slice()],
         Command::SCombine { keys, .. } | Command::SInterCard { keys, .. } => {
             keys.iter().map(Vec::as_slice).collect()
         }
@@ -250,7 +266,24 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             pattern,
             count,
         } => view.sscan(key, *cursor, pattern.as_deref(), *count),
-        Command::SAdd { .. }
+        Command::LRange { key, start, stop } => view.lrange(key, *start, *stop),
+        Command::LIndex { key, index } => view.lindex(key, *index),
+        Command::LLen { key } => view.llen(key),
+        Command::LPos {
+            key,
+            element,
+            rank,
+            count,
+            maxlen,
+        } => view.lpos(key, element, *rank, *count, *maxlen),
+        Command::Push { .. }
+        | Command::Pop { .. }
+        | Command::LSet { .. }
+        | Command::LRem { .. }
+        | Command::LTrim { .. }
+        | Command::LInsert { .. }
+        | Command::LMove { .. }
+        | Command::SAdd { .. }
         | Command::SRem { .. }
         | Command::SPop { .. }
         | Command::SCombineStore { .. }
@@ -527,7 +560,33 @@ impl<S: Store> Shard<'_, S> {
                 destination,
                 member,
             } => self.smove(source, destination, member),
-            Command::SMembers { .. }
+            Command::Push {
+                key,
+                values,
+                left,
+                only_if_exists,
+            } => self.push(key, values, *left, *only_if_exists),
+            Command::Pop { key, left, count } => self.pop(key, *left, *count),
+            Command::LSet { key, index, value } => self.lset(key, *index, value),
+            Command::LRem { key, count, value } => self.lrem(key, *count, value),
+            Command::LTrim { key, start, stop } => self.ltrim(key, *start, *stop),
+            Command::LInsert {
+                key,
+                before,
+                pivot,
+                value,
+            } => self.linsert(key, *before, pivot, value),
+            Command::LMove {
+                source,
+                destination,
+                from_left,
+                to_left,
+            } => self.lmove(source, destination, *from_left, *to_left),
+            Command::LRange { .. }
+            | Command::LIndex { .. }
+            | Command::LLen { .. }
+            | Command::LPos { .. }
+            | Command::SMembers { .. }
             | Command::SIsMember { .. }
             | Command::SMIsMember { .. }
             | Command::SCard { .. }

@@ -301,6 +301,68 @@ pub enum Command {
         pattern: Option<Vec<u8>>,
         count: u64,
     },
+    /// LPUSH / RPUSH (`left`), and LPUSHX / RPUSHX (`only_if_exists`).
+    Push {
+        key: Key,
+        values: Vec<Value>,
+        left: bool,
+        only_if_exists: bool,
+    },
+    /// LPOP / RPOP, with an optional count.
+    Pop {
+        key: Key,
+        left: bool,
+        count: Option<u64>,
+    },
+    LRange {
+        key: Key,
+        start: i64,
+        stop: i64,
+    },
+    LIndex {
+        key: Key,
+        index: i64,
+    },
+    LLen {
+        key: Key,
+    },
+    LSet {
+        key: Key,
+        index: i64,
+        value: Value,
+    },
+    LRem {
+        key: Key,
+        count: i64,
+        value: Value,
+    },
+    LTrim {
+        key: Key,
+        start: i64,
+        stop: i64,
+    },
+    LInsert {
+        key: Key,
+        before: bool,
+        pivot: Value,
+        value: Value,
+    },
+    /// LPOS: `rank` is never 0; `count` `None` replies one position (or nil),
+    /// `Some(0)` all; `maxlen` 0 means no limit.
+    LPos {
+        key: Key,
+        element: Value,
+        rank: i64,
+        count: Option<u64>,
+        maxlen: u64,
+    },
+    /// LMOVE, and RPOPLPUSH as `from_left: false, to_left: true`.
+    LMove {
+        source: Key,
+        destination: Key,
+        from_left: bool,
+        to_left: bool,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
     ExpireSweep {
@@ -339,6 +401,10 @@ impl Command {
                 | Command::SCombine { .. }
                 | Command::SInterCard { .. }
                 | Command::SScan { .. }
+                | Command::LRange { .. }
+                | Command::LIndex { .. }
+                | Command::LLen { .. }
+                | Command::LPos { .. }
         )
     }
 

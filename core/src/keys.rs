@@ -23,6 +23,11 @@
 //! |------|--------------------------|--------------|
 //! | hash | 0x01, field              | field value  |
 //! | set  | 0x01, member             | empty        |
+//! | list | 0x01, position u64 BE    | item         |
+//!
+//! A list's record payload is `[count u64 LE][head u64 LE]`: its items sit
+//! at positions `head .. head + count`, contiguous. Pushing on the left
+//! takes `head - 1`; a new list starts at 2^63 so both ends have room.
 
 use crate::store::{Store, StoreError};
 
@@ -35,6 +40,10 @@ pub const TAG_ELEMENT: u8 = 0x05;
 /// Element sub-tags (see the module table).
 pub const SUB_FIELD: u8 = 0x01;
 pub const SUB_MEMBER: u8 = 0x01;
+pub const SUB_ITEM: u8 = 0x01;
+
+/// Where a new list's first item goes.
+pub const LIST_HEAD_START: u64 = 1 << 63;
 
 pub const RECORD_HEADER_LEN: usize = 17;
 
@@ -45,6 +54,7 @@ pub enum Kind {
     String = 1,
     Hash = 2,
     Set = 3,
+    List = 4,
 }
 
 impl Kind {
@@ -53,6 +63,7 @@ impl Kind {
             1 => Some(Kind::String),
             2 => Some(Kind::Hash),
             3 => Some(Kind::Set),
+            4 => Some(Kind::List),
             _ => None,
         }
     }
@@ -62,6 +73,7 @@ impl Kind {
             Kind::String => "string",
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::List => "list",
         }
     }
 

@@ -480,3 +480,93 @@ fn set_commands() {
         "WRONGTYPE Operation against a key holding the wrong kind of value"
     );
 }
+
+#[test]
+fn list_commands() {
+    // Goal: the list commands answer as Redis 7 documents, through the
+    // whole stack, including arity, WRONGTYPE and option errors.
+    let (_cluster, mut con) = start();
+    let items = |values: &[&str]| Value::Array(values.iter().map(|v| bulk(v)).collect());
+    assert_eq!(ok(&mut con, &["RPUSH", "l", "a", "b", "c"]), int(3));
+    assert_eq!(ok(&mut con, &["LPUSH", "l", "z"]), int(4));
+    assert_eq!(ok(&mut con, &["LPUSHX", "none", "z"]), int(0));
+    assert_eq!(
+        ok(&mut con, &["LRANGE", "l", "0", "-1"]),
+        items(&["z", "a", "b", "c"])
+    );
+    assert_eq!(ok(&mut con, &["LINDEX", "l", "-1"]), bulk("c"));
+    assert_eq!(ok(&mut con, &["LLEN", "l"]), int(4));
+    assert_eq!(ok(&mut con, &["LSET", "l", "0", "y"]), okay());
+    assert_eq!(ok(&mut con, &["LINSERT", "l", "BEFORE", "b", "x"]), int(5));
+    assert_eq!(ok(&mut con, &["LPOS", "l", "x"]), int(2));
+    assert_eq!(
+        ok(&mut con, &["LPOS", "l", "b", "RANK", "-1", "COUNT", "0"]),
+        Value::Array(vec![int(3)])
+    );
+    assert_eq!(ok(&mut con, &["LREM", "l", "0", "x"]), int(1));
+    assert_eq!(ok(&mut con, &["LTRIM", "l", "1", "-1"]), okay());
+    assert_eq!(
+        ok(&mut con, &["LRANGE", "l", "0", "-1"]),
+        items(&["a", "b", "c"])
+    );
+    assert_eq!(
+        ok(&mut con, &["LMOVE", "l", "m", "RIGHT", "LEFT"]),
+        bulk("c")
+    );
+    assert_eq!(ok(&mut con, &["RPOPLPUSH", "l", "m"]), bulk("b"));
+    assert_eq!(
+        ok(&mut con, &["LRANGE", "m", "0", "-1"]),
+        items(&["b", "c"])
+    );
+    assert_eq!(ok(&mut con, &["LPOP", "m"]), bulk("b"));
+    assert_eq!(ok(&mut con, &["RPOP", "l", "5"]), items(&["a"]));
+    assert_eq!(ok(&mut con, &["EXISTS", "l"]), int(0));
+    assert_eq!(ok(&mut con, &["LPOP", "l"]), Value::Nil);
+
+    assert_eq!(
+        error(&mut con, &["LPUSH", "l"]),
+        "ERR wrong number of arguments for 'lpush' command"
+    );
+    assert_eq!(
+        error(&mut con, &["LPOP", "m", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(
+        error(&mut con, &["LPOP", "m", "1", "2"]),
+        "ERR wrong number of arguments for 'lpop' command"
+    );
+    assert_eq!(
+        error(&mut con, &["LSET", "m", "9", "v"]),
+        "ERR index out of range"
+    );
+    assert_eq!(
+        error(&mut con, &["LSET", "nokey", "0", "v"]),
+        "ERR no such key"
+    );
+    assert_eq!(
+        error(&mut con, &["LINSERT", "m", "MIDDLE", "c", "v"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut con, &["LMOVE", "m", "n", "UP", "LEFT"]),
+        "ERR syntax error"
+    );
+    assert!(error(&mut con, &["LPOS", "m", "c", "RANK", "0"]).starts_with("ERR RANK can't be zero"));
+    assert_eq!(
+        error(&mut con, &["LPOS", "m", "c", "COUNT", "-1"]),
+        "ERR COUNT can't be negative"
+    );
+    assert_eq!(
+        error(&mut con, &["LPOS", "m", "c", "MAXLEN", "-1"]),
+        "ERR MAXLEN can't be negative"
+    );
+    assert_eq!(
+        error(&mut con, &["LRANGE", "m", "x", "1"]),
+        "ERR value is not an integer or out of range"
+    );
+    ok(&mut con, &["SET", "str", "v"]);
+    assert_eq!(
+        error(&mut con, &["RPUSH", "str", "a"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+}

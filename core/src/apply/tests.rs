@@ -1521,3 +1521,192 @@ fn spop_and_srandmember_are_decided_by_the_seed() {
         Output::Nil
     );
 }
+
+fn push(key: &str, values: &[&str], left: bool) -> Command {
+    Command::Push {
+        key: b(key),
+        values: values.iter().map(|v| b(v)).collect(),
+        left,
+        only_if_exists: false,
+    }
+}
+
+fn lrange(key: &str, start: i64, stop: i64) -> Command {
+    Command::LRange {
+        key: b(key),
+        start,
+        stop,
+    }
+}
+
+#[test]
+fn list_push_pop_range_and_index() {
+    // Goal: pushes at both ends keep Redis's order, pops take from the
+    // right end with counts, LRANGE/LINDEX clamp and count from the tail
+    // like Redis, and the last pop deletes the key.
+    let mut shard = Shard::new();
+    assert_eq!(shard.run(push("l", &["a", "b", "c"], true)), Output::Int(3));
+    assert_eq!(shard.run(push("l", &["d", "e"], false)), Output::Int(5));
+    assert_eq!(
+        shard.run(lrange("l", 0, -1)),
+        list(&["c", "b", "a", "d", "e"])
+    );
+    assert_eq!(shard.run(lrange("l", -2, 100)), list(&["d", "e"]));
+    assert_eq!(shard.run(lrange("l", 3, 1)), list(&[]));
+    assert_eq!(shard.run(lrange("l", 10, 20)), list(&[]));
+    assert_eq!(
+        shard.run(Command::LIndex {
+            key: b("l"),
+            index: -1
+        }),
+        bytes("e")
+    );
+    assert_eq!(
+        shard.run(Command::LIndex {
+            key: b("l"),
+            index: 5
+        }),
+        Output::Nil
+    );
+    assert_eq!(shard.run(Command::LLen { key: b("l") }), Output::Int(5));
+    let pop = |left, count| Command::Pop {
+        key: b("l"),
+        left,
+        count,
+    };
+    assert_eq!(shard.run(pop(true, None)), bytes("c"));
+    assert_eq!(shard.run(pop(false, Some(2))), list(&["e", "d"]));
+    assert_eq!(shard.run(pop(true, Some(0))), list(&[]));
+    assert_eq!(shard.run(pop(true, Some(10))), list(&["b", "a"]));
+    assert_eq!(
+        shard.run(Command::Exists { keys: vec![b("l")] }),
+        Output::Int(0)
+    );
+    assert_eq!(shard.run(pop(true, None)), Output::Nil);
+    let pushx = Command::Push {
+        key: b("l"),
+        values: vec![b("x")],
+        left: true,
+        only_if_exists: true,
+    };
+    assert_eq!(shard.run(pushx), Output::Int(0));
+    assert_eq!(
+        shard.run(Command::Exists { keys: vec![b("l")] }),
+        Output::Int(0)
+    );
+    shard.run(set("s", "v"));
+    assert_eq!(shard.run(push("s", &["a"], true)), err(errors::WRONGTYPE));
+    assert_eq!(shard.run(lrange("s", 0, -1)), err(errors::WRONGTYPE));
+}
+
+#[test]
+fn list_set_remove_trim_insert_and_pos() {
+    // Goal: LSET, LREM (both directions and all), LTRIM, LINSERT and LPOS
+    // with RANK / COUNT / MAXLEN answer as Redis documents.
+    let mut shard = Shard::new();
+    shard.run(push("l", &["a", "b", "a", "c", "a"], false));
+    let lset = |index, value: &str| Command::LSet {
+        key: b("l"),
+        index,
+        value: b(value),
+    };
+    assert_eq!(shard.run(lset(-1, "z")), Output::Ok);
+    assert_eq!(shard.run(lset(9, "z")), err("ERR index out of range"));
+    assert_eq!(
+        shard.run(Command::LSet {
+            key: b("none"),
+            index: 0,
+            value: b("v")
+        }),
+        err(errors::NO_SUCH_KEY)
+    );
+    assert_eq!(
+        shard.run(lrange("l", 0, -1)),
+        list(&["a", "b", "a", "c", "z"])
+    );
+    let lpos = |element: &str, rank, count, maxlen| Command::LPos {
+        key: b("l"),
+        element: b(element),
+        rank,
+        count,
+        maxlen,
+    };
+    assert_eq!(shard.run(lpos("a", 1, None, 0)), Output::Int(0));
+    assert_eq!(shard.run(lpos("a", 2, None, 0)), Output::Int(2));
+    assert_eq!(shard.run(lpos("a", -1, None, 0)), Output::Int(2));
+    assert_eq!(
+        shard.run(lpos("a", 1, Some(0), 0)),
+        Output::Array(vec![Output::Int(0), Output::Int(2)])
+    );
+    assert_eq!(
+        shard.run(lpos("a", 1, Some(0), 2)),
+        Output::Array(vec![Output::Int(0)])
+    );
+    assert_eq!(shard.run(lpos("q", 1, None, 0)), Output::Nil);
+    let lrem = |count, value: &str| Command::LRem {
+        key: b("l"),
+        count,
+        value: b(value),
+    };
+    shard.run(push("l", &["a"], false));
+    assert_eq!(shard.run(lrem(-1, "a")), Output::Int(1));
+    assert_eq!(
+        shard.run(lrange("l", 0, -1)),
+        list(&["a", "b", "a", "c", "z"])
+    );
+    assert_eq!(shard.run(lrem(0, "a")), Output::Int(2));
+    assert_eq!(shard.run(lrange("l", 0, -1)), list(&["b", "c", "z"]));
+    let linsert = |before, pivot: &str, value: &str| Command::LInsert {
+        key: b("l"),
+        before,
+        pivot: b(pivot),
+        value: b(value),
+    };
+    assert_eq!(shard.run(linsert(true, "c", "x")), Output::Int(4));
+    assert_eq!(shard.run(linsert(false, "z", "y")), Output::Int(5));
+    assert_eq!(shard.run(linsert(false, "nope", "y")), Output::Int(-1));
+    assert_eq!(
+        shard.run(lrange("l", 0, -1)),
+        list(&["b", "x", "c", "z", "y"])
+    );
+    let ltrim = |start, stop| Command::LTrim {
+        key: b("l"),
+        start,
+        stop,
+    };
+    assert_eq!(shard.run(ltrim(1, -2)), Output::Ok);
+    assert_eq!(shard.run(lrange("l", 0, -1)), list(&["x", "c", "z"]));
+    assert_eq!(shard.run(ltrim(5, 10)), Output::Ok);
+    assert_eq!(
+        shard.run(Command::Exists { keys: vec![b("l")] }),
+        Output::Int(0)
+    );
+}
+
+#[test]
+fn lmove_rotates_and_checks_types_first() {
+    // Goal: LMOVE moves between lists and rotates one list onto itself; an
+    // absent source replies nil; a wrong-typed destination moves nothing.
+    let mut shard = Shard::new();
+    shard.run(push("src", &["a", "b", "c"], false));
+    let lmove = |s: &str, d: &str, from_left, to_left| Command::LMove {
+        source: b(s),
+        destination: b(d),
+        from_left,
+        to_left,
+    };
+    assert_eq!(shard.run(lmove("src", "src", true, false)), bytes("a"));
+    assert_eq!(shard.run(lrange("src", 0, -1)), list(&["b", "c", "a"]));
+    assert_eq!(shard.run(lmove("src", "dst", false, true)), bytes("a"));
+    assert_eq!(shard.run(lrange("dst", 0, -1)), list(&["a"]));
+    assert_eq!(shard.run(lmove("none", "dst", true, true)), Output::Nil);
+    shard.run(set("str", "v"));
+    assert_eq!(
+        shard.run(lmove("src", "str", true, true)),
+        err(errors::WRONGTYPE)
+    );
+    assert_eq!(shard.run(lrange("src", 0, -1)), list(&["b", "c"]));
+    shard.run(push("one", &["x"], true));
+    assert_eq!(shard.run(lmove("one", "one", true, true)), bytes("x"));
+    assert_eq!(shard.run(lrange("one", 0, -1)), list(&["x"]));
+}
