@@ -24,6 +24,7 @@ mod hash;
 mod list;
 pub mod numbers;
 mod set;
+mod zset;
 
 #[cfg(test)]
 mod model_tests;
@@ -162,7 +163,24 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::LRem { key, .. }
         | Command::LTrim { key, .. }
         | Command::LInsert { key, .. }
-        | Command::LPos { key, .. } => vec![key.as_slice()],
+        | Command::LPos { key, .. }
+        | Command::ZAdd { key, .. }
+        | Command::ZIncrBy { key, .. }
+        | Command::ZScore { key, .. }
+        | Command::ZMScore { key, .. }
+        | Command::ZRange { key, .. }
+        | Command::ZRank { key, .. }
+        | Command::ZRem { key, .. }
+        | Command::ZRemRange { key, .. }
+        | Command::ZCard { key }
+        | Command::ZCount { key, .. }
+        | Command::ZPop { key, .. }
+        | Command::ZScan { key, .. } => vec![key.as_slice()],
+        Command::ZCombineStore {
+            destination, keys, ..
+        } => std::iter::once(destination.as_slice())
+            .chain(keys.iter().map(Vec::as_slice))
+            .collect(),
         Command::LMove {
             source,
             destination,
@@ -276,7 +294,31 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
             maxlen,
         } => view.lpos(key, element, *rank, *count, *maxlen),
-        Command::Push { .. }
+        Command::ZScore { key, member } => view.zscore(key, member),
+        Command::ZMScore { key, members } => view.zmscore(key, members),
+        Command::ZRange {
+            key,
+            spec,
+            rev,
+            limit,
+            withscores,
+        } => view.zrange(key, spec, *rev, *limit, *withscores),
+        Command::ZRank { key, member, rev } => view.zrank(key, member, *rev),
+        Command::ZCard { key } => view.zcard(key),
+        Command::ZCount { key, spec } => view.zcount(key, spec),
+        Command::ZScan {
+            key,
+            cursor,
+            pattern,
+            count,
+        } => view.zscan(key, *cursor, pattern.as_deref(), *count),
+        Command::ZAdd { .. }
+        | Command::ZIncrBy { .. }
+        | Command::ZRem { .. }
+        | Command::ZRemRange { .. }
+        | Command::ZPop { .. }
+        | Command::ZCombineStore { .. }
+        | Command::Push { .. }
         | Command::Pop { .. }
         | Command::LSet { .. }
         | Command::LRem { .. }
@@ -521,7 +563,7 @@ impl<S: Store> Shard<'_, S> {
             Command::MSetNx { pairs } => self.msetnx(pairs),
             Command::Del { keys } => self.del(keys),
             Command::IncrBy { key, delta } => self.incr_by(key, *delta),
-            Command::IncrByFloat { key, delta } => self.incr_by_float(key, *delta),
+            Command::IncrByFloat { key, delta } => self.incr_by_float(key, delta),
             Command::Append { key, value } => self.append(key, value),
             Command::SetRange { key, offset, value } => self.setrange(key, *offset, value),
             Command::Expire {
@@ -546,7 +588,7 @@ impl<S: Store> Shard<'_, S> {
             Command::HSetNx { key, field, value } => self.hsetnx(key, field, value),
             Command::HDel { key, fields } => self.hdel(key, fields),
             Command::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
-            Command::HIncrByFloat { key, field, delta } => self.hincrbyfloat(key, field, *delta),
+            Command::HIncrByFloat { key, field, delta } => self.hincrbyfloat(key, field, delta),
             Command::SAdd { key, members } => self.sadd(key, members),
             Command::SRem { key, members } => self.srem(key, members),
             Command::SPop { key, count, seed } => self.spop(key, *count, *seed),
@@ -582,7 +624,26 @@ impl<S: Store> Shard<'_, S> {
                 from_left,
                 to_left,
             } => self.lmove(source, destination, *from_left, *to_left),
-            Command::LRange { .. }
+            Command::ZAdd { key, flags, pairs } => self.zadd(key, *flags, pairs),
+            Command::ZIncrBy { key, delta, member } => self.zincrby(key, *delta, member),
+            Command::ZRem { key, members } => self.zrem(key, members),
+            Command::ZRemRange { key, spec } => self.zremrange(key, spec),
+            Command::ZPop { key, max, count } => self.zpop(key, *max, *count),
+            Command::ZCombineStore {
+                union,
+                destination,
+                keys,
+                weights,
+                aggregate,
+            } => self.zcombine_store(*union, destination, keys, weights, *aggregate),
+            Command::ZScore { .. }
+            | Command::ZMScore { .. }
+            | Command::ZRange { .. }
+            | Command::ZRank { .. }
+            | Command::ZCard { .. }
+            | Command::ZCount { .. }
+            | Command::ZScan { .. }
+            | Command::LRange { .. }
             | Command::LIndex { .. }
             | Command::LLen { .. }
             | Command::LPos { .. }
@@ -874,7 +935,7 @@ impl<S: Store> Shard<'_, S> {
         Ok(Output::Int(next))
     }
 
-    fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<Output, StoreError> {
+    fn incr_by_float(&mut self, key: &[u8], delta: &[u8]) -> Result<Output, StoreError> {
         let (current, expires_at_ms) = match self.view().find_string(key)? {
             Found::Absent => (None, None),
             Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),

@@ -86,6 +86,73 @@ pub enum SetOp {
     Diff,
 }
 
+/// One end of a score range: `(x` excludes x; `-inf` / `+inf` are
+/// inclusive infinities.
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq,
+)]
+pub enum ScoreBound {
+    Inclusive(f64),
+    Exclusive(f64),
+}
+
+/// One end of a lexicographic range: `[a`, `(a`, `-` (below everything) or
+/// `+` (above everything).
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+)]
+pub enum LexBound {
+    Inclusive(Vec<u8>),
+    Exclusive(Vec<u8>),
+    Min,
+    Max,
+}
+
+/// What a ZRANGE-family command selects.
+#[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum ZRangeSpec {
+    /// Ranks `start..=stop` (negative from the end), counted in the
+    /// direction of the range.
+    Rank { start: i64, stop: i64 },
+    /// Scores between `min` and `max` (as given, whatever the direction).
+    Score { min: ScoreBound, max: ScoreBound },
+    /// Members between `min` and `max`.
+    Lex { min: LexBound, max: LexBound },
+}
+
+/// ZADD's options.
+#[derive(
+    Archive,
+    RSerialize,
+    RDeserialize,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+)]
+pub struct ZAddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
+}
+
+/// ZUNIONSTORE / ZINTERSTORE's AGGREGATE.
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
+pub enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
 /// One command against one shard. Reads (see [`Command::is_read_only`]) are
 /// served from applied state after a ReadIndex check; everything else becomes
 /// one log entry.
@@ -131,9 +198,11 @@ pub enum Command {
         key: Key,
         delta: i64,
     },
+    /// INCRBYFLOAT; `delta` is the client's text, read in long double as
+    /// Redis reads it (so `1e400` is a valid increment).
     IncrByFloat {
         key: Key,
-        delta: f64,
+        delta: Vec<u8>,
     },
     Append {
         key: Key,
@@ -217,10 +286,12 @@ pub enum Command {
         field: Vec<u8>,
         delta: i64,
     },
+    /// HINCRBYFLOAT; `delta` is the client's text (validated when lowered:
+    /// finite, as Redis checks before anything else).
     HIncrByFloat {
         key: Key,
         field: Vec<u8>,
-        delta: f64,
+        delta: Vec<u8>,
     },
     /// HKEYS (`values: false`) and HVALS.
     HKeys {
@@ -363,6 +434,76 @@ pub enum Command {
         from_left: bool,
         to_left: bool,
     },
+    ZAdd {
+        key: Key,
+        flags: ZAddFlags,
+        pairs: Vec<(f64, Vec<u8>)>,
+    },
+    ZIncrBy {
+        key: Key,
+        delta: f64,
+        member: Vec<u8>,
+    },
+    ZScore {
+        key: Key,
+        member: Vec<u8>,
+    },
+    ZMScore {
+        key: Key,
+        members: Vec<Vec<u8>>,
+    },
+    /// ZRANGE and its older forms (ZRANGEBYSCORE, ZREVRANGE, ...). `limit`
+    /// is (offset, count), a negative count meaning all.
+    ZRange {
+        key: Key,
+        spec: ZRangeSpec,
+        rev: bool,
+        limit: Option<(i64, i64)>,
+        withscores: bool,
+    },
+    /// ZRANK (`rev: false`) and ZREVRANK.
+    ZRank {
+        key: Key,
+        member: Vec<u8>,
+        rev: bool,
+    },
+    ZRem {
+        key: Key,
+        members: Vec<Vec<u8>>,
+    },
+    /// ZREMRANGEBYRANK / BYSCORE / BYLEX.
+    ZRemRange {
+        key: Key,
+        spec: ZRangeSpec,
+    },
+    ZCard {
+        key: Key,
+    },
+    /// ZCOUNT (a score spec) and ZLEXCOUNT (a lex spec).
+    ZCount {
+        key: Key,
+        spec: ZRangeSpec,
+    },
+    /// ZPOPMIN (`max: false`) and ZPOPMAX.
+    ZPop {
+        key: Key,
+        max: bool,
+        count: Option<u64>,
+    },
+    /// ZUNIONSTORE (`union: true`) and ZINTERSTORE.
+    ZCombineStore {
+        union: bool,
+        destination: Key,
+        keys: Vec<Key>,
+        weights: Vec<f64>,
+        aggregate: Aggregate,
+    },
+    ZScan {
+        key: Key,
+        cursor: u64,
+        pattern: Option<Vec<u8>>,
+        count: u64,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
     ExpireSweep {
@@ -405,6 +546,13 @@ impl Command {
                 | Command::LIndex { .. }
                 | Command::LLen { .. }
                 | Command::LPos { .. }
+                | Command::ZScore { .. }
+                | Command::ZMScore { .. }
+                | Command::ZRange { .. }
+                | Command::ZRank { .. }
+                | Command::ZCard { .. }
+                | Command::ZCount { .. }
+                | Command::ZScan { .. }
         )
     }
 

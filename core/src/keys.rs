@@ -24,6 +24,8 @@
 //! | hash | 0x01, field              | field value  |
 //! | set  | 0x01, member             | empty        |
 //! | list | 0x01, position u64 BE    | item         |
+//! | zset | 0x01, member             | score, f64 bits LE |
+//! | zset | 0x02, sortable score, member | empty (the order index) |
 //!
 //! A list's record payload is `[count u64 LE][head u64 LE]`: its items sit
 //! at positions `head .. head + count`, contiguous. Pushing on the left
@@ -41,6 +43,8 @@ pub const TAG_ELEMENT: u8 = 0x05;
 pub const SUB_FIELD: u8 = 0x01;
 pub const SUB_MEMBER: u8 = 0x01;
 pub const SUB_ITEM: u8 = 0x01;
+pub const SUB_ZMEMBER: u8 = 0x01;
+pub const SUB_ZSCORE: u8 = 0x02;
 
 /// Where a new list's first item goes.
 pub const LIST_HEAD_START: u64 = 1 << 63;
@@ -55,6 +59,7 @@ pub enum Kind {
     Hash = 2,
     Set = 3,
     List = 4,
+    ZSet = 5,
 }
 
 impl Kind {
@@ -64,6 +69,7 @@ impl Kind {
             2 => Some(Kind::Hash),
             3 => Some(Kind::Set),
             4 => Some(Kind::List),
+            5 => Some(Kind::ZSet),
             _ => None,
         }
     }
@@ -74,6 +80,17 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::List => "list",
+            Kind::ZSet => "zset",
+        }
+    }
+
+    /// Store elements per member: a sorted set keeps an index entry beside
+    /// each member.
+    pub fn elements_per_member(self) -> u64 {
+        match self {
+            Kind::ZSet => 2,
+            Kind::String => 0,
+            Kind::Hash | Kind::Set | Kind::List => 1,
         }
     }
 

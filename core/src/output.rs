@@ -17,6 +17,12 @@ pub enum Output {
     Array(Vec<Output>),
     /// Pairs: a RESP3 map, or a flat array of key, value, ... in RESP2.
     Map(Vec<(Output, Output)>),
+    /// A floating-point number: a RESP3 double, a bulk string in RESP2
+    /// (formatted as Redis does).
+    Double(f64),
+    /// Pairs in order: an array of 2-element arrays in RESP3, a flat array
+    /// in RESP2 (ZRANGE ... WITHSCORES, ZPOPMIN with a count).
+    Pairs(Vec<(Output, Output)>),
     /// A command error. The message starts with its Redis error code
     /// (`ERR ...`, `WRONGTYPE ...`), which other protocols map to their own.
     Error(String),
@@ -47,4 +53,5 @@ pub mod errors {
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+    pub const SCORE_NAN: &str = "ERR resulting score is not a number (NaN)";
 }

@@ -344,7 +344,7 @@ impl<S: Store> Shard<'_, S> {
         &mut self,
         key: &[u8],
         field: &[u8],
-        delta: f64,
+        delta: &[u8],
     ) -> Result<Output, StoreError> {
         self.update_field(key, field, |current| {
             match numbers::incr_by_float(current, delta) {

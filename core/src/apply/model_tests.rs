@@ -159,7 +159,7 @@ impl Model {
                 .filter(|k| self.dbs[db].remove(*k).is_some())
                 .count()),
             Command::IncrBy { key, delta } => self.incr_by(db, key, *delta),
-            Command::IncrByFloat { key, delta } => self.incr_by_float(db, key, *delta),
+            Command::IncrByFloat { key, delta } => self.incr_by_float(db, key, delta),
             Command::Append { key, value } => {
                 let entry = self.dbs[db]
                     .entry(key.clone())
@@ -278,7 +278,7 @@ impl Model {
         Output::Int(next)
     }
 
-    fn incr_by_float(&mut self, db: usize, key: &[u8], delta: f64) -> Output {
+    fn incr_by_float(&mut self, db: usize, key: &[u8], delta: &[u8]) -> Output {
         let (text, deadline) = match self.dbs[db].get(key).cloned() {
             Some((text, deadline)) => (Some(text), deadline),
             None => (None, None),
@@ -517,7 +517,14 @@ fn expiry_command() -> impl Strategy<Value = Command> {
 
 fn string_command() -> impl Strategy<Value = Command> {
     let delta = select(vec![1i64, -1, 5, i64::MAX, i64::MIN]);
-    let float_delta = select(vec![0.5f64, -1.25, 3.0, 0.1]);
+    let float_delta = select(vec![
+        b"0.5".to_vec(),
+        b"-1.25".to_vec(),
+        b"3".to_vec(),
+        b"0.1".to_vec(),
+        b"1e400".to_vec(),
+        b"x".to_vec(),
+    ]);
     let index = select(vec![0i64, 1, 2, -1, -2, -5, 5, i64::MIN, i64::MAX]);
     prop_oneof![
         key().prop_map(|key| Command::Get { key }),

@@ -12,10 +12,8 @@
 //!   emulated in software (see `extended`), so every replica computes the
 //!   same bytes as Redis whatever its hardware.
 //!
-//! The increment reaches us as an `f64` (the protocol parsed it). It is
-//! turned back into its shortest decimal text and read as Redis reads the
-//! client's text; the two agree unless the client wrote more digits than an
-//! `f64` keeps.
+//! The increment reaches us as the client's text and is read exactly as
+//! Redis reads it, so `1e400` (finite in long double) is a valid increment.
 
 use super::extended;
 pub use super::extended::{Extended, Float};
@@ -71,16 +69,15 @@ pub fn parse_float(bytes: &[u8]) -> Option<Float> {
     extended::parse(bytes)
 }
 
-/// INCRBYFLOAT: the text stored after adding `delta` to `current` (`None`
-/// when the key is absent, which counts as 0).
-pub fn incr_by_float(current: Option<&[u8]>, delta: f64) -> Result<String, FloatError> {
+/// INCRBYFLOAT: the text stored after adding the increment `delta` (the
+/// client's text) to `current` (`None` when the key is absent, which counts
+/// as 0). Both are read as Redis reads them, in long double.
+pub fn incr_by_float(current: Option<&[u8]>, delta: &[u8]) -> Result<String, FloatError> {
     let current = match current {
         None => extended::parse(b"0").expect("0 is a float"),
         Some(text) => parse_float(text).ok_or(FloatError::NotFloat)?,
     };
-    // `{:e}` is the shortest text that reads back as `delta`; NaN gives
-    // "NaN", which string2ld refuses as Redis would refuse "nan".
-    let delta = parse_float(format!("{delta:e}").as_bytes()).ok_or(FloatError::NotFloat)?;
+    let delta = parse_float(delta).ok_or(FloatError::NotFloat)?;
     match (current, delta) {
         (Float::Finite(current), Float::Finite(delta)) => current
             .checked_add(delta)
@@ -165,40 +162,43 @@ mod tests {
         assert!(parse_float(&[b'0'; FLOAT_LEN_MAX_BYTES - 1]).is_some());
     }
 
-    fn incr(current: &str, delta: f64) -> Result<String, FloatError> {
-        incr_by_float(Some(current.as_bytes()), delta)
+    fn incr(current: &str, delta: &str) -> Result<String, FloatError> {
+        incr_by_float(Some(current.as_bytes()), delta.as_bytes())
     }
 
     #[test]
     fn float_sums_print_like_redis() {
         // Goal: Redis's documented INCRBYFLOAT outputs, and long double results
         // (taken from Redis's own code on x86-64) where f64 would differ.
-        assert_eq!(incr("10.50", 0.1), Ok("10.6".to_string()));
-        assert_eq!(incr("10.6", -5.0), Ok("5.6".to_string()));
-        assert_eq!(incr("5.0e3", 2.0e2), Ok("5200".to_string()));
-        assert_eq!(incr("0.1", 0.2), Ok("0.3".to_string()));
-        assert_eq!(incr("-1.36", 26.44), Ok("25.08".to_string()));
+        assert_eq!(incr("10.50", "0.1"), Ok("10.6".to_string()));
+        assert_eq!(incr("10.6", "-5.0"), Ok("5.6".to_string()));
+        assert_eq!(incr("5.0e3", "2.0e2"), Ok("5200".to_string()));
+        assert_eq!(incr("0.1", "0.2"), Ok("0.3".to_string()));
+        assert_eq!(incr("-1.36", "26.44"), Ok("25.08".to_string()));
         assert_eq!(
-            incr("87.93", -746.0),
+            incr("87.93", "-746.0"),
             Ok("-658.07000000000000001".to_string())
         );
-        assert_eq!(incr("-0.5", 0.5), Ok("0".to_string()));
-        assert_eq!(incr("-1e-30", 0.0), Ok("0".to_string()));
-        assert_eq!(incr("1e20", 0.0), Ok("100000000000000000000".to_string()));
-        assert_eq!(incr_by_float(None, 1.5), Ok("1.5".to_string()));
+        assert_eq!(incr("-0.5", "0.5"), Ok("0".to_string()));
+        assert_eq!(incr("-1e-30", "0.0"), Ok("0".to_string()));
+        assert_eq!(incr("1e20", "0.0"), Ok("100000000000000000000".to_string()));
+        assert_eq!(incr_by_float(None, b"1.5"), Ok("1.5".to_string()));
     }
 
     #[test]
     fn float_errors() {
         // Goal: the two INCRBYFLOAT errors and which input raises which.
-        assert_eq!(incr("abc", 1.0), Err(FloatError::NotFloat));
-        assert_eq!(incr("nan", 1.0), Err(FloatError::NotFloat));
-        assert_eq!(incr("1e9999", 1.0), Err(FloatError::NotFloat));
-        assert_eq!(incr("1", f64::NAN), Err(FloatError::NotFloat));
-        assert_eq!(incr("inf", 1.0), Err(FloatError::NanOrInfinity));
-        assert_eq!(incr("-inf", f64::INFINITY), Err(FloatError::NanOrInfinity));
-        assert_eq!(incr("1", f64::NEG_INFINITY), Err(FloatError::NanOrInfinity));
-        // An f64 increment cannot move a long double past its maximum.
-        assert!(incr("1.18e4932", f64::MAX).is_ok());
+        assert_eq!(incr("abc", "1.0"), Err(FloatError::NotFloat));
+        assert_eq!(incr("nan", "1.0"), Err(FloatError::NotFloat));
+        assert_eq!(incr("1e9999", "1.0"), Err(FloatError::NotFloat));
+        assert_eq!(incr("1", "nan"), Err(FloatError::NotFloat));
+        assert_eq!(incr("inf", "1.0"), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr("-inf", "inf"), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr("1", "-inf"), Err(FloatError::NanOrInfinity));
+        assert!(incr("1.18e4932", "1.7976931348623157e308").is_ok());
+        // A long double increment can: past the maximum is infinity.
+        assert_eq!(incr("1.18e4932", "1e4932"), Err(FloatError::NanOrInfinity));
+        // An increment beyond f64 but within long double is fine.
+        assert!(incr("1", "1e400").is_ok());
     }
 }

@@ -30,7 +30,10 @@ pub(super) fn check_invariants(store: &MemStore) {
                 if record.kind.has_elements() {
                     let count = keys::decode_count(&record.payload).expect("count decodes");
                     assert!(count > 0, "an empty collection is deleted");
-                    collections.insert((db, key.to_vec()), count);
+                    collections.insert(
+                        (db, key.to_vec()),
+                        count * record.kind.elements_per_member(),
+                    );
                 }
             }
             keys::TAG_ELEMENT => {
@@ -180,8 +183,11 @@ fn incr_by(key: &str, delta: i64) -> Command {
     Command::IncrBy { key: b(key), delta }
 }
 
-fn incr_by_float(key: &str, delta: f64) -> Command {
-    Command::IncrByFloat { key: b(key), delta }
+fn incr_by_float(key: &str, delta: &str) -> Command {
+    Command::IncrByFloat {
+        key: b(key),
+        delta: b(delta),
+    }
 }
 
 fn keys_list(names: &[&str]) -> Vec<Key> {
@@ -513,18 +519,18 @@ fn incr_by_float_formats_like_redis() {
     // Goal: the INCRBYFLOAT examples of Redis's documentation, and its errors.
     let mut shard = Shard::new();
     shard.run(set("k", "10.50"));
-    assert_eq!(shard.run(incr_by_float("k", 0.1)), bytes("10.6"));
-    assert_eq!(shard.run(incr_by_float("k", -5.0)), bytes("5.6"));
+    assert_eq!(shard.run(incr_by_float("k", "0.1")), bytes("10.6"));
+    assert_eq!(shard.run(incr_by_float("k", "-5.0")), bytes("5.6"));
     assert_eq!(shard.run(get("k")), bytes("5.6"));
     shard.run(set("k", "5.0e3"));
-    assert_eq!(shard.run(incr_by_float("k", 2.0e2)), bytes("5200"));
-    assert_eq!(shard.run(incr_by_float("new", -0.5)), bytes("-0.5"));
-    assert_eq!(shard.run(incr_by_float("new", 0.5)), bytes("0"));
+    assert_eq!(shard.run(incr_by_float("k", "2.0e2")), bytes("5200"));
+    assert_eq!(shard.run(incr_by_float("new", "-0.5")), bytes("-0.5"));
+    assert_eq!(shard.run(incr_by_float("new", "0.5")), bytes("0"));
     shard.run(set("k", "abc"));
-    assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NOT_FLOAT));
+    assert_eq!(shard.run(incr_by_float("k", "1.0")), err(errors::NOT_FLOAT));
     // Redis adds in long double, so twice the largest f64 is still finite.
     shard.run(set("k", "1e308"));
-    let Output::Bytes(doubled) = shard.run(incr_by_float("k", 1e308)) else {
+    let Output::Bytes(doubled) = shard.run(incr_by_float("k", "1e308")) else {
         panic!("a number")
     };
     assert_eq!(doubled.len(), 309);
@@ -533,17 +539,20 @@ fn incr_by_float_formats_like_redis() {
         "Redis's digits"
     );
     shard.run(set("k", "inf"));
-    assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NAN_OR_INF));
+    assert_eq!(
+        shard.run(incr_by_float("k", "1.0")),
+        err(errors::NAN_OR_INF)
+    );
     assert_eq!(shard.run(get("k")), bytes("inf"));
     shard.run(set("k", "1"));
     assert_eq!(
-        shard.run(incr_by_float("k", f64::INFINITY)),
+        shard.run(incr_by_float("k", "inf")),
         err(errors::NAN_OR_INF)
     );
-    assert_eq!(shard.run(incr_by_float("k", 0.2)), bytes("1.2"));
-    assert_eq!(shard.run(incr_by_float("k", 0.1)), bytes("1.3"));
+    assert_eq!(shard.run(incr_by_float("k", "0.2")), bytes("1.2"));
+    assert_eq!(shard.run(incr_by_float("k", "0.1")), bytes("1.3"));
     shard.run(set("k", "nan"));
-    assert_eq!(shard.run(incr_by_float("k", 1.0)), err(errors::NOT_FLOAT));
+    assert_eq!(shard.run(incr_by_float("k", "1.0")), err(errors::NOT_FLOAT));
     shard.run(set_with(
         "t",
         "1",
@@ -551,7 +560,7 @@ fn incr_by_float_formats_like_redis() {
         SetExpiry::At(px(2_000)),
         false,
     ));
-    assert_eq!(shard.run(incr_by_float("t", 1.5)), bytes("2.5"));
+    assert_eq!(shard.run(incr_by_float("t", "1.5")), bytes("2.5"));
     assert_eq!(shard.run(pttl("t")), Output::Int(2_000));
 }
 
@@ -1214,15 +1223,15 @@ fn hash_increments_follow_redis() {
         err("ERR hash value is not an integer")
     );
     assert_eq!(shard.run(hincr("big", 1)), err(errors::OVERFLOW));
-    let hincrf = |field: &str, delta: f64| Command::HIncrByFloat {
+    let hincrf = |field: &str, delta: &str| Command::HIncrByFloat {
         key: b("h"),
         field: b(field),
-        delta,
+        delta: b(delta),
     };
-    assert_eq!(shard.run(hincrf("f", 10.5)), bytes("10.5"));
-    assert_eq!(shard.run(hincrf("f", 0.1)), bytes("10.6"));
+    assert_eq!(shard.run(hincrf("f", "10.5")), bytes("10.5"));
+    assert_eq!(shard.run(hincrf("f", "0.1")), bytes("10.6"));
     assert_eq!(
-        shard.run(hincrf("text", 1.0)),
+        shard.run(hincrf("text", "1")),
         err("ERR hash value is not a float")
     );
     assert_eq!(shard.run(Command::HLen { key: b("h") }), Output::Int(4));

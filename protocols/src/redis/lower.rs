@@ -4,7 +4,9 @@
 //! receives only well-formed commands. Arity has been checked by the caller
 //! against [`super::table`].
 
-use orbit_core::command::{ExpireCondition, GetExExpiry, SetOp};
+use orbit_core::command::{
+    Aggregate, ExpireCondition, GetExExpiry, LexBound, ScoreBound, SetOp, ZAddFlags, ZRangeSpec,
+};
 use orbit_core::output::errors;
 use orbit_core::{Command, Expiry, SetCondition, SetExpiry};
 
@@ -125,13 +127,11 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
                 .ok_or_else(|| "ERR decrement would overflow".to_string())?;
             Command::IncrBy { key: key(), delta }
         }
-        "incrbyfloat" => {
-            let delta = parse_f64(&args[1]).ok_or_else(|| errors::NOT_FLOAT.to_string())?;
-            if delta.is_infinite() {
-                return Err(errors::NAN_OR_INF.to_string());
-            }
-            Command::IncrByFloat { key: key(), delta }
-        }
+        // Checked when applied, after the key's type, as Redis does.
+        "incrbyfloat" => Command::IncrByFloat {
+            key: key(),
+            delta: args[1].clone(),
+        },
         "append" => Command::Append {
             key: key(),
             value: args[1].clone(),
@@ -188,7 +188,7 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             only_if_absent: name == "renamenx",
         },
         "hset" | "hmset" => {
-            if args.len() % 2 != 1 {
+            if args.len().is_multiple_of(2) {
                 return Err(format!(
                     "ERR wrong number of arguments for '{name}' command"
                 ));
@@ -230,14 +230,18 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             delta: int(&args[2])?,
         },
         "hincrbyfloat" => {
-            let delta = parse_f64(&args[2]).ok_or_else(|| errors::NOT_FLOAT.to_string())?;
-            if delta.is_infinite() {
-                return Err(errors::NAN_OR_INF.to_string());
+            // Redis checks the increment before anything else.
+            match orbit_core::apply::numbers::parse_float(&args[2]) {
+                None => return Err(errors::NOT_FLOAT.to_string()),
+                Some(orbit_core::apply::numbers::Float::Infinite) => {
+                    return Err("ERR value is NaN or Infinity".to_string())
+                }
+                Some(_) => {}
             }
             Command::HIncrByFloat {
                 key: key(),
                 field: args[1].clone(),
-                delta,
+                delta: args[2].clone(),
             }
         }
         "hkeys" | "hvals" => Command::HKeys {
@@ -412,6 +416,78 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             from_left: false,
             to_left: true,
         },
+        "zadd" => lower_zadd(args)?,
+        "zincrby" => Command::ZIncrBy {
+            key: key(),
+            delta: parse_f64(&args[1]).ok_or_else(|| errors::NOT_FLOAT.to_string())?,
+            member: args[2].clone(),
+        },
+        "zscore" => Command::ZScore {
+            key: key(),
+            member: args[1].clone(),
+        },
+        "zmscore" => Command::ZMScore {
+            key: key(),
+            members: args[1..].to_vec(),
+        },
+        "zrange" | "zrangebyscore" | "zrevrangebyscore" | "zrangebylex" | "zrevrangebylex"
+        | "zrevrange" => lower_zrange(name, args)?,
+        "zrank" | "zrevrank" => Command::ZRank {
+            key: key(),
+            member: args[1].clone(),
+            rev: name == "zrevrank",
+        },
+        "zrem" => Command::ZRem {
+            key: key(),
+            members: args[1..].to_vec(),
+        },
+        "zremrangebyrank" => Command::ZRemRange {
+            key: key(),
+            spec: ZRangeSpec::Rank {
+                start: int(&args[1])?,
+                stop: int(&args[2])?,
+            },
+        },
+        "zremrangebyscore" => Command::ZRemRange {
+            key: key(),
+            spec: score_spec(&args[1], &args[2])?,
+        },
+        "zremrangebylex" => Command::ZRemRange {
+            key: key(),
+            spec: lex_spec(&args[1], &args[2])?,
+        },
+        "zcard" => Command::ZCard { key: key() },
+        "zcount" => Command::ZCount {
+            key: key(),
+            spec: score_spec(&args[1], &args[2])?,
+        },
+        "zlexcount" => Command::ZCount {
+            key: key(),
+            spec: lex_spec(&args[1], &args[2])?,
+        },
+        "zpopmin" | "zpopmax" => {
+            let count = match &args[1..] {
+                [] => None,
+                [count] => Some(positive_count(count)?),
+                _ => return Err(errors::SYNTAX.to_string()),
+            };
+            Command::ZPop {
+                key: key(),
+                max: name == "zpopmax",
+                count,
+            }
+        }
+        "zunionstore" | "zinterstore" => lower_zcombine_store(name, args)?,
+        "zscan" => {
+            let cursor = parse_cursor(&args[1])?;
+            let options = scan_options(&args[2..], false)?;
+            Command::ZScan {
+                key: key(),
+                cursor,
+                pattern: options.pattern,
+                count: options.count,
+            }
+        }
         _ => return Err(format!("ERR unknown command '{name}'")),
     };
     Ok(cmd)
@@ -472,6 +548,213 @@ fn lower_lpos(args: &[Vec<u8>]) -> Result<Command, String> {
         rank,
         count,
         maxlen,
+    })
+}
+
+/// One end of a score range: `(x` excludes x; `-inf` and `+inf` work.
+fn score_bound(arg: &[u8]) -> Result<ScoreBound, String> {
+    let invalid = || "ERR min or max is not a float".to_string();
+    match arg.split_first() {
+        Some((b'(', rest)) => Ok(ScoreBound::Exclusive(parse_f64(rest).ok_or_else(invalid)?)),
+        _ => Ok(ScoreBound::Inclusive(parse_f64(arg).ok_or_else(invalid)?)),
+    }
+}
+
+fn score_spec(min: &[u8], max: &[u8]) -> Result<ZRangeSpec, String> {
+    Ok(ZRangeSpec::Score {
+        min: score_bound(min)?,
+        max: score_bound(max)?,
+    })
+}
+
+/// One end of a lexicographic range: `[a`, `(a`, `-` or `+`.
+fn lex_bound(arg: &[u8]) -> Result<LexBound, String> {
+    match arg.split_first() {
+        Some((b'[', rest)) => Ok(LexBound::Inclusive(rest.to_vec())),
+        Some((b'(', rest)) => Ok(LexBound::Exclusive(rest.to_vec())),
+        Some((b'-', [])) => Ok(LexBound::Min),
+        Some((b'+', [])) => Ok(LexBound::Max),
+        _ => Err("ERR min or max not valid string range item".to_string()),
+    }
+}
+
+fn lex_spec(min: &[u8], max: &[u8]) -> Result<ZRangeSpec, String> {
+    Ok(ZRangeSpec::Lex {
+        min: lex_bound(min)?,
+        max: lex_bound(max)?,
+    })
+}
+
+/// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...],
+/// with Redis's checks in Redis's order.
+fn lower_zadd(args: &[Vec<u8>]) -> Result<Command, String> {
+    let mut flags = ZAddFlags::default();
+    let mut at = 1;
+    while let Some(arg) = args.get(at) {
+        match upper(arg).as_str() {
+            "NX" => flags.nx = true,
+            "XX" => flags.xx = true,
+            "GT" => flags.gt = true,
+            "LT" => flags.lt = true,
+            "CH" => flags.ch = true,
+            "INCR" => flags.incr = true,
+            _ => break,
+        }
+        at += 1;
+    }
+    let rest = &args[at..];
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return Err(errors::SYNTAX.to_string());
+    }
+    if flags.nx && flags.xx {
+        return Err("ERR XX and NX options at the same time are not compatible".to_string());
+    }
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
+        return Err(
+            "ERR GT, LT, and/or NX options at the same time are not compatible".to_string(),
+        );
+    }
+    if flags.incr && rest.len() > 2 {
+        return Err("ERR INCR option supports a single increment-element pair".to_string());
+    }
+    let pairs = rest
+        .chunks(2)
+        .map(|pair| {
+            let score = parse_f64(&pair[0]).ok_or_else(|| errors::NOT_FLOAT.to_string())?;
+            Ok((score, pair[1].clone()))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Command::ZAdd {
+        key: args[0].clone(),
+        flags,
+        pairs,
+    })
+}
+
+/// ZRANGE with its options, and the older range commands lowered to it.
+fn lower_zrange(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
+    let (mut by_score, mut by_lex, mut rev) = match name {
+        "zrangebyscore" => (true, false, false),
+        "zrevrangebyscore" => (true, false, true),
+        "zrangebylex" => (false, true, false),
+        "zrevrangebylex" => (false, true, true),
+        "zrevrange" => (false, false, true),
+        _ => (false, false, false),
+    };
+    let modern = name == "zrange";
+    let mut withscores = false;
+    let mut limit = None;
+    let mut rest = &args[3..];
+    while let Some(option) = rest.first() {
+        match upper(option).as_str() {
+            "WITHSCORES" if name != "zrangebylex" && name != "zrevrangebylex" => {
+                withscores = true;
+                rest = &rest[1..];
+            }
+            "LIMIT" if name != "zrevrange" && rest.len() >= 3 => {
+                limit = Some((int(&rest[1])?, int(&rest[2])?));
+                rest = &rest[3..];
+            }
+            "BYSCORE" if modern => {
+                by_score = true;
+                rest = &rest[1..];
+            }
+            "BYLEX" if modern => {
+                by_lex = true;
+                rest = &rest[1..];
+            }
+            "REV" if modern => {
+                rev = true;
+                rest = &rest[1..];
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+    }
+    if by_score && by_lex {
+        return Err(errors::SYNTAX.to_string());
+    }
+    if limit.is_some() && !by_score && !by_lex {
+        return Err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+                .to_string(),
+        );
+    }
+    if withscores && by_lex {
+        return Err(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX".to_string(),
+        );
+    }
+    // Reversed score and lex ranges name the upper end first.
+    let (low, high) = if rev && (by_score || by_lex) {
+        (&args[2], &args[1])
+    } else {
+        (&args[1], &args[2])
+    };
+    let spec = if by_score {
+        score_spec(low, high)?
+    } else if by_lex {
+        lex_spec(low, high)?
+    } else {
+        ZRangeSpec::Rank {
+            start: int(&args[1])?,
+            stop: int(&args[2])?,
+        }
+    };
+    Ok(Command::ZRange {
+        key: args[0].clone(),
+        spec,
+        rev,
+        limit,
+        withscores,
+    })
+}
+
+/// ZUNIONSTORE / ZINTERSTORE destination numkeys key [key ...]
+/// [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX].
+fn lower_zcombine_store(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
+    let numkeys = int(&args[1])?;
+    if numkeys < 1 {
+        return Err(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        ));
+    }
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > args.len() - 2 {
+        return Err(errors::SYNTAX.to_string());
+    }
+    let keys = args[2..2 + numkeys].to_vec();
+    let mut weights = Vec::new();
+    let mut aggregate = Aggregate::Sum;
+    let mut rest = &args[2 + numkeys..];
+    while let Some(option) = rest.first() {
+        match upper(option).as_str() {
+            "WEIGHTS" if rest.len() > numkeys => {
+                weights = rest[1..=numkeys]
+                    .iter()
+                    .map(|w| {
+                        parse_f64(w).ok_or_else(|| "ERR weight value is not a float".to_string())
+                    })
+                    .collect::<Result<_, _>>()?;
+                rest = &rest[1 + numkeys..];
+            }
+            "AGGREGATE" if rest.len() >= 2 => {
+                aggregate = match upper(&rest[1]).as_str() {
+                    "SUM" => Aggregate::Sum,
+                    "MIN" => Aggregate::Min,
+                    "MAX" => Aggregate::Max,
+                    _ => return Err(errors::SYNTAX.to_string()),
+                };
+                rest = &rest[2..];
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+    }
+    Ok(Command::ZCombineStore {
+        union: name == "zunionstore",
+        destination: args[0].clone(),
+        keys,
+        weights,
+        aggregate,
     })
 }
 

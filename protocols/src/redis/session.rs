@@ -44,19 +44,34 @@ fn ok() -> Frame {
     Frame::SimpleString(b"OK".to_vec())
 }
 
-/// Converts a command's output to a RESP frame.
-pub fn output_frame(output: Output) -> Frame {
+/// Converts a command's output to a RESP frame for a client speaking
+/// `protocol` (pairs nest in RESP3, flatten in RESP2).
+pub fn output_frame(output: Output, protocol: Protocol) -> Frame {
+    let frame = |output| output_frame(output, protocol);
     match output {
         Output::Ok => ok(),
         Output::Status(text) => Frame::SimpleString(text.into_bytes()),
         Output::Nil => Frame::Null,
         Output::Int(n) => Frame::Integer(n),
         Output::Bytes(bytes) => Frame::Bulk(bytes),
-        Output::Array(items) => Frame::Array(items.into_iter().map(output_frame).collect()),
+        Output::Double(value) => Frame::Double(value),
+        Output::Array(items) => Frame::Array(items.into_iter().map(frame).collect()),
         Output::Map(pairs) => Frame::Map(
             pairs
                 .into_iter()
-                .map(|(key, value)| (output_frame(key), output_frame(value)))
+                .map(|(key, value)| (frame(key), frame(value)))
+                .collect(),
+        ),
+        Output::Pairs(pairs) if protocol == Protocol::Resp3 => Frame::Array(
+            pairs
+                .into_iter()
+                .map(|(a, b)| Frame::Array(vec![frame(a), frame(b)]))
+                .collect(),
+        ),
+        Output::Pairs(pairs) => Frame::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(a, b)| [frame(a), frame(b)])
                 .collect(),
         ),
         Output::Error(text) => Frame::Error(text.into_bytes()),
@@ -196,7 +211,7 @@ impl Session {
             let frame = match slot {
                 Some(frame) => frame,
                 None => match results.next() {
-                    Some(Ok(output)) => output_frame(output),
+                    Some(Ok(output)) => output_frame(output, self.protocol),
                     Some(Err(e)) => exec_error_frame(e),
                     None => err("ERR internal: no result for the command"),
                 },

@@ -1,0 +1,710 @@
+//! Sorted sets: a record of kind `ZSet` holding the member count, and two
+//! elements per member: `keys::SUB_ZMEMBER` + member → score (f64 bits,
+//! little-endian), and `keys::SUB_ZSCORE` + sortable score + member → empty,
+//! the index that orders members by (score, member) as Redis's skiplist
+//! does. Replies and errors follow Redis 7. An empty sorted set is deleted.
+//! Scores are never NaN; -0 is stored as 0.
+
+use super::hash::{scan_elements, scan_reply, scan_start};
+use super::{int_output, Shard, View};
+use crate::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
+use crate::glob::glob_match;
+use crate::keys::{self, Kind, Record};
+use crate::output::{errors, Output};
+use crate::store::{Store, StoreError};
+
+/// The sortable 8 bytes of a score: byte order equals numeric order.
+pub fn score_bytes(score: f64) -> [u8; 8] {
+    let score = if score == 0.0 { 0.0 } else { score };
+    let bits = score.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    ordered.to_be_bytes()
+}
+
+fn score_from_bytes(bytes: &[u8]) -> Result<f64, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError(format!("sorted set entry of {} bytes", bytes.len())))?;
+    let ordered = u64::from_be_bytes(bytes);
+    let bits = if ordered >> 63 == 1 {
+        ordered & !(1 << 63)
+    } else {
+        !ordered
+    };
+    Ok(f64::from_bits(bits))
+}
+
+fn above_min(score: f64, min: ScoreBound) -> bool {
+    match min {
+        ScoreBound::Inclusive(m) => score >= m,
+        ScoreBound::Exclusive(m) => score > m,
+    }
+}
+
+fn below_max(score: f64, max: ScoreBound) -> bool {
+    match max {
+        ScoreBound::Inclusive(m) => score <= m,
+        ScoreBound::Exclusive(m) => score < m,
+    }
+}
+
+fn lex_above_min(member: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Inclusive(m) => member >= m.as_slice(),
+        LexBound::Exclusive(m) => member > m.as_slice(),
+    }
+}
+
+fn lex_below_max(member: &[u8], max: &LexBound) -> bool {
+    match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Inclusive(m) => member <= m.as_slice(),
+        LexBound::Exclusive(m) => member < m.as_slice(),
+    }
+}
+
+/// What a key holds, for sorted-set commands.
+enum Found {
+    Absent,
+    ZSet(Record),
+    WrongType,
+}
+
+/// A member and its score.
+type Scored = (Vec<u8>, f64);
+
+impl<S: Store> View<'_, S> {
+    fn find_zset(&self, key: &[u8]) -> Result<Found, StoreError> {
+        Ok(match self.live(key)? {
+            None => Found::Absent,
+            Some(record) if record.kind == Kind::ZSet => Found::ZSet(record),
+            Some(_) => Found::WrongType,
+        })
+    }
+
+    fn score_of(&self, key: &[u8], member: &[u8]) -> Result<Option<f64>, StoreError> {
+        self.store
+            .get(&keys::element_key(self.db, key, keys::SUB_ZMEMBER, member))?
+            .map(|bytes| {
+                let bits: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError(format!("score of {} bytes", bytes.len())))?;
+                Ok(f64::from_bits(u64::from_le_bytes(bits)))
+            })
+            .transpose()
+    }
+
+    /// Members in (score, member) order, starting at `from_score` if given,
+    /// while `keep_going` accepts them.
+    fn walk(
+        &self,
+        key: &[u8],
+        from_score: Option<f64>,
+        visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
+    ) -> Result<(), StoreError> {
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZSCORE, &[]);
+        let mut start = prefix.clone();
+        if let Some(score) = from_score {
+            start.extend_from_slice(&score_bytes(score));
+        }
+        let mut failure = None;
+        self.store.scan_from(&prefix, &start, &mut |encoded, _| {
+            let rest = &encoded[prefix.len()..];
+            match score_from_bytes(rest) {
+                Ok(score) => visit(rest[8..].to_vec(), score),
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn all_scored(&self, key: &[u8]) -> Result<Vec<Scored>, StoreError> {
+        let mut out = Vec::new();
+        self.walk(key, None, &mut |member, score| {
+            out.push((member, score));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// The members `spec` selects, in ascending (score, member) order.
+    fn select(
+        &self,
+        key: &[u8],
+        count: u64,
+        spec: &ZRangeSpec,
+        rev: bool,
+    ) -> Result<Vec<Scored>, StoreError> {
+        let mut out = Vec::new();
+        match spec {
+            ZRangeSpec::Rank { start, stop } => {
+                let Some((first, last)) = rank_range(count, *start, *stop) else {
+                    return Ok(out);
+                };
+                // Ranks count from the top when reversed.
+                let (first, last) = if rev {
+                    (count - 1 - last, count - 1 - first)
+                } else {
+                    (first, last)
+                };
+                let mut rank = 0u64;
+                self.walk(key, None, &mut |member, score| {
+                    if rank >= first {
+                        out.push((member, score));
+                    }
+                    rank += 1;
+                    rank <= last
+                })?;
+            }
+            ZRangeSpec::Score { min, max } => {
+                let from = match min {
+                    ScoreBound::Inclusive(m) | ScoreBound::Exclusive(m) => *m,
+                };
+                let from = (!from.is_nan() && from > f64::NEG_INFINITY).then_some(from);
+                self.walk(key, from, &mut |member, score| {
+                    if !below_max(score, *max) {
+                        return false;
+                    }
+                    if above_min(score, *min) {
+                        out.push((member, score));
+                    }
+                    true
+                })?;
+            }
+            ZRangeSpec::Lex { min, max } => {
+                self.walk(key, None, &mut |member, score| {
+                    if !lex_below_max(&member, max) {
+                        return false;
+                    }
+                    if lex_above_min(&member, min) {
+                        out.push((member, score));
+                    }
+                    true
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn zscore(&self, key: &[u8], member: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_zset(key)? {
+            Found::Absent => Output::Nil,
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::ZSet(_) => self
+                .score_of(key, member)?
+                .map_or(Output::Nil, Output::Double),
+        })
+    }
+
+    pub(super) fn zmscore(&self, key: &[u8], members: &[Vec<u8>]) -> Result<Output, StoreError> {
+        Ok(match self.find_zset(key)? {
+            Found::Absent => Output::Array(vec![Output::Nil; members.len()]),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::ZSet(_) => Output::Array(
+                members
+                    .iter()
+                    .map(|m| Ok(self.score_of(key, m)?.map_or(Output::Nil, Output::Double)))
+                    .collect::<Result<_, StoreError>>()?,
+            ),
+        })
+    }
+
+    pub(super) fn zcard(&self, key: &[u8]) -> Result<Output, StoreError> {
+        Ok(match self.find_zset(key)? {
+            Found::Absent => Output::Int(0),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::ZSet(record) => int_output(keys::decode_count(&record.payload)?),
+        })
+    }
+
+    pub(super) fn zcount(&self, key: &[u8], spec: &ZRangeSpec) -> Result<Output, StoreError> {
+        Ok(match self.find_zset(key)? {
+            Found::Absent => Output::Int(0),
+            Found::WrongType => Output::err(errors::WRONGTYPE),
+            Found::ZSet(record) => {
+                let count = keys::decode_count(&record.payload)?;
+                let selected = self.select(key, count, spec, false)?;
+                int_output(u64::try_from(selected.len()).unwrap_or(u64::MAX))
+            }
+        })
+    }
+
+    pub(super) fn zrange(
+        &self,
+        key: &[u8],
+        spec: &ZRangeSpec,
+        rev: bool,
+        limit: Option<(i64, i64)>,
+        withscores: bool,
+    ) -> Result<Output, StoreError> {
+        let record = match self.find_zset(key)? {
+            Found::Absent => return Ok(Output::Array(Vec::new())),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::ZSet(record) => record,
+        };
+        let count = keys::decode_count(&record.payload)?;
+        let mut selected = self.select(key, count, spec, rev)?;
+        if rev {
+            selected.reverse();
+        }
+        if let Some((offset, limit_count)) = limit {
+            if offset < 0 {
+                return Ok(Output::Array(Vec::new()));
+            }
+            let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit_count).unwrap_or(usize::MAX);
+            selected = selected.into_iter().skip(offset).take(take).collect();
+        }
+        Ok(scored_output(selected, withscores))
+    }
+
+    pub(super) fn zrank(&self, key: &[u8], member: &[u8], rev: bool) -> Result<Output, StoreError> {
+        let record = match self.find_zset(key)? {
+            Found::Absent => return Ok(Output::Nil),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::ZSet(record) => record,
+        };
+        let Some(score) = self.score_of(key, member)? else {
+            return Ok(Output::Nil);
+        };
+        let mut rank = 0u64;
+        self.walk(key, None, &mut |m, s| {
+            if s == score && m == member {
+                return false;
+            }
+            rank += 1;
+            true
+        })?;
+        let count = keys::decode_count(&record.payload)?;
+        Ok(int_output(if rev { count - 1 - rank } else { rank }))
+    }
+
+    pub(super) fn zscan(
+        &self,
+        key: &[u8],
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: u64,
+    ) -> Result<Output, StoreError> {
+        match self.find_zset(key)? {
+            Found::Absent => return Ok(scan_reply(0, Vec::new())),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::ZSet(_) => {}
+        }
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZMEMBER, &[]);
+        let (next, members) = scan_elements(self.store, &prefix, scan_start(cursor), count)?;
+        let mut items = Vec::new();
+        for (member, score) in members {
+            if pattern.is_none_or(|p| glob_match(p, &member, false)) {
+                let bits: [u8; 8] = score
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError(format!("score of {} bytes", score.len())))?;
+                items.push(Output::Bytes(member));
+                items.push(Output::Double(f64::from_bits(u64::from_le_bytes(bits))));
+            }
+        }
+        Ok(scan_reply(next, items))
+    }
+
+    /// The members and scores of `key` as a source of ZUNIONSTORE /
+    /// ZINTERSTORE: a sorted set, or a set with every score 1.
+    fn source(&self, key: &[u8]) -> Result<Result<Vec<Scored>, Output>, StoreError> {
+        Ok(match self.live(key)? {
+            None => Ok(Vec::new()),
+            Some(record) if record.kind == Kind::ZSet => Ok(self.all_scored(key)?),
+            Some(record) if record.kind == Kind::Set => {
+                let prefix = keys::element_key(self.db, key, keys::SUB_MEMBER, &[]);
+                Ok(super::scan_suffixes(self.store, &prefix)?
+                    .into_iter()
+                    .map(|(member, _)| (member, 1.0))
+                    .collect())
+            }
+            Some(_) => Err(Output::err(errors::WRONGTYPE)),
+        })
+    }
+}
+
+/// Redis's clamping of a rank range over `count` members.
+fn rank_range(count: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
+    let count = i128::from(count);
+    let resolve = |i: i64| {
+        let i = i128::from(i);
+        if i < 0 {
+            count + i
+        } else {
+            i
+        }
+    };
+    let start = resolve(start).max(0);
+    let stop = resolve(stop).min(count - 1);
+    if start > stop || start >= count {
+        return None;
+    }
+    Some((u64::try_from(start).ok()?, u64::try_from(stop).ok()?))
+}
+
+fn scored_output(selected: Vec<Scored>, withscores: bool) -> Output {
+    if withscores {
+        Output::Pairs(
+            selected
+                .into_iter()
+                .map(|(member, score)| (Output::Bytes(member), Output::Double(score)))
+                .collect(),
+        )
+    } else {
+        Output::Array(
+            selected
+                .into_iter()
+                .map(|(member, _)| Output::Bytes(member))
+                .collect(),
+        )
+    }
+}
+
+impl<S: Store> Shard<'_, S> {
+    fn zset_for_write(&self, key: &[u8]) -> Result<Result<Option<Record>, Output>, StoreError> {
+        Ok(match self.view().find_zset(key)? {
+            Found::Absent => Ok(None),
+            Found::ZSet(record) => Ok(Some(record)),
+            Found::WrongType => Err(Output::err(errors::WRONGTYPE)),
+        })
+    }
+
+    fn store_zset(
+        &mut self,
+        key: &[u8],
+        existing: Option<&Record>,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        if count == 0 {
+            return self.remove(key).map(drop);
+        }
+        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
+        self.put_collection(key, Kind::ZSet, keys::encode_count(count), expires_at_ms)
+    }
+
+    fn index_key(&self, key: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
+        let mut element = score_bytes(score).to_vec();
+        element.extend_from_slice(member);
+        keys::element_key(self.db, key, keys::SUB_ZSCORE, &element)
+    }
+
+    /// Sets `member`'s score, replacing its index entry if it had one.
+    fn put_score(
+        &mut self,
+        key: &[u8],
+        member: &[u8],
+        old: Option<f64>,
+        score: f64,
+    ) -> Result<(), StoreError> {
+        let score = if score == 0.0 { 0.0 } else { score };
+        if let Some(old) = old {
+            let stale = self.index_key(key, old, member);
+            self.store.delete(&stale)?;
+        }
+        let index = self.index_key(key, score, member);
+        self.store.put(&index, &[])?;
+        let element = keys::element_key(self.db, key, keys::SUB_ZMEMBER, member);
+        self.store.put(&element, &score.to_bits().to_le_bytes())
+    }
+
+    fn delete_member(&mut self, key: &[u8], member: &[u8], score: f64) -> Result<(), StoreError> {
+        let index = self.index_key(key, score, member);
+        self.store.delete(&index)?;
+        let element = keys::element_key(self.db, key, keys::SUB_ZMEMBER, member);
+        self.store.delete(&element)
+    }
+
+    /// ZADD, as Redis's `zsetAdd`: NX/XX/GT/LT decide per member, CH counts
+    /// changed scores too, INCR replies the new score (nil if a condition
+    /// stopped it).
+    pub(super) fn zadd(
+        &mut self,
+        key: &[u8],
+        flags: ZAddFlags,
+        pairs: &[(f64, Vec<u8>)],
+    ) -> Result<Output, StoreError> {
+        let existing = match self.zset_for_write(key)? {
+            Ok(existing) => existing,
+            Err(output) => return Ok(output),
+        };
+        if existing.is_none() && flags.xx {
+            return Ok(if flags.incr {
+                Output::Nil
+            } else {
+                Output::Int(0)
+            });
+        }
+        let mut count = existing
+            .as_ref()
+            .map_or(Ok(0), |record| keys::decode_count(&record.payload))?;
+        let (mut added, mut changed) = (0u64, 0u64);
+        let mut incr_reply = Output::Nil;
+        for (score, member) in pairs {
+            let current = self.view().score_of(key, member)?;
+            match current {
+                Some(current) => {
+                    if flags.nx {
+                        continue;
+                    }
+                    let new = if flags.incr { current + score } else { *score };
+                    if new.is_nan() {
+                        return Ok(Output::err(errors::SCORE_NAN));
+                    }
+                    if (flags.gt && new <= current) || (flags.lt && new >= current) {
+                        continue;
+                    }
+                    incr_reply = Output::Double(new);
+                    if new != current {
+                        self.put_score(key, member, Some(current), new)?;
+                        changed += 1;
+                    }
+                }
+                None => {
+                    if flags.xx {
+                        continue;
+                    }
+                    self.put_score(key, member, None, *score)?;
+                    incr_reply = Output::Double(if *score == 0.0 { 0.0 } else { *score });
+                    added += 1;
+                    count += 1;
+                }
+            }
+        }
+        if added + changed > 0 {
+            self.store_zset(key, existing.as_ref(), count)?;
+        }
+        Ok(if flags.incr {
+            incr_reply
+        } else if flags.ch {
+            int_output(added + changed)
+        } else {
+            int_output(added)
+        })
+    }
+
+    pub(super) fn zincrby(
+        &mut self,
+        key: &[u8],
+        delta: f64,
+        member: &[u8],
+    ) -> Result<Output, StoreError> {
+        let flags = ZAddFlags {
+            incr: true,
+            ..ZAddFlags::default()
+        };
+        self.zadd(key, flags, &[(delta, member.to_vec())])
+    }
+
+    pub(super) fn zrem(&mut self, key: &[u8], members: &[Vec<u8>]) -> Result<Output, StoreError> {
+        let existing = match self.zset_for_write(key)? {
+            Ok(Some(existing)) => existing,
+            Ok(None) => return Ok(Output::Int(0)),
+            Err(output) => return Ok(output),
+        };
+        let mut count = keys::decode_count(&existing.payload)?;
+        let mut removed = 0u64;
+        for member in members {
+            if let Some(score) = self.view().score_of(key, member)? {
+                self.delete_member(key, member, score)?;
+                removed += 1;
+                count -= 1;
+            }
+        }
+        if removed > 0 {
+            self.store_zset(key, Some(&existing), count)?;
+        }
+        Ok(int_output(removed))
+    }
+
+    pub(super) fn zremrange(
+        &mut self,
+        key: &[u8],
+        spec: &ZRangeSpec,
+    ) -> Result<Output, StoreError> {
+        let existing = match self.zset_for_write(key)? {
+            Ok(Some(existing)) => existing,
+            Ok(None) => return Ok(Output::Int(0)),
+            Err(output) => return Ok(output),
+        };
+        let count = keys::decode_count(&existing.payload)?;
+        let doomed = self.view().select(key, count, spec, false)?;
+        for (member, score) in &doomed {
+            self.delete_member(key, member, *score)?;
+        }
+        let removed = u64::try_from(doomed.len()).unwrap_or(u64::MAX);
+        if removed > 0 {
+            self.store_zset(key, Some(&existing), count - removed)?;
+        }
+        Ok(int_output(removed))
+    }
+
+    /// ZPOPMIN / ZPOPMAX: without a count, one member and its score; with
+    /// one, up to that many.
+    pub(super) fn zpop(
+        &mut self,
+        key: &[u8],
+        max: bool,
+        count: Option<u64>,
+    ) -> Result<Output, StoreError> {
+        let existing = match self.zset_for_write(key)? {
+            Ok(Some(existing)) => existing,
+            Ok(None) => return Ok(Output::Array(Vec::new())),
+            Err(output) => return Ok(output),
+        };
+        let total = keys::decode_count(&existing.payload)?;
+        let wanted = count.unwrap_or(1).min(total);
+        let spec = if max {
+            ZRangeSpec::Rank {
+                start: -i64::try_from(wanted).unwrap_or(i64::MAX),
+                stop: -1,
+            }
+        } else {
+            ZRangeSpec::Rank {
+                start: 0,
+                stop: i64::try_from(wanted).unwrap_or(i64::MAX) - 1,
+            }
+        };
+        let mut popped = if wanted == 0 {
+            Vec::new()
+        } else {
+            self.view().select(key, total, &spec, false)?
+        };
+        if max {
+            popped.reverse();
+        }
+        for (member, score) in &popped {
+            self.delete_member(key, member, *score)?;
+        }
+        if !popped.is_empty() {
+            self.store_zset(key, Some(&existing), total - wanted)?;
+        }
+        Ok(match count {
+            None => Output::Array(
+                popped
+                    .into_iter()
+                    .flat_map(|(member, score)| [Output::Bytes(member), Output::Double(score)])
+                    .collect(),
+            ),
+            Some(_) => scored_output(popped, true),
+        })
+    }
+
+    /// ZUNIONSTORE / ZINTERSTORE over sorted sets and sets (score 1). The
+    /// result replaces `destination`; an empty one deletes it.
+    pub(super) fn zcombine_store(
+        &mut self,
+        union: bool,
+        destination: &[u8],
+        sources: &[Key],
+        weights: &[f64],
+        aggregate: Aggregate,
+    ) -> Result<Output, StoreError> {
+        let mut inputs = Vec::with_capacity(sources.len());
+        for key in sources {
+            match self.view().source(key)? {
+                Ok(members) => inputs.push(members),
+                Err(output) => return Ok(output),
+            }
+        }
+        let combine = |a: f64, b: f64| {
+            let value = match aggregate {
+                Aggregate::Sum => a + b,
+                Aggregate::Min => a.min(b),
+                Aggregate::Max => a.max(b),
+            };
+            // inf + -inf: Redis stores 0.
+            if value.is_nan() {
+                0.0
+            } else {
+                value
+            }
+        };
+        let mut result: std::collections::BTreeMap<Vec<u8>, (f64, usize)> =
+            std::collections::BTreeMap::new();
+        for (i, members) in inputs.iter().enumerate() {
+            let weight = weights.get(i).copied().unwrap_or(1.0);
+            for (member, score) in members {
+                let weighted = score * weight;
+                let weighted = if weighted.is_nan() { 0.0 } else { weighted };
+                result
+                    .entry(member.clone())
+                    .and_modify(|(total, seen)| {
+                        *total = combine(*total, weighted);
+                        *seen += 1;
+                    })
+                    .or_insert((weighted, 1));
+            }
+        }
+        let keep: Vec<(Vec<u8>, f64)> = result
+            .into_iter()
+            .filter(|(_, (_, seen))| union || *seen == inputs.len())
+            .map(|(member, (score, _))| (member, score))
+            .collect();
+        self.remove(destination)?;
+        let count = u64::try_from(keep.len()).unwrap_or(u64::MAX);
+        if count > 0 {
+            self.put_kind(destination, Kind::ZSet, keys::encode_count(count), None)?;
+            for (member, score) in &keep {
+                self.put_score(destination, member, None, *score)?;
+            }
+        }
+        Ok(int_output(count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_bytes_sort_like_the_scores() {
+        // Goal: the index orders members by score exactly as numbers order
+        // (negative, -0 = 0, subnormal, infinities) and decodes back.
+        let scores = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            0.0,
+            f64::MIN_POSITIVE / 2.0,
+            1.0,
+            1.5,
+            1e300,
+            f64::INFINITY,
+        ];
+        for pair in scores.windows(2) {
+            assert!(score_bytes(pair[0]) < score_bytes(pair[1]), "{pair:?}");
+        }
+        assert_eq!(score_bytes(-0.0), score_bytes(0.0));
+        for score in scores {
+            let decoded = score_from_bytes(&score_bytes(score)).expect("decodes");
+            assert_eq!(decoded.to_bits(), score.to_bits(), "{score}");
+        }
+    }
+
+    #[test]
+    fn rank_ranges_clamp_like_redis() {
+        // Goal: negative ranks count from the end; out-of-range ends clamp;
+        // empty ranges are None.
+        assert_eq!(rank_range(5, 0, -1), Some((0, 4)));
+        assert_eq!(rank_range(5, -2, 100), Some((3, 4)));
+        assert_eq!(rank_range(5, -100, 1), Some((0, 1)));
+        assert_eq!(rank_range(5, 3, 2), None);
+        assert_eq!(rank_range(5, 5, 9), None);
+        assert_eq!(rank_range(0, 0, -1), None);
+    }
+}

@@ -1,0 +1,438 @@
+//! Differential test: the same command scripts against Orbit and a real
+//! `redis-server` (the machine's, 7.0 in CI), reply by reply. Replies must
+//! be equal, errors included, except where Redis leaves an order unspecified
+//! (SMEMBERS, HGETALL, ...), where both sides are sorted first.
+//! `.ci/run` installs redis-server.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, Cluster};
+use redis::{Connection, Value};
+
+struct RedisServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (bash .ci/run installs it)");
+        let server = RedisServer {
+            child,
+            _dir: dir,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.connection().is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn connection(&self) -> redis::RedisResult<Connection> {
+        let mut con =
+            redis::Client::open(format!("redis://127.0.0.1:{}", self.port))?.get_connection()?;
+        redis::cmd("PING").query::<String>(&mut con)?;
+        Ok(con)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Commands whose reply order Redis leaves unspecified.
+const UNORDERED: &[&str] = &[
+    "SMEMBERS", "SUNION", "SINTER", "SDIFF", "HGETALL", "HKEYS", "HVALS", "KEYS",
+];
+
+fn reply(con: &mut Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    match cmd.query::<Value>(con) {
+        Ok(value) => {
+            let name = args[0].to_ascii_uppercase();
+            let value = if UNORDERED.contains(&name.as_str()) {
+                sorted(value, name == "HGETALL")
+            } else {
+                value
+            };
+            format!("{value:?}")
+        }
+        Err(e) => format!(
+            "ERROR {} {}",
+            e.code().unwrap_or("?"),
+            e.detail().unwrap_or("")
+        ),
+    }
+}
+
+/// Sorts an array reply (pairwise for HGETALL's flat field/value list).
+fn sorted(value: Value, pairs: bool) -> Value {
+    let Value::Array(items) = value else {
+        return value;
+    };
+    let key = |v: &Value| format!("{v:?}");
+    if pairs {
+        let mut chunks: Vec<Vec<Value>> = items.chunks(2).map(<[Value]>::to_vec).collect();
+        chunks.sort_by_key(|c| key(&c[0]));
+        Value::Array(chunks.into_iter().flatten().collect())
+    } else {
+        let mut items = items;
+        items.sort_by_key(key);
+        Value::Array(items)
+    }
+}
+
+/// Runs `script` on both servers, from empty databases, and compares every
+/// reply.
+fn compare(orbit: &mut Connection, redis: &mut Connection, script: &[&[&str]]) {
+    reply(orbit, &["FLUSHALL"]);
+    reply(redis, &["FLUSHALL"]);
+    let mut mismatches = Vec::new();
+    for args in script {
+        let ours = reply(orbit, args);
+        let theirs = reply(redis, args);
+        if ours != theirs {
+            mismatches.push(format!("{args:?}\n    orbit: {ours}\n    redis: {theirs}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "replies differ:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+fn servers() -> (Cluster, RedisServer, Connection, Connection) {
+    let mut cluster = Cluster::new(1, &[]);
+    cluster.start_all();
+    cluster.wait_leader(Duration::from_secs(15));
+    let orbit = cluster.servers[0].connection().expect("orbit");
+    let redis = RedisServer::start();
+    let redis_con = redis.connection().expect("redis");
+    (cluster, redis, orbit, redis_con)
+}
+
+#[test]
+fn hashes_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["HSET", "h", "a", "1", "b", "2", "a", "3"],
+            &["HGET", "h", "a"],
+            &["HGETALL", "h"],
+            &["HMSET", "h", "c", "x"],
+            &["HSETNX", "h", "c", "y"],
+            &["HMGET", "h", "a", "zz", "c"],
+            &["HINCRBY", "h", "a", "5"],
+            &["HINCRBY", "h", "c", "1"],
+            &["HINCRBY", "h", "a", "9223372036854775807"],
+            &["HINCRBYFLOAT", "h", "f", "1.5"],
+            &["HINCRBYFLOAT", "h", "f", "1e400"],
+            &["HINCRBYFLOAT", "h", "c", "1"],
+            &["HSTRLEN", "h", "c"],
+            &["HEXISTS", "h", "nope"],
+            &["HLEN", "h"],
+            &["HKEYS", "h"],
+            &["HVALS", "h"],
+            &["HDEL", "h", "a", "b", "nope"],
+            &["HSET", "h", "odd"],
+            &["HSCAN", "h", "0", "COUNT", "0"],
+            &["HSCAN", "h", "abc"],
+            &["SET", "s", "v"],
+            &["HGET", "s", "a"],
+            &["HSET", "s", "a", "1"],
+            &["TYPE", "h"],
+            &["DEL", "h"],
+            &["HGETALL", "h"],
+        ],
+    );
+}
+
+#[test]
+fn sets_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["SADD", "a", "1", "2", "3", "x"],
+            &["SADD", "b", "2", "3", "4"],
+            &["SADD", "a", "1"],
+            &["SCARD", "a"],
+            &["SISMEMBER", "a", "x"],
+            &["SMISMEMBER", "a", "x", "y"],
+            &["SMEMBERS", "a"],
+            &["SINTER", "a", "b"],
+            &["SUNION", "a", "b", "none"],
+            &["SDIFF", "a", "b"],
+            &["SINTERSTORE", "c", "a", "b"],
+            &["SUNIONSTORE", "c", "a", "b"],
+            &["SDIFFSTORE", "c", "none", "b"],
+            &["EXISTS", "c"],
+            &["SINTERCARD", "2", "a", "b"],
+            &["SINTERCARD", "2", "a", "b", "LIMIT", "1"],
+            &["SINTERCARD", "0", "a"],
+            &["SINTERCARD", "5", "a"],
+            &["SINTERCARD", "1", "a", "LIMIT", "-1"],
+            &["SINTERCARD", "1", "a", "BOGUS"],
+            &["SMOVE", "a", "b", "x"],
+            &["SMOVE", "a", "b", "nope"],
+            &["SMOVE", "none", "b", "x"],
+            &["SREM", "a", "1", "9"],
+            &["SPOP", "a", "-1"],
+            &["SPOP", "none"],
+            &["SPOP", "none", "3"],
+            &["SRANDMEMBER", "none"],
+            &["SRANDMEMBER", "none", "5"],
+            &["SET", "str", "v"],
+            &["SADD", "str", "a"],
+            &["SINTER", "a", "str"],
+            &["SMOVE", "a", "str", "2"],
+            &["SMOVE", "none", "str", "2"],
+            &["TYPE", "b"],
+        ],
+    );
+}
+
+#[test]
+fn lists_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["RPUSH", "l", "a", "b", "c", "b", "a"],
+            &["LPUSH", "l", "z", "y"],
+            &["LPUSHX", "none", "v"],
+            &["RPUSHX", "l", "end"],
+            &["LRANGE", "l", "0", "-1"],
+            &["LRANGE", "l", "-3", "100"],
+            &["LRANGE", "l", "5", "2"],
+            &["LINDEX", "l", "-1"],
+            &["LINDEX", "l", "100"],
+            &["LLEN", "l"],
+            &["LPOS", "l", "b"],
+            &["LPOS", "l", "b", "RANK", "-1"],
+            &["LPOS", "l", "b", "COUNT", "0"],
+            &["LPOS", "l", "b", "RANK", "2", "COUNT", "5", "MAXLEN", "4"],
+            &["LPOS", "l", "nope"],
+            &["LPOS", "l", "b", "RANK", "0"],
+            &["LPOS", "l", "b", "COUNT", "-1"],
+            &["LSET", "l", "1", "Y"],
+            &["LSET", "l", "50", "Y"],
+            &["LSET", "none", "0", "Y"],
+            &["LINSERT", "l", "BEFORE", "c", "new"],
+            &["LINSERT", "l", "AFTER", "nope", "new"],
+            &["LINSERT", "none", "AFTER", "a", "new"],
+            &["LREM", "l", "-1", "a"],
+            &["LREM", "l", "0", "b"],
+            &["LRANGE", "l", "0", "-1"],
+            &["LTRIM", "l", "1", "-2"],
+            &["LRANGE", "l", "0", "-1"],
+            &["LMOVE", "l", "m", "LEFT", "RIGHT"],
+            &["RPOPLPUSH", "l", "m"],
+            &["LMOVE", "l", "l", "RIGHT", "LEFT"],
+            &["LRANGE", "m", "0", "-1"],
+            &["LPOP", "l", "0"],
+            &["LPOP", "l", "2"],
+            &["RPOP", "l"],
+            &["LPOP", "none"],
+            &["LPOP", "none", "2"],
+            &["LPOP", "l", "-2"],
+            &["SET", "str", "v"],
+            &["LPUSH", "str", "a"],
+            &["LMOVE", "m", "str", "LEFT", "LEFT"],
+            &["LRANGE", "str", "0", "1"],
+            &["TYPE", "m"],
+        ],
+    );
+}
+
+#[test]
+fn sorted_sets_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "1.5", "d"],
+            &["ZADD", "z", "NX", "10", "a", "4", "e"],
+            &["ZADD", "z", "XX", "CH", "10", "a", "4", "nope"],
+            &["ZADD", "z", "GT", "CH", "5", "a", "20", "b"],
+            &["ZADD", "z", "LT", "INCR", "1", "c"],
+            &["ZADD", "z", "INCR", "-1", "c"],
+            &["ZADD", "z", "XX", "NX", "1", "a"],
+            &["ZADD", "z", "GT", "LT", "1", "a"],
+            &["ZADD", "z", "INCR", "1", "a", "2", "b"],
+            &["ZADD", "z", "1"],
+            &["ZADD", "z", "nan", "a"],
+            &["ZADD", "z", "x", "a"],
+            &["ZINCRBY", "z", "0.1", "d"],
+            &["ZINCRBY", "z", "inf", "e"],
+            &["ZINCRBY", "z", "-inf", "e"],
+            &["ZSCORE", "z", "d"],
+            &["ZMSCORE", "z", "a", "nope", "e"],
+            &["ZCARD", "z"],
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            &["ZRANGE", "z", "0", "1", "REV"],
+            &[
+                "ZRANGE",
+                "z",
+                "(1.5",
+                "+inf",
+                "BYSCORE",
+                "LIMIT",
+                "1",
+                "2",
+                "WITHSCORES",
+            ],
+            &["ZRANGE", "z", "+inf", "-inf", "BYSCORE", "REV"],
+            &["ZRANGE", "z", "0", "-1", "LIMIT", "0", "1"],
+            &["ZRANGE", "z", "0", "-1", "BYSCORE", "BYLEX"],
+            &["ZRANGE", "z", "x", "1", "BYSCORE"],
+            &["ZRANGEBYSCORE", "z", "-inf", "(10", "WITHSCORES"],
+            &["ZREVRANGEBYSCORE", "z", "10", "1", "LIMIT", "0", "2"],
+            &["ZREVRANGE", "z", "0", "1", "WITHSCORES"],
+            &["ZRANK", "z", "d"],
+            &["ZREVRANK", "z", "d"],
+            &["ZRANK", "z", "nope"],
+            &["ZCOUNT", "z", "(1", "10"],
+            &["ZCOUNT", "z", "x", "10"],
+            &["ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d"],
+            &["ZRANGEBYLEX", "lex", "[b", "(d"],
+            &["ZREVRANGEBYLEX", "lex", "+", "-", "LIMIT", "1", "2"],
+            &["ZRANGE", "lex", "-", "[c", "BYLEX"],
+            &["ZLEXCOUNT", "lex", "(a", "+"],
+            &["ZRANGEBYLEX", "lex", "b", "d"],
+            &["ZREMRANGEBYLEX", "lex", "[a", "[b"],
+            &["ZREMRANGEBYRANK", "z", "0", "0"],
+            &["ZREMRANGEBYSCORE", "z", "(2", "4"],
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            &["ZPOPMIN", "z"],
+            &["ZPOPMAX", "z", "2"],
+            &["ZPOPMIN", "z", "-1"],
+            &["ZPOPMIN", "none"],
+            &["ZADD", "u1", "1", "a", "2", "b"],
+            &["ZADD", "u2", "10", "b", "20", "c"],
+            &["SADD", "plain", "a", "c"],
+            &[
+                "ZUNIONSTORE",
+                "out",
+                "3",
+                "u1",
+                "u2",
+                "plain",
+                "WEIGHTS",
+                "1",
+                "2",
+                "3",
+            ],
+            &["ZRANGE", "out", "0", "-1", "WITHSCORES"],
+            &["ZINTERSTORE", "out", "2", "u1", "u2", "AGGREGATE", "MAX"],
+            &["ZRANGE", "out", "0", "-1", "WITHSCORES"],
+            &["ZINTERSTORE", "out", "2", "u1", "none"],
+            &["EXISTS", "out"],
+            &["ZUNIONSTORE", "out", "0", "u1"],
+            &["ZUNIONSTORE", "out", "3", "u1"],
+            &["ZUNIONSTORE", "out", "1", "u1", "WEIGHTS", "x"],
+            &["ZUNIONSTORE", "out", "1", "u1", "AGGREGATE", "AVG"],
+            &["ZREM", "u1", "a", "zz"],
+            &["SET", "str", "v"],
+            &["ZADD", "str", "1", "a"],
+            &["ZSCORE", "str", "a"],
+            &["ZUNIONSTORE", "out", "2", "u1", "str"],
+            &["TYPE", "u2"],
+        ],
+    );
+}
+
+#[test]
+fn strings_and_keys_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["SET", "k", "10.5"],
+            &["INCRBYFLOAT", "k", "0.1"],
+            &["INCRBYFLOAT", "k", "1e400"],
+            &["INCRBYFLOAT", "k", "inf"],
+            &["INCRBYFLOAT", "k", "x"],
+            &["INCRBYFLOAT", "k", "5.0e3"],
+            &["INCRBYFLOAT", "new", "-0"],
+            &["HSET", "h", "f", "1"],
+            &["INCRBYFLOAT", "h", "x"],
+            &["HINCRBYFLOAT", "h", "f", "inf"],
+            &["HINCRBYFLOAT", "h", "f", "x"],
+            &["HINCRBYFLOAT", "h", "f", "1e400"],
+            &["HINCRBYFLOAT", "k", "f", "x"],
+            &["INCR", "k"],
+            &["SET", "n", "9223372036854775806"],
+            &["INCR", "n"],
+            &["INCR", "n"],
+            &["DECRBY", "n", "-9223372036854775808"],
+            &["SET", "s", "hello", "NX"],
+            &["SET", "s", "world", "XX", "GET"],
+            &["SET", "s", "x", "EX", "0"],
+            &["SET", "s", "x", "PX", "-1"],
+            &["SET", "s", "x", "NX", "XX"],
+            &["SET", "s", "x", "KEEPTTL", "EX", "10"],
+            &["GETRANGE", "s", "0", "-2"],
+            &["SETRANGE", "s", "10", "!"],
+            &["GET", "s"],
+            &["APPEND", "s", "?"],
+            &["STRLEN", "s"],
+            &["MSET", "a", "1", "b"],
+            &["MSETNX", "a", "1", "s", "2"],
+            &["MGET", "a", "s", "h"],
+            &["GETDEL", "h"],
+            &["EXPIRE", "s", "100", "GT"],
+            &["EXPIRE", "s", "100", "NX"],
+            &["EXPIRE", "s", "50", "GT"],
+            &["EXPIRE", "s", "50", "LT"],
+            &["EXPIRE", "s", "10", "NX", "XX"],
+            &["TTL", "s"],
+            &["PERSIST", "s"],
+            &["TTL", "s"],
+            &["RENAME", "nope", "x"],
+            &["RENAMENX", "s", "k"],
+            &["RENAME", "h", "h2"],
+            &["HGETALL", "h2"],
+            &["TYPE", "h2"],
+            &["EXISTS", "h", "h2", "h2"],
+            &["DEL", "h2", "k", "zz"],
+            &["DBSIZE"],
+            &["KEYS", "*"],
+        ],
+    );
+}
