@@ -1041,9 +1041,16 @@ mod tests {
             lower("decrby", &args(&["k", "-9223372036854775808"])),
             Err("ERR decrement would overflow".into())
         );
+        // INCRBYFLOAT's increment is checked when applied, after the key's
+        // type (as Redis does); HINCRBYFLOAT's before anything.
+        assert!(lower("incrbyfloat", &args(&["k", "abc"])).is_ok());
         assert_eq!(
-            lower("incrbyfloat", &args(&["k", "abc"])),
+            lower("hincrbyfloat", &args(&["k", "f", "abc"])),
             Err(errors::NOT_FLOAT.into())
+        );
+        assert_eq!(
+            lower("hincrbyfloat", &args(&["k", "f", "inf"])),
+            Err("ERR value is NaN or Infinity".into())
         );
         assert_eq!(
             lower("setrange", &args(&["k", "-1", "v"])),
