@@ -32,7 +32,7 @@ mod model_tests;
 mod tests;
 
 use crate::command::{
-    Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value,
+    Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value, Watched,
 };
 use crate::glob::glob_match;
 use crate::ids::DB_COUNT;
@@ -77,30 +77,14 @@ fn apply_op(
 ) -> Result<Output, StoreError> {
     let clock_ms = keys::read_clock(store)?;
     let now_ms = ts_ms.max(clock_ms);
-    keys::write_clock(store, now_ms)?;
-    if db >= DB_COUNT {
-        return Ok(Output::err(DB_OUT_OF_RANGE));
-    }
-    if cmd.is_read_only() {
-        return read_command(
-            &View {
-                store: &*store,
-                db,
-                now_ms,
-            },
-            cmd,
-        );
-    }
-    let mut shard = Shard {
+    keys::write_clock(store, now_ms, ctx.index)?;
+    Shard {
         store,
-        db,
+        db: 0,
         now_ms,
         version: ctx.index,
-    };
-    for key in named_keys(cmd) {
-        shard.purge_if_expired(key)?;
     }
-    shard.execute(cmd)
+    .run_in(db, cmd)
 }
 
 /// Executes a read-only command at `now_ms` without writing anything. Time
@@ -186,9 +170,11 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
             destination,
             ..
         } => vec![source.as_slice(), destination.as_slice()],
-        Command::SCombine { keys, .. } | Command::SInterCard { keys, .. } => {
-            keys.iter().map(Vec::as_slice).collect()
-        }
+        // EXEC's commands purge their own keys, each in its own db.
+        Command::Exec { .. } => Vec::new(),
+        Command::SCombine { keys, .. }
+        | Command::SInterCard { keys, .. }
+        | Command::Watch { keys } => keys.iter().map(Vec::as_slice).collect(),
         Command::SCombineStore {
             destination, keys, ..
         } => std::iter::once(destination.as_slice())
@@ -294,6 +280,7 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
             maxlen,
         } => view.lpos(key, element, *rank, *count, *maxlen),
+        Command::Watch { keys } => view.watch(keys),
         Command::ZScore { key, member } => view.zscore(key, member),
         Command::ZMScore { key, members } => view.zmscore(key, members),
         Command::ZRange {
@@ -313,6 +300,7 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
         } => view.zscan(key, *cursor, pattern.as_deref(), *count),
         Command::ZAdd { .. }
+        | Command::Exec { .. }
         | Command::ZIncrBy { .. }
         | Command::ZRem { .. }
         | Command::ZRemRange { .. }
@@ -466,6 +454,20 @@ impl<S: Store> View<'_, S> {
 
     /// KEYS: live keys matching `pattern`, in byte order. Like Redis, a lone
     /// `*` skips the matcher, so it also lists the empty key.
+    /// WATCH: the applied index of this state, then each key's version
+    /// (nil when absent or expired).
+    fn watch(&self, names: &[Key]) -> Result<Output, StoreError> {
+        let index = keys::read_applied_index(self.store)?;
+        let mut out = vec![int_output(index)];
+        for name in names {
+            out.push(match self.live(name)? {
+                Some(record) => int_output(record.version),
+                None => Output::Nil,
+            });
+        }
+        Ok(Output::Array(out))
+    }
+
     fn keys(&self, pattern: &[u8]) -> Result<Output, StoreError> {
         let all_keys = pattern == b"*";
         let prefix = keys::data_prefix(self.db);
@@ -535,6 +537,58 @@ impl<S: Store> Shard<'_, S> {
             db: self.db,
             now_ms: self.now_ms,
         }
+    }
+
+    /// Runs one command in `db`: reads on the read path; writes after
+    /// deleting the expired records of the keys they name.
+    fn run_in(&mut self, db: u8, cmd: &Command) -> Result<Output, StoreError> {
+        if db >= DB_COUNT {
+            return Ok(Output::err(DB_OUT_OF_RANGE));
+        }
+        let mut shard = self.in_db(db);
+        if cmd.is_read_only() {
+            return read_command(&shard.view(), cmd);
+        }
+        for key in named_keys(cmd) {
+            shard.purge_if_expired(key)?;
+        }
+        shard.execute(cmd)
+    }
+
+    /// EXEC: nothing runs if a watched key changed since WATCH read it
+    /// (null array); otherwise every queued command runs, in order, in this
+    /// entry, each with its own reply (errors included, as in Redis).
+    fn exec(&mut self, watched: &[Watched], ops: &[(u8, Command)]) -> Result<Output, StoreError> {
+        for w in watched {
+            if w.db >= DB_COUNT || self.in_db(w.db).changed_since(w)? {
+                return Ok(Output::NilArray);
+            }
+        }
+        let mut outputs = Vec::with_capacity(ops.len());
+        for (db, cmd) in ops {
+            outputs.push(match cmd {
+                Command::Exec { .. } => Output::err("ERR EXEC inside a transaction"),
+                cmd => self.run_in(*db, cmd)?,
+            });
+        }
+        Ok(Output::Array(outputs))
+    }
+
+    /// Whether `w.key` may have changed since WATCH saw it: a new version,
+    /// appearing or disappearing (expiry included), or, for a key absent
+    /// both times, a deletion after the watch (a tombstone, or tombstones
+    /// forgotten past the watch, which cannot rule one out).
+    fn changed_since(&self, w: &Watched) -> Result<bool, StoreError> {
+        let now = self.view().live(&w.key)?;
+        Ok(match (w.version, now) {
+            (Some(version), Some(record)) => record.version != version,
+            (Some(_), None) | (None, Some(_)) => true,
+            (None, None) => {
+                let deleted = keys::read_tombstone(self.store, self.db, &w.key)?;
+                let (_, floor) = keys::read_tombstone_meta(self.store)?;
+                deleted.is_some_and(|index| index > w.at_index) || floor > w.at_index
+            }
+        })
     }
 
     /// The same shard, working in another db.
@@ -636,7 +690,9 @@ impl<S: Store> Shard<'_, S> {
                 weights,
                 aggregate,
             } => self.zcombine_store(*union, destination, keys, weights, *aggregate),
-            Command::ZScore { .. }
+            Command::Exec { watched, ops } => self.exec(watched, ops),
+            Command::Watch { .. }
+            | Command::ZScore { .. }
             | Command::ZMScore { .. }
             | Command::ZRange { .. }
             | Command::ZRank { .. }
@@ -789,7 +845,42 @@ impl<S: Store> Shard<'_, S> {
         }
         self.store.delete(&keys::data_key(self.db, key))?;
         self.adjust_count(false)?;
+        self.bury(key)?;
         Ok(true)
+    }
+
+    /// Records that `key` was deleted by this entry (for WATCH), forgetting
+    /// the oldest tombstone when there are too many.
+    fn bury(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let (mut count, mut floor) = keys::read_tombstone_meta(self.store)?;
+        match keys::read_tombstone(self.store, self.db, key)? {
+            Some(previous) => self
+                .store
+                .delete(&keys::tombstone_age_key(previous, self.db, key))?,
+            None => count += 1,
+        }
+        self.store.put(
+            &keys::tombstone_key(self.db, key),
+            &self.version.to_le_bytes(),
+        )?;
+        self.store
+            .put(&keys::tombstone_age_key(self.version, self.db, key), &[])?;
+        if count > keys::TOMBSTONES_MAX {
+            let mut oldest = None;
+            self.store
+                .scan(&[keys::TAG_TOMBSTONE_AGE], &mut |encoded, _| {
+                    oldest = Some(encoded.to_vec());
+                    false
+                })?;
+            let oldest = oldest.ok_or_else(|| StoreError("tombstone count out of step".into()))?;
+            let index = u64::from_be_bytes(oldest[1..9].try_into().expect("8 bytes"));
+            let (db, name) = (oldest[9], &oldest[10..]);
+            self.store.delete(&keys::tombstone_key(db, name))?;
+            self.store.delete(&oldest)?;
+            floor = floor.max(index);
+            count -= 1;
+        }
+        keys::write_tombstone_meta(self.store, count, floor)
     }
 
     fn purge_if_expired(&mut self, key: &[u8]) -> Result<(), StoreError> {
@@ -1106,6 +1197,7 @@ impl<S: Store> Shard<'_, S> {
         for (key, expires_at_ms) in &doomed {
             self.unindex(key, *expires_at_ms)?;
             self.store.delete(&keys::data_key(self.db, key))?;
+            self.bury(key)?;
         }
         let mut elements = Vec::new();
         self.store

@@ -153,10 +153,30 @@ pub enum Aggregate {
     Max,
 }
 
+/// A key WATCH saw: its version then (`None`: absent) and the log index the
+/// state it was read from had reached.
+#[derive(
+    Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+)]
+pub struct Watched {
+    pub db: u8,
+    pub key: Key,
+    pub version: Option<u64>,
+    pub at_index: u64,
+}
+
 /// One command against one shard. Reads (see [`Command::is_read_only`]) are
 /// served from applied state after a ReadIndex check; everything else becomes
 /// one log entry.
 #[derive(Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, PartialEq)]
+// EXEC holds commands: the derive must not require `Command: Archive` to
+// prove `Command: Archive` (rkyv's recursive-type recipe).
+#[rkyv(serialize_bounds(
+    __S: rkyv::ser::Writer + rkyv::ser::Allocator,
+    __S::Error: rkyv::rancor::Source,
+))]
+#[rkyv(deserialize_bounds(__D::Error: rkyv::rancor::Source))]
+#[rkyv(bytecheck(bounds(__C: rkyv::validation::ArchiveContext)))]
 pub enum Command {
     /// SET, and GETSET as `get: true`, SETEX / PSETEX with an expiry.
     Set {
@@ -504,6 +524,18 @@ pub enum Command {
         pattern: Option<Vec<u8>>,
         count: u64,
     },
+    /// WATCH's read: replies `[applied index, version or nil per key]`.
+    Watch {
+        keys: Vec<Key>,
+    },
+    /// EXEC: the queued commands `(db, command)`, run in order within this
+    /// one entry, unless a watched key changed since it was watched (then
+    /// nothing runs and the reply is a null array).
+    Exec {
+        watched: Vec<Watched>,
+        #[rkyv(omit_bounds)]
+        ops: Vec<(u8, Command)>,
+    },
     /// Internal: the leader asks every replica to delete up to `limit` keys
     /// whose deadline is at or before the entry's timestamp.
     ExpireSweep {
@@ -553,16 +585,21 @@ impl Command {
                 | Command::ZCard { .. }
                 | Command::ZCount { .. }
                 | Command::ZScan { .. }
+                | Command::Watch { .. }
         )
     }
 
     /// The random seed a command carries, for the node to fill in before it
     /// runs: choices are drawn once, by the node that proposes (or reads),
     /// so that every replica makes the same ones.
-    pub fn seed_mut(&mut self) -> Option<&mut u64> {
+    pub fn seeds_mut(&mut self) -> Vec<&mut u64> {
         match self {
-            Command::SPop { seed, .. } | Command::SRandMember { seed, .. } => Some(seed),
-            _ => None,
+            Command::SPop { seed, .. } | Command::SRandMember { seed, .. } => vec![seed],
+            Command::Exec { ops, .. } => ops
+                .iter_mut()
+                .flat_map(|(_, cmd)| cmd.seeds_mut())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }

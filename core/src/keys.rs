@@ -7,8 +7,16 @@
 //! | 0x01 | db u8, user key                        | value record (below)       |
 //! | 0x02 | deadline_ms u64 BE, db u8, user key    | empty: the expiry index    |
 //! | 0x03 | db u8                                  | key count, u64 LE          |
-//! | 0x04 | (none)                                 | shard clock ms, u64 LE     |
+//! | 0x04 | (none)                                 | shard clock ms, u64 LE; log index of the entry that set it, u64 LE |
 //! | 0x05 | db u8, key len u32 BE, user key, element | per kind (below)         |
+//! | 0x06 | db u8, user key                        | tombstone: log index of the key's last deletion, u64 LE |
+//! | 0x07 | deletion index u64 BE, db u8, user key | empty: tombstones by age   |
+//! | 0x08 | (none)                                 | tombstone count u64 LE, floor u64 LE |
+//!
+//! Tombstones let EXEC tell that a key absent at WATCH was created and
+//! deleted meanwhile. At most [`TOMBSTONES_MAX`] are kept; dropping the
+//! oldest raises the floor, and a WATCH older than the floor on a key that
+//! is absent at EXEC aborts the transaction (it cannot be proven unchanged).
 //!
 //! Value record: `[kind u8][expires_at_ms u64 LE, 0 = none][version u64 LE][payload]`.
 //! `version` is the log index of the entry that last wrote the key.
@@ -38,6 +46,13 @@ pub const TAG_EXPIRY: u8 = 0x02;
 pub const TAG_COUNT: u8 = 0x03;
 pub const TAG_CLOCK: u8 = 0x04;
 pub const TAG_ELEMENT: u8 = 0x05;
+pub const TAG_TOMBSTONE: u8 = 0x06;
+pub const TAG_TOMBSTONE_AGE: u8 = 0x07;
+pub const TAG_TOMBSTONE_META: u8 = 0x08;
+
+/// Tombstones kept, at most (see the module docs). Small in unit tests, so
+/// that they reach it.
+pub const TOMBSTONES_MAX: u64 = if cfg!(test) { 64 } else { 100_000 };
 
 /// Element sub-tags (see the module table).
 pub const SUB_FIELD: u8 = 0x01;
@@ -221,25 +236,85 @@ pub fn count_key(db: u8) -> [u8; 2] {
 pub const CLOCK_KEY: [u8; 1] = [TAG_CLOCK];
 
 fn read_u64(store: &impl Store, key: &[u8]) -> Result<u64, StoreError> {
+    read_u64_at(store, key, 0)
+}
+
+/// The `n`-th u64 (LE) of the record at `key`; 0 when it is absent.
+fn read_u64_at(store: &impl Store, key: &[u8], n: usize) -> Result<u64, StoreError> {
     match store.get(key)? {
         None => Ok(0),
         Some(bytes) => {
             let arr: [u8; 8] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError(format!("counter of {} bytes", bytes.len())))?;
+                .get(n * 8..n * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError(format!("counter of {} bytes", bytes.len())))?;
             Ok(u64::from_le_bytes(arr))
         }
     }
 }
 
-/// The shard clock: the highest timestamp applied so far.
-pub fn read_clock(store: &impl Store) -> Result<u64, StoreError> {
-    read_u64(store, &CLOCK_KEY)
+fn write_u64_pair(store: &mut impl Store, key: &[u8], a: u64, b: u64) -> Result<(), StoreError> {
+    let mut value = a.to_le_bytes().to_vec();
+    value.extend_from_slice(&b.to_le_bytes());
+    store.put(key, &value)
 }
 
-pub fn write_clock(store: &mut impl Store, now_ms: u64) -> Result<(), StoreError> {
-    store.put(&CLOCK_KEY, &now_ms.to_le_bytes())
+/// The shard clock: the highest timestamp applied so far.
+pub fn read_clock(store: &impl Store) -> Result<u64, StoreError> {
+    read_u64_at(store, &CLOCK_KEY, 0)
+}
+
+/// The log index of the last entry applied to this state (0 before any).
+pub fn read_applied_index(store: &impl Store) -> Result<u64, StoreError> {
+    read_u64_at(store, &CLOCK_KEY, 1)
+}
+
+pub fn write_clock(store: &mut impl Store, now_ms: u64, index: u64) -> Result<(), StoreError> {
+    write_u64_pair(store, &CLOCK_KEY, now_ms, index)
+}
+
+pub fn tombstone_key(db: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + key.len());
+    out.push(TAG_TOMBSTONE);
+    out.push(db);
+    out.extend_from_slice(key);
+    out
+}
+
+pub fn tombstone_age_key(index: u64, db: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + key.len());
+    out.push(TAG_TOMBSTONE_AGE);
+    out.extend_from_slice(&index.to_be_bytes());
+    out.push(db);
+    out.extend_from_slice(key);
+    out
+}
+
+pub const TOMBSTONE_META_KEY: [u8; 1] = [TAG_TOMBSTONE_META];
+
+/// (tombstones kept, floor: the highest deletion index forgotten).
+pub fn read_tombstone_meta(store: &impl Store) -> Result<(u64, u64), StoreError> {
+    Ok((
+        read_u64_at(store, &TOMBSTONE_META_KEY, 0)?,
+        read_u64_at(store, &TOMBSTONE_META_KEY, 1)?,
+    ))
+}
+
+pub fn write_tombstone_meta(
+    store: &mut impl Store,
+    count: u64,
+    floor: u64,
+) -> Result<(), StoreError> {
+    write_u64_pair(store, &TOMBSTONE_META_KEY, count, floor)
+}
+
+/// The index of `key`'s last deletion, if a tombstone remembers it.
+pub fn read_tombstone(store: &impl Store, db: u8, key: &[u8]) -> Result<Option<u64>, StoreError> {
+    let encoded = tombstone_key(db, key);
+    if store.get(&encoded)?.is_none() {
+        return Ok(None);
+    }
+    read_u64(store, &encoded).map(Some)
 }
 
 /// Number of keys stored in `db`, counting expired keys not yet swept

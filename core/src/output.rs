@@ -12,6 +12,8 @@ pub enum Output {
     Status(String),
     /// No value (RESP null bulk string).
     Nil,
+    /// No array (RESP2 `*-1`): an aborted EXEC.
+    NilArray,
     Int(i64),
     Bytes(Vec<u8>),
     Array(Vec<Output>),

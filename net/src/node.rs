@@ -389,7 +389,7 @@ impl Node {
         // Random choices (SPOP, SRANDMEMBER) are drawn here, once: the seed
         // travels with the command, so every replica chooses the same.
         for op in &mut ops {
-            if let Some(seed) = op.cmd.seed_mut() {
+            for seed in op.cmd.seeds_mut() {
                 if *seed == 0 {
                     *seed = random_u64();
                 }

@@ -436,3 +436,47 @@ fn strings_and_keys_match_redis() {
         ],
     );
 }
+
+#[test]
+fn transactions_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["EXEC"],
+            &["DISCARD"],
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["INCR", "a"],
+            &["LPUSH", "a", "x"],
+            &["SET", "a", "x", "EX", "notanumber"],
+            &["PING"],
+            &["SELECT", "2"],
+            &["SET", "b", "in-db-2"],
+            &["MULTI"],
+            &["WATCH", "a"],
+            &["EXEC"],
+            &["GET", "b"],
+            &["SELECT", "0"],
+            &["GET", "a"],
+            &["MULTI"],
+            &["SET", "c", "1"],
+            &["NOSUCHCOMMAND"],
+            &["GET"],
+            &["EXEC"],
+            &["EXISTS", "c"],
+            &["MULTI"],
+            &["SET", "c", "1"],
+            &["DISCARD"],
+            &["EXISTS", "c"],
+            &["WATCH", "a", "c"],
+            &["MULTI"],
+            &["INCR", "a"],
+            &["EXEC"],
+            &["UNWATCH"],
+            &["MULTI"],
+            &["EXEC"],
+        ],
+    );
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::command::{
-    ExpireCondition as Cond, Expiry, GetExExpiry, SetCondition, SetExpiry, SetOp,
+    ExpireCondition as Cond, Expiry, GetExExpiry, SetCondition, SetExpiry, SetOp, Watched,
 };
 use crate::store::MemStore;
 
@@ -15,6 +15,9 @@ use crate::store::MemStore;
 pub(super) fn check_invariants(store: &MemStore) {
     let mut counts = [0u64; DB_COUNT as usize];
     let mut expected_index = BTreeSet::new();
+    // Tombstones, as the age entries their lookups imply, and as stored.
+    let mut tombstones = BTreeSet::new();
+    let mut tombstone_ages = BTreeSet::new();
     // (db, key) of every collection record -> its stored element count.
     let mut collections = std::collections::BTreeMap::new();
     let mut elements = std::collections::BTreeMap::<(u8, Vec<u8>), u64>::new();
@@ -43,6 +46,15 @@ pub(super) fn check_invariants(store: &MemStore) {
                 *elements.entry((db, key)).or_default() += 1;
             }
             keys::TAG_EXPIRY => assert!(value.is_empty(), "index entries carry no value"),
+            keys::TAG_TOMBSTONE => {
+                let index = u64::from_le_bytes(value.as_slice().try_into().expect("8 bytes"));
+                tombstones.insert(keys::tombstone_age_key(index, encoded[1], &encoded[2..]));
+            }
+            keys::TAG_TOMBSTONE_AGE => {
+                assert!(value.is_empty());
+                tombstone_ages.insert(encoded.clone());
+            }
+            keys::TAG_TOMBSTONE_META => {}
             keys::TAG_COUNT => assert_eq!(encoded.len(), 2),
             keys::TAG_CLOCK => assert_eq!(encoded.as_slice(), &keys::CLOCK_KEY[..]),
             tag => panic!("unknown tag {tag}"),
@@ -63,6 +75,10 @@ pub(super) fn check_invariants(store: &MemStore) {
         elements, collections,
         "every collection's elements, and no element without its collection"
     );
+    assert_eq!(tombstones, tombstone_ages, "one age entry per tombstone");
+    let (count, _) = keys::read_tombstone_meta(store).expect("meta");
+    assert_eq!(count, tombstones.len() as u64, "tombstone count");
+    assert!(count <= keys::TOMBSTONES_MAX);
 }
 
 const START_MS: u64 = 1_000_000;
@@ -862,9 +878,20 @@ fn type_dbsize_and_flushes() {
         .store
         .map
         .keys()
-        .filter(|k| k[0] != keys::TAG_CLOCK)
+        .filter(|k| {
+            ![
+                keys::TAG_CLOCK,
+                keys::TAG_TOMBSTONE,
+                keys::TAG_TOMBSTONE_AGE,
+                keys::TAG_TOMBSTONE_META,
+            ]
+            .contains(&k[0])
+        })
         .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "only the clock and tombstones remain: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -1049,7 +1076,6 @@ fn reads_through_apply_write_only_the_clock() {
     ));
     shard.advance(50);
     let mut expected = shard.store.clone();
-    keys::write_clock(&mut expected, shard.now_ms).expect("writes");
     for cmd in [
         get("k"),
         ttl("k"),
@@ -1057,6 +1083,7 @@ fn reads_through_apply_write_only_the_clock() {
         Command::DbSize,
     ] {
         shard.run(cmd);
+        keys::write_clock(&mut expected, shard.now_ms, shard.index).expect("writes");
         assert_eq!(shard.store, expected);
     }
 }
@@ -1718,4 +1745,142 @@ fn lmove_rotates_and_checks_types_first() {
     shard.run(push("one", &["x"], true));
     assert_eq!(shard.run(lmove("one", "one", true, true)), bytes("x"));
     assert_eq!(shard.run(lrange("one", 0, -1)), list(&["x"]));
+}
+
+/// WATCH through the read path: the keys' versions and the applied index.
+fn watch(shard: &mut Shard, names: &[&str]) -> Vec<Watched> {
+    let Output::Array(items) = shard.run(Command::Watch {
+        keys: names.iter().map(|k| b(k)).collect(),
+    }) else {
+        panic!("WATCH replies an array");
+    };
+    let Output::Int(at_index) = items[0] else {
+        panic!("index first");
+    };
+    names
+        .iter()
+        .zip(&items[1..])
+        .map(|(name, version)| Watched {
+            db: shard.db,
+            key: b(name),
+            version: match version {
+                Output::Int(v) => Some(*v as u64),
+                _ => None,
+            },
+            at_index: at_index as u64,
+        })
+        .collect()
+}
+
+fn exec(watched: Vec<Watched>, ops: Vec<Command>) -> Command {
+    Command::Exec {
+        watched,
+        ops: ops.into_iter().map(|cmd| (0, cmd)).collect(),
+    }
+}
+
+#[test]
+fn exec_runs_everything_in_one_entry_with_errors_in_place() {
+    // Goal: EXEC applies its commands in order, each with its own reply
+    // (a failing one does not stop the rest), all stamped with one version.
+    let mut shard = Shard::new();
+    shard.run(set("s", "text"));
+    let reply = shard.run(exec(
+        Vec::new(),
+        vec![set("a", "1"), incr_by("s", 1), incr_by("a", 5), get("a")],
+    ));
+    assert_eq!(
+        reply,
+        Output::Array(vec![
+            Output::Ok,
+            err(errors::NOT_INTEGER),
+            Output::Int(6),
+            bytes("6")
+        ])
+    );
+    assert_eq!(shard.record("a").expect("a").version, shard.index);
+}
+
+#[test]
+fn watch_aborts_exactly_when_a_watched_key_changed() {
+    // Goal: EXEC aborts (null array) after a write, delete, expiry or
+    // create-and-delete of a watched key, and runs otherwise, including
+    // after writes to other keys and other dbs.
+    let mut shard = Shard::new();
+    shard.run(set("k", "1"));
+    shard.run(set_with(
+        "t",
+        "1",
+        SetCondition::Always,
+        SetExpiry::At(px(100)),
+        false,
+    ));
+
+    // Untouched: runs.
+    let w = watch(&mut shard, &["k", "absent"]);
+    shard.run(set("other", "x"));
+    shard.run(Command::Del {
+        keys: vec![b("other")],
+    });
+    assert_eq!(
+        shard.run(exec(w, vec![get("k")])),
+        Output::Array(vec![bytes("1")])
+    );
+
+    // Overwritten, even with the same value: aborts.
+    let w = watch(&mut shard, &["k"]);
+    shard.run(set("k", "1"));
+    assert_eq!(shard.run(exec(w, vec![set("k", "2")])), Output::NilArray);
+    assert_eq!(
+        shard.run(get("k")),
+        bytes("1"),
+        "an aborted EXEC runs nothing"
+    );
+
+    // Deleted: aborts.
+    let w = watch(&mut shard, &["k"]);
+    shard.run(Command::Del { keys: vec![b("k")] });
+    assert_eq!(shard.run(exec(w, vec![])), Output::NilArray);
+
+    // Absent, then created and deleted again: aborts (the tombstone).
+    let w = watch(&mut shard, &["k"]);
+    shard.run(set("k", "again"));
+    shard.run(Command::Del { keys: vec![b("k")] });
+    assert_eq!(shard.run(exec(w, vec![])), Output::NilArray);
+
+    // Expired meanwhile: aborts, as in Redis 7.
+    let w = watch(&mut shard, &["t"]);
+    shard.advance(100);
+    assert_eq!(shard.run(exec(w, vec![])), Output::NilArray);
+
+    // A write in another db to the same name: runs.
+    let w = watch(&mut shard, &["x"]);
+    shard.db = 3;
+    shard.run(set("x", "elsewhere"));
+    shard.db = 0;
+    assert_eq!(shard.run(exec(w, vec![])), Output::Array(vec![]));
+}
+
+#[test]
+fn forgotten_tombstones_make_old_watches_on_absent_keys_abort() {
+    // Goal: past TOMBSTONES_MAX deletions the oldest tombstones go and the
+    // floor rises; a watch older than the floor on an absent key aborts
+    // (it cannot be proven unchanged), one newer does not.
+    let mut shard = Shard::new();
+    let old = watch(&mut shard, &["never"]);
+    let (count, floor) = keys::read_tombstone_meta(&shard.store).expect("meta");
+    assert_eq!((count, floor), (0, 0));
+    for n in 0..keys::TOMBSTONES_MAX + 2 {
+        let name = format!("d{n}");
+        shard.run(set(&name, "v"));
+        shard.run(Command::Del {
+            keys: vec![b(&name)],
+        });
+    }
+    let (count, floor) = keys::read_tombstone_meta(&shard.store).expect("meta");
+    assert_eq!(count, keys::TOMBSTONES_MAX);
+    assert!(floor > 0);
+    assert_eq!(shard.run(exec(old, vec![])), Output::NilArray);
+    let fresh = watch(&mut shard, &["never"]);
+    assert_eq!(shard.run(exec(fresh, vec![])), Output::Array(vec![]));
 }

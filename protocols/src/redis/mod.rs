@@ -1,11 +1,13 @@
 //! Redis: RESP sessions over the node. `server` accepts connections,
 //! `session` holds a connection's state and dispatches its requests,
 //! `lower` turns data commands into core `Command`s, `table` describes the
-//! commands, `command` and `info` answer COMMAND and INFO.
+//! commands, `command` and `info` answer COMMAND and INFO, `multi` holds
+//! MULTI / EXEC / WATCH.
 
 pub mod command;
 pub mod info;
 pub mod lower;
+mod multi;
 pub mod server;
 pub mod session;
 pub mod table;

@@ -19,11 +19,14 @@ pub enum After {
 }
 
 /// One request, planned.
-enum Step {
+pub(super) enum Step {
     /// A data command for the node.
     Op(Op),
     /// Answered already (PING, ECHO, or an error found before executing).
     Reply(Frame),
+    /// Refused outright (unknown command, wrong arity): inside MULTI it
+    /// dooms the transaction, as in Redis.
+    Invalid(Frame),
     /// A connection command (name, whole request), run by the session in
     /// its place.
     Session(String, Vec<Vec<u8>>),
@@ -33,14 +36,18 @@ pub struct Session {
     pub id: u64,
     pub protocol: Protocol,
     pub db: u8,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
+    /// MULTI's queue, while one is open.
+    pub(super) transaction: Option<super::multi::Transaction>,
+    /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
+    pub(super) watched: Vec<orbit_core::command::Watched>,
 }
 
-fn err(message: impl Into<String>) -> Frame {
+pub(super) fn err(message: impl Into<String>) -> Frame {
     Frame::Error(message.into().into_bytes())
 }
 
-fn ok() -> Frame {
+pub(super) fn ok() -> Frame {
     Frame::SimpleString(b"OK".to_vec())
 }
 
@@ -52,6 +59,7 @@ pub fn output_frame(output: Output, protocol: Protocol) -> Frame {
         Output::Ok => ok(),
         Output::Status(text) => Frame::SimpleString(text.into_bytes()),
         Output::Nil => Frame::Null,
+        Output::NilArray => Frame::NullArray,
         Output::Int(n) => Frame::Integer(n),
         Output::Bytes(bytes) => Frame::Bulk(bytes),
         Output::Double(value) => Frame::Double(value),
@@ -78,7 +86,7 @@ pub fn output_frame(output: Output, protocol: Protocol) -> Frame {
     }
 }
 
-fn exec_error_frame(e: ExecError) -> Frame {
+pub(super) fn exec_error_frame(e: ExecError) -> Frame {
     match e {
         ExecError::NoLeader => {
             err("TRYAGAIN no Raft leader is available; the command was not applied")
@@ -106,6 +114,8 @@ impl Session {
             protocol: Protocol::Resp2,
             db: 0,
             shared,
+            transaction: None,
+            watched: Vec::new(),
         }
     }
 
@@ -126,7 +136,12 @@ impl Session {
     ) -> After {
         let mut pending = Vec::new();
         for args in requests {
-            match self.plan(args) {
+            let step = self.plan(args);
+            if self.transaction.is_some() && !super::multi::runs_inside_multi(&step) {
+                replies.push(self.queue(step));
+                continue;
+            }
+            match step {
                 Step::Session(name, args) => {
                     self.run_pending(&mut pending, replies).await;
                     let (frame, after) = self.session_command(&name, &args[1..]).await;
@@ -157,10 +172,10 @@ impl Session {
         debug_assert!(!args.is_empty(), "empty requests are skipped by the caller");
         let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
         let Some(spec) = table::find(&name) else {
-            return Step::Reply(unknown_command(&args));
+            return Step::Invalid(unknown_command(&args));
         };
         if !table::arity_ok(spec, args.len()) {
-            return Step::Reply(err(format!(
+            return Step::Invalid(err(format!(
                 "ERR wrong number of arguments for '{name}' command"
             )));
         }
@@ -173,9 +188,8 @@ impl Session {
                 _ => err("ERR wrong number of arguments for 'ping' command"),
             }),
             "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
-            "quit" | "select" | "hello" | "client" | "command" | "info" => {
-                Step::Session(name, args)
-            }
+            "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
+            | "discard" | "watch" | "unwatch" => Step::Session(name, args),
             _ => match lower::lower(&name, rest) {
                 Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
@@ -197,7 +211,7 @@ impl Session {
                     ops.push(op);
                     slots.push(None);
                 }
-                Step::Reply(frame) => slots.push(Some(frame)),
+                Step::Reply(frame) | Step::Invalid(frame) => slots.push(Some(frame)),
                 Step::Session(..) => unreachable!("session steps are never pending"),
             }
         }
@@ -229,6 +243,14 @@ impl Session {
             "client" => self.client(rest),
             "command" => super::command::reply(rest),
             "info" => info::reply(&self.shared, rest).await,
+            "multi" => self.multi(),
+            "exec" => self.exec().await,
+            "discard" => self.discard(),
+            "watch" => self.watch(rest).await,
+            "unwatch" => {
+                self.watched.clear();
+                ok()
+            }
             other => err(format!(
                 "ERR internal: '{other}' is not a connection command"
             )),
@@ -237,14 +259,13 @@ impl Session {
     }
 
     fn select(&mut self, arg: &[u8]) -> Frame {
-        match lower::parse_i64(arg) {
-            None => err(orbit_core::output::errors::NOT_INTEGER),
-            Some(db) if (0..i64::from(orbit_core::ids::DB_COUNT)).contains(&db) => {
-                self.db = u8::try_from(db).expect("checked range");
-                self.shared.update_client(self.id, |c| c.db = self.db);
+        match super::multi::lower_db(arg) {
+            Ok(db) => {
+                self.db = db;
+                self.shared.update_client(self.id, |c| c.db = db);
                 ok()
             }
-            Some(_) => err("ERR DB index is out of range"),
+            Err(frame) => frame,
         }
     }
 
