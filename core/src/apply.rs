@@ -21,6 +21,7 @@
 
 mod extended;
 mod hash;
+mod keyspace;
 mod list;
 pub mod numbers;
 mod set;
@@ -171,7 +172,11 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
             ..
         } => vec![source.as_slice(), destination.as_slice()],
         // EXEC's commands purge their own keys, each in its own db.
-        Command::Exec { .. } => Vec::new(),
+        Command::Exec { .. } | Command::Scan { .. } | Command::RandomKey { .. } => Vec::new(),
+        Command::ObjectEncoding { key } => vec![key.as_slice()],
+        // COPY purges its destination in the destination's db itself.
+        Command::Copy { source, .. } => vec![source.as_slice()],
+        Command::Touch { keys } => keys.iter().map(Vec::as_slice).collect(),
         Command::SCombine { keys, .. }
         | Command::SInterCard { keys, .. }
         | Command::Watch { keys } => keys.iter().map(Vec::as_slice).collect(),
@@ -281,6 +286,15 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             maxlen,
         } => view.lpos(key, element, *rank, *count, *maxlen),
         Command::Watch { keys } => view.watch(keys),
+        Command::Scan {
+            cursor,
+            pattern,
+            count,
+            kind,
+        } => view.scan_keys(*cursor, pattern.as_deref(), *count, kind.as_deref()),
+        Command::Touch { keys } => view.touch(keys),
+        Command::RandomKey { seed } => view.random_key(*seed),
+        Command::ObjectEncoding { key } => view.object_encoding(key),
         Command::ZScore { key, member } => view.zscore(key, member),
         Command::ZMScore { key, members } => view.zmscore(key, members),
         Command::ZRange {
@@ -300,6 +314,7 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
         } => view.zscan(key, *cursor, pattern.as_deref(), *count),
         Command::ZAdd { .. }
+        | Command::Copy { .. }
         | Command::Exec { .. }
         | Command::ZIncrBy { .. }
         | Command::ZRem { .. }
@@ -452,8 +467,6 @@ impl<S: Store> View<'_, S> {
         Ok(Output::Status(name.to_string()))
     }
 
-    /// KEYS: live keys matching `pattern`, in byte order. Like Redis, a lone
-    /// `*` skips the matcher, so it also lists the empty key.
     /// WATCH: the applied index of this state, then each key's version
     /// (nil when absent or expired).
     fn watch(&self, names: &[Key]) -> Result<Output, StoreError> {
@@ -468,6 +481,8 @@ impl<S: Store> View<'_, S> {
         Ok(Output::Array(out))
     }
 
+    /// KEYS: live keys matching `pattern`, in byte order. Like Redis, a lone
+    /// `*` skips the matcher, so it also lists the empty key.
     fn keys(&self, pattern: &[u8]) -> Result<Output, StoreError> {
         let all_keys = pattern == b"*";
         let prefix = keys::data_prefix(self.db);
@@ -691,7 +706,17 @@ impl<S: Store> Shard<'_, S> {
                 aggregate,
             } => self.zcombine_store(*union, destination, keys, weights, *aggregate),
             Command::Exec { watched, ops } => self.exec(watched, ops),
-            Command::Watch { .. }
+            Command::Copy {
+                source,
+                destination,
+                db,
+                replace,
+            } => self.copy(source, destination, *db, *replace),
+            Command::Scan { .. }
+            | Command::Touch { .. }
+            | Command::RandomKey { .. }
+            | Command::ObjectEncoding { .. }
+            | Command::Watch { .. }
             | Command::ZScore { .. }
             | Command::ZMScore { .. }
             | Command::ZRange { .. }

@@ -524,6 +524,30 @@ pub enum Command {
         pattern: Option<Vec<u8>>,
         count: u64,
     },
+    /// SCAN over the db's keys; `kind` is TYPE's name for the kind wanted.
+    Scan {
+        cursor: u64,
+        pattern: Option<Vec<u8>>,
+        count: u64,
+        kind: Option<Vec<u8>>,
+    },
+    Touch {
+        keys: Vec<Key>,
+    },
+    /// RANDOMKEY; `seed` is drawn by the node that runs it.
+    RandomKey {
+        seed: u64,
+    },
+    /// COPY source destination [DB db] [REPLACE].
+    Copy {
+        source: Key,
+        destination: Key,
+        db: Option<u8>,
+        replace: bool,
+    },
+    ObjectEncoding {
+        key: Key,
+    },
     /// WATCH's read: replies `[applied index, version or nil per key]`.
     Watch {
         keys: Vec<Key>,
@@ -586,6 +610,10 @@ impl Command {
                 | Command::ZCount { .. }
                 | Command::ZScan { .. }
                 | Command::Watch { .. }
+                | Command::Scan { .. }
+                | Command::Touch { .. }
+                | Command::RandomKey { .. }
+                | Command::ObjectEncoding { .. }
         )
     }
 
@@ -594,7 +622,9 @@ impl Command {
     /// so that every replica makes the same ones.
     pub fn seeds_mut(&mut self) -> Vec<&mut u64> {
         match self {
-            Command::SPop { seed, .. } | Command::SRandMember { seed, .. } => vec![seed],
+            Command::SPop { seed, .. }
+            | Command::SRandMember { seed, .. }
+            | Command::RandomKey { seed } => vec![seed],
             Command::Exec { ops, .. } => ops
                 .iter_mut()
                 .flat_map(|(_, cmd)| cmd.seeds_mut())

@@ -480,3 +480,90 @@ fn transactions_match_redis() {
         ],
     );
 }
+
+/// Every key a full SCAN iteration returns with `options`, sorted.
+fn scan_all(con: &mut Connection, options: &[&str]) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut keys = Vec::new();
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(&cursor);
+        for option in options {
+            cmd.arg(*option);
+        }
+        let (next, batch): (String, Vec<String>) = cmd.query(con).expect("scan");
+        keys.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[test]
+fn keyspace_commands_match_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["SET", "num", "12345"],
+            &["SET", "short", "hello"],
+            &[
+                "SET",
+                "long",
+                "0123456789012345678901234567890123456789012345678",
+            ],
+            &["RPUSH", "list", "a"],
+            &["SADD", "ints", "1", "2", "3"],
+            &["SADD", "words", "a", "b"],
+            &["HSET", "hash", "f", "v"],
+            &["ZADD", "zset", "1", "m"],
+            &["OBJECT", "ENCODING", "num"],
+            &["OBJECT", "ENCODING", "short"],
+            &["OBJECT", "ENCODING", "long"],
+            &["OBJECT", "ENCODING", "list"],
+            &["OBJECT", "ENCODING", "ints"],
+            &["OBJECT", "ENCODING", "words"],
+            &["OBJECT", "ENCODING", "hash"],
+            &["OBJECT", "ENCODING", "zset"],
+            &["OBJECT", "ENCODING", "missing"],
+            &["TOUCH", "num", "missing", "num"],
+            &["COPY", "hash", "hash2"],
+            &["HGETALL", "hash2"],
+            &["COPY", "hash", "hash2"],
+            &["COPY", "short", "hash2", "REPLACE"],
+            &["GET", "hash2"],
+            &["COPY", "zset", "zset", "DB", "3"],
+            &["COPY", "zset", "zset"],
+            &["COPY", "missing", "x"],
+            &["COPY", "zset", "x", "DB", "99"],
+            &["COPY", "zset", "x", "BOGUS"],
+            &["SELECT", "3"],
+            &["ZRANGE", "zset", "0", "-1", "WITHSCORES"],
+            &["RANDOMKEY"],
+            &["SELECT", "4"],
+            &["RANDOMKEY"],
+            &["SELECT", "0"],
+            &["SCAN", "x"],
+            &["SCAN", "0", "COUNT", "0"],
+        ],
+    );
+    for options in [
+        &[][..],
+        &["COUNT", "2"][..],
+        &["MATCH", "*s*"][..],
+        &["TYPE", "set"][..],
+        &["TYPE", "string", "COUNT", "1"][..],
+        &["TYPE", "nosuchtype"][..],
+    ] {
+        assert_eq!(
+            scan_all(&mut orbit, options),
+            scan_all(&mut redis, options),
+            "SCAN {options:?}"
+        );
+    }
+}

@@ -488,6 +488,33 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
                 count: options.count,
             }
         }
+        "scan" => {
+            let cursor = parse_cursor(&args[0])?;
+            let (options, kind) = scan_options_with_type(&args[1..])?;
+            Command::Scan {
+                cursor,
+                pattern: options.pattern,
+                count: options.count,
+                kind,
+            }
+        }
+        "touch" => Command::Touch {
+            keys: args.to_vec(),
+        },
+        "randomkey" => Command::RandomKey { seed: 0 },
+        "copy" => lower_copy(args)?,
+        "object" => match (upper(&args[0]).as_str(), &args[1..]) {
+            ("ENCODING", [key]) => Command::ObjectEncoding { key: key.clone() },
+            ("ENCODING", _) => {
+                return Err("ERR wrong number of arguments for 'object|encoding' command".into())
+            }
+            _ => {
+                return Err(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Orbit supports OBJECT ENCODING only.",
+                    String::from_utf8_lossy(&args[0])
+                ))
+            }
+        },
         _ => return Err(format!("ERR unknown command '{name}'")),
     };
     Ok(cmd)
@@ -755,6 +782,51 @@ fn lower_zcombine_store(name: &str, args: &[Vec<u8>]) -> Result<Command, String>
         keys,
         weights,
         aggregate,
+    })
+}
+
+/// SCAN's options: MATCH, COUNT and TYPE.
+fn scan_options_with_type(args: &[Vec<u8>]) -> Result<(ScanOptions, Option<Vec<u8>>), String> {
+    let mut kind = None;
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if upper(&args[i]) == "TYPE" {
+            let name = args.get(i + 1).ok_or_else(|| errors::SYNTAX.to_string())?;
+            kind = Some(name.clone());
+            i += 2;
+        } else {
+            rest.push(args[i].clone());
+            i += 1;
+        }
+    }
+    Ok((scan_options(&rest, false)?, kind))
+}
+
+/// COPY source destination [DB destination-db] [REPLACE].
+fn lower_copy(args: &[Vec<u8>]) -> Result<Command, String> {
+    let mut db = None;
+    let mut replace = false;
+    let mut rest = &args[2..];
+    while let Some(option) = rest.first() {
+        match (upper(option).as_str(), rest.get(1)) {
+            ("REPLACE", _) => {
+                replace = true;
+                rest = &rest[1..];
+            }
+            ("DB", Some(value)) => {
+                let n = int(value)?;
+                db = Some(u8::try_from(n).map_err(|_| "ERR DB index is out of range".to_string())?);
+                rest = &rest[2..];
+            }
+            _ => return Err(errors::SYNTAX.to_string()),
+        }
+    }
+    Ok(Command::Copy {
+        source: args[0].clone(),
+        destination: args[1].clone(),
+        db,
+        replace,
     })
 }
 
