@@ -172,7 +172,9 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
             ..
         } => vec![source.as_slice(), destination.as_slice()],
         // EXEC's commands purge their own keys, each in its own db.
-        Command::Exec { .. } | Command::Scan { .. } | Command::RandomKey { .. } => Vec::new(),
+        Command::Exec { .. } | Command::Scan { .. } | Command::RandomKey { .. } | Command::Time => {
+            Vec::new()
+        }
         Command::ObjectEncoding { key } => vec![key.as_slice()],
         // COPY purges its destination in the destination's db itself.
         Command::Copy { source, .. } => vec![source.as_slice()],
@@ -293,6 +295,10 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             kind,
         } => view.scan_keys(*cursor, pattern.as_deref(), *count, kind.as_deref()),
         Command::Touch { keys } => view.touch(keys),
+        Command::Time => Ok(Output::Array(vec![
+            Output::Bytes((view.now_ms / 1000).to_string().into_bytes()),
+            Output::Bytes((view.now_ms % 1000 * 1000).to_string().into_bytes()),
+        ])),
         Command::RandomKey { seed } => view.random_key(*seed),
         Command::ObjectEncoding { key } => view.object_encoding(key),
         Command::ZScore { key, member } => view.zscore(key, member),
@@ -713,6 +719,7 @@ impl<S: Store> Shard<'_, S> {
                 replace,
             } => self.copy(source, destination, *db, *replace),
             Command::Scan { .. }
+            | Command::Time
             | Command::Touch { .. }
             | Command::RandomKey { .. }
             | Command::ObjectEncoding { .. }

@@ -534,6 +534,9 @@ pub enum Command {
     Touch {
         keys: Vec<Key>,
     },
+    /// TIME: the clock of the node that serves the read (the leader), never
+    /// behind any time already applied.
+    Time,
     /// RANDOMKEY; `seed` is drawn by the node that runs it.
     RandomKey {
         seed: u64,
@@ -612,6 +615,7 @@ impl Command {
                 | Command::Watch { .. }
                 | Command::Scan { .. }
                 | Command::Touch { .. }
+                | Command::Time
                 | Command::RandomKey { .. }
                 | Command::ObjectEncoding { .. }
         )

@@ -43,6 +43,10 @@ pub struct Flags {
     /// Largest bulk string a client may send, in bytes (Redis proto-max-bulk-len).
     #[arg(long)]
     pub proto_max_bulk_len: Option<usize>,
+    /// Clients must AUTH with this password (Redis requirepass). Prefer the
+    /// TOML file: a flag shows in the process list.
+    #[arg(long)]
+    pub requirepass: Option<String>,
     /// Log filter, as RUST_LOG (e.g. "info", "orbit_net=debug").
     #[arg(long)]
     pub log: Option<String>,
@@ -70,6 +74,7 @@ pub struct FileConfig {
     pub peers: Vec<PeerEntry>,
     pub join: Option<String>,
     pub proto_max_bulk_len: Option<usize>,
+    pub requirepass: Option<String>,
     pub log: Option<String>,
     pub heartbeat_ms: Option<u64>,
     pub election_timeout_ms: Option<u64>,
@@ -90,6 +95,8 @@ pub struct ServerConfig {
     pub resp_addr: String,
     pub join: Option<String>,
     pub proto_max_bulk_len: usize,
+    /// `None`: no password; every client is the default user.
+    pub requirepass: Option<String>,
     pub log: String,
 }
 
@@ -175,6 +182,10 @@ impl ServerConfig {
                 .proto_max_bulk_len
                 .or(file.proto_max_bulk_len)
                 .unwrap_or(512 * 1024 * 1024),
+            requirepass: flags
+                .requirepass
+                .or(file.requirepass)
+                .filter(|p| !p.is_empty()),
             log: flags
                 .log
                 .or(file.log)

@@ -58,6 +58,8 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
         ..Limits::DEFAULT
     };
     let shared = Shared::new(node.clone(), limits, config.resp_addr.clone());
+    let requirepass = config.requirepass.clone().map(String::into_bytes);
+    shared.change_settings(|settings| settings.requirepass = requirepass);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(resp_listener, shared, shutdown_rx));
     wait_for_signal().await?;

@@ -9,7 +9,17 @@ use crate::resp::codec::Frame;
 /// The Redis version we report, for clients that gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-const SECTIONS: &[&str] = &["server", "clients", "stats", "keyspace", "raft"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+    "raft",
+];
 
 pub async fn reply(shared: &Shared, args: &[Vec<u8>]) -> Frame {
     let wanted: Vec<String> = args
@@ -32,6 +42,10 @@ pub async fn reply(shared: &Shared, args: &[Vec<u8>]) -> Frame {
             "server" => server(shared, &mut out),
             "clients" => clients(shared, &mut out),
             "stats" => stats(shared, &mut out),
+            "memory" => memory(&mut out),
+            "persistence" => persistence(&mut out),
+            "replication" => replication(shared, &mut out).await,
+            "cpu" => cpu(&mut out),
             "keyspace" => keyspace(shared, &mut out),
             "raft" => raft(shared, &mut out).await,
             _ => {}
@@ -75,6 +89,101 @@ fn stats(shared: &Shared, out: &mut String) {
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
         shared.connections_total.load(Ordering::Relaxed),
         shared.commands_total.load(Ordering::Relaxed),
+    );
+}
+
+/// A field of /proc/self/status in kB, as bytes (Linux; 0 elsewhere).
+fn proc_status_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn memory(out: &mut String) {
+    // Orbit does not count its allocations: the process's resident set is
+    // the figure it has, for used_memory as for used_memory_rss.
+    let rss = proc_status_bytes("VmRSS");
+    let peak = proc_status_bytes("VmHWM");
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nused_memory_peak:{peak}\r\n\
+         maxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
+    );
+}
+
+fn persistence(out: &mut String) {
+    // The Raft log plays AOF's part: every write is fsynced on a quorum
+    // before it is acknowledged; there are no RDB saves.
+    out.push_str(
+        "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n\
+         rdb_bgsave_in_progress:0\r\nrdb_changes_since_last_save:0\r\n",
+    );
+}
+
+async fn replication(shared: &Shared, out: &mut String) {
+    // Redis roles for Raft ones: the leader is the master; every other
+    // member is a replica of it. Any node still accepts any command.
+    let statuses = shared.node.status().await;
+    let Some(status) = statuses.first() else {
+        out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+        return;
+    };
+    if status.leader == Some(shared.node.id()) {
+        let followers = status
+            .members
+            .iter()
+            .filter(|id| **id != shared.node.id())
+            .count();
+        let _ = write!(
+            out,
+            "# Replication\r\nrole:master\r\nconnected_slaves:{followers}\r\nmaster_repl_offset:{}\r\n",
+            status.commit_index
+        );
+    } else {
+        // Peers know each other's Raft addresses only: the host is the
+        // leader's, the Raft address is given whole.
+        let raft_addr = status.leader_addr.as_deref().unwrap_or("");
+        let host = raft_addr.rsplit_once(':').map_or("", |(host, _)| host);
+        let _ =
+            write!(
+            out,
+            "# Replication\r\nrole:slave\r\nmaster_host:{host}\r\nmaster_raft_addr:{raft_addr}\r\n\
+             master_link_status:{}\r\nslave_repl_offset:{}\r\nconnected_slaves:0\r\n",
+            if status.leader.is_some() { "up" } else { "down" },
+            status.applied_index
+        );
+    }
+}
+
+fn cpu(out: &mut String) {
+    // /proc/self/stat fields 14 and 15: user and system time in clock ticks
+    // (100 per second on Linux).
+    let (user, system) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            Some((
+                fields.get(11)?.parse::<u64>().ok()?,
+                fields.get(12)?.parse::<u64>().ok()?,
+            ))
+        })
+        .unwrap_or((0, 0));
+    let _ = write!(
+        out,
+        "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\n",
+        system as f64 / 100.0,
+        user as f64 / 100.0
     );
 }
 

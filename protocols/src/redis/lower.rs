@@ -502,6 +502,7 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             keys: args.to_vec(),
         },
         "randomkey" => Command::RandomKey { seed: 0 },
+        "time" => Command::Time,
         "copy" => lower_copy(args)?,
         "object" => match (upper(&args[0]).as_str(), &args[1..]) {
             ("ENCODING", [key]) => Command::ObjectEncoding { key: key.clone() },

@@ -4,6 +4,7 @@
 //! commands, `command` and `info` answer COMMAND and INFO, `multi` holds
 //! MULTI / EXEC / WATCH.
 
+mod admin;
 pub mod command;
 pub mod info;
 pub mod lower;

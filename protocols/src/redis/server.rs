@@ -22,19 +22,29 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Replies are flushed once this many bytes are pending, at most.
 const WRITE_BUFFER_BYTES_MAX: usize = 1024 * 1024;
 
-/// What INFO and CLIENT LIST show about a connection.
+/// What INFO and CLIENT LIST show about a connection, and how to end it.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub addr: String,
     pub name: Vec<u8>,
     pub db: u8,
     pub connected_at: Instant,
+    /// CLIENT KILL notifies it; the connection closes.
+    pub kill: Arc<tokio::sync::Notify>,
+}
+
+/// Settings CONFIG SET may change while the server runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Redis `requirepass`: `None` when clients need no password.
+    pub requirepass: Option<Vec<u8>>,
+    pub limits: Limits,
 }
 
 /// State shared by every connection of one server.
 pub struct Shared {
     pub node: Node,
-    pub limits: Limits,
+    settings: Mutex<Settings>,
     pub resp_addr: String,
     pub started_at: Instant,
     clients: Mutex<BTreeMap<u64, ClientInfo>>,
@@ -47,7 +57,10 @@ impl Shared {
     pub fn new(node: Node, limits: Limits, resp_addr: String) -> Arc<Shared> {
         Arc::new(Shared {
             node,
-            limits,
+            settings: Mutex::new(Settings {
+                requirepass: None,
+                limits,
+            }),
             resp_addr,
             started_at: Instant::now(),
             clients: Mutex::new(BTreeMap::new()),
@@ -57,8 +70,40 @@ impl Shared {
         })
     }
 
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings lock").clone()
+    }
+
+    pub fn change_settings(&self, change: impl FnOnce(&mut Settings)) {
+        change(&mut self.settings.lock().expect("settings lock"));
+    }
+
+    /// CLIENT KILL: closes the connections `matches` selects (never `skip`);
+    /// returns how many.
+    pub fn kill_clients(
+        &self,
+        skip: Option<u64>,
+        matches: impl Fn(u64, &ClientInfo) -> bool,
+    ) -> usize {
+        let clients = self.clients();
+        let mut killed = 0;
+        for (id, client) in clients.iter() {
+            if Some(*id) != skip && matches(*id, client) {
+                client.kill.notify_one();
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     fn clients(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, ClientInfo>> {
         self.clients.lock().expect("client registry lock")
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        self.connections_total.store(0, Ordering::Relaxed);
+        self.commands_total.store(0, Ordering::Relaxed);
     }
 
     pub fn count_command(&self) {
@@ -122,14 +167,17 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
                     shared.connections_total.fetch_add(1, Ordering::Relaxed);
+                    let kill = Arc::new(tokio::sync::Notify::new());
                     let info = ClientInfo {
                         addr,
                         name: Vec::new(),
                         db: 0,
                         connected_at: Instant::now(),
+                        kill: kill.clone(),
                     };
                     shared.clients().insert(id, info);
-                    if let Err(e) = run_connection(stream, Session::new(id, shared.clone())).await {
+                    let session = Session::new(id, shared.clone());
+                    if let Err(e) = run_connection(stream, session, kill).await {
                         tracing::debug!(client = id, error = %e, "connection ended with an error");
                     }
                     shared.clients().remove(&id);
@@ -143,7 +191,11 @@ pub async fn serve(
     }
 }
 
-async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> std::io::Result<()> {
+async fn run_connection(
+    mut stream: Box<dyn Stream>,
+    mut session: Session,
+    kill: Arc<tokio::sync::Notify>,
+) -> std::io::Result<()> {
     let mut decoder = Decoder::new(session.limits());
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
@@ -153,6 +205,7 @@ async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> st
         // Every complete request already received is executed as one
         // pipeline; a malformed one ends the connection after the replies
         // to those before it.
+        decoder.set_limits(session.limits());
         let mut start = 0usize;
         let mut requests = Vec::new();
         let mut malformed = None;
@@ -199,7 +252,11 @@ async fn run_connection(mut stream: Box<dyn Stream>, mut session: Session) -> st
         }
         // Read into a scratch buffer zeroed once per connection: growing
         // `buf` by a zeroed chunk per read cost a 64 KiB memset per request.
-        let n = stream.read(&mut scratch).await?;
+        let n = tokio::select! {
+            biased;
+            _ = kill.notified() => return Ok(()),
+            read = stream.read(&mut scratch) => read?,
+        };
         if n == 0 {
             return Ok(());
         }

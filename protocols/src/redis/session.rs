@@ -41,6 +41,8 @@ pub struct Session {
     pub(super) transaction: Option<super::multi::Transaction>,
     /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
     pub(super) watched: Vec<orbit_core::command::Watched>,
+    /// AUTH succeeded, or no password was required when the client came.
+    pub(super) authenticated: bool,
 }
 
 pub(super) fn err(message: impl Into<String>) -> Frame {
@@ -109,7 +111,9 @@ fn unknown_command(args: &[Vec<u8>]) -> Frame {
 
 impl Session {
     pub fn new(id: u64, shared: Arc<Shared>) -> Session {
+        let authenticated = shared.settings().requirepass.is_none();
         Session {
+            authenticated,
             id,
             protocol: Protocol::Resp2,
             db: 0,
@@ -120,7 +124,7 @@ impl Session {
     }
 
     pub fn limits(&self) -> crate::resp::codec::Limits {
-        self.shared.limits
+        self.shared.settings().limits
     }
 
     /// Executes a client's requests in order and appends one reply per
@@ -179,9 +183,13 @@ impl Session {
                 "ERR wrong number of arguments for '{name}' command"
             )));
         }
+        if self.needs_auth(&name) {
+            return Step::Invalid(err(super::admin::NOAUTH));
+        }
         self.shared.count_command();
         let rest = &args[1..];
         match name.as_str() {
+            "debug" => Step::Reply(super::admin::debug_refused()),
             "ping" => Step::Reply(match rest {
                 [] => Frame::SimpleString(b"PONG".to_vec()),
                 [message] => Frame::Bulk(message.clone()),
@@ -189,7 +197,9 @@ impl Session {
             }),
             "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
             "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
-            | "discard" | "watch" | "unwatch" => Step::Session(name, args),
+            | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" => {
+                Step::Session(name, args)
+            }
             _ => match lower::lower(&name, rest) {
                 Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
@@ -243,6 +253,9 @@ impl Session {
             "client" => self.client(rest),
             "command" => super::command::reply(rest),
             "info" => info::reply(&self.shared, rest).await,
+            "auth" => self.auth(rest),
+            "config" => self.config(rest),
+            "acl" => self.acl(rest),
             "multi" => self.multi(),
             "exec" => self.exec().await,
             "discard" => self.discard(),
@@ -282,6 +295,7 @@ impl Session {
             rest = &args[1..];
         }
         let mut name = None;
+        let mut authenticated = self.authenticated;
         while let Some(option) = rest.first() {
             match (
                 String::from_utf8_lossy(option)
@@ -289,9 +303,13 @@ impl Session {
                     .as_str(),
                 rest.len(),
             ) {
-                // Authentication arrives with AUTH/requirepass support; with
-                // no password configured every client is the default user.
-                ("AUTH", n) if n >= 3 => rest = &rest[3..],
+                ("AUTH", n) if n >= 3 => {
+                    if let Err(e) = self.check_password(&rest[1], &rest[2]) {
+                        return e;
+                    }
+                    authenticated = true;
+                    rest = &rest[3..];
+                }
                 ("SETNAME", n) if n >= 2 => {
                     if let Err(e) = validate_client_name(&rest[1]) {
                         return e;
@@ -307,6 +325,10 @@ impl Session {
                 }
             }
         }
+        if !authenticated && self.shared.settings().requirepass.is_some() {
+            return err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        }
+        self.authenticated = authenticated;
         self.protocol = protocol;
         if let Some(name) = name {
             self.shared.update_client(self.id, |c| c.name = name);
@@ -332,6 +354,7 @@ impl Session {
     fn client(&mut self, args: &[Vec<u8>]) -> Frame {
         let sub = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         match (sub.as_str(), args.len()) {
+            ("KILL", n) if n >= 2 => self.client_kill(&args[1..]),
             ("SETNAME", 2) => match validate_client_name(&args[1]) {
                 Ok(()) => {
                     let name = args[1].clone();
@@ -349,10 +372,12 @@ impl Session {
             ("SETINFO", 3) => ok(),
             ("LIST", 1) => Frame::Bulk(self.shared.client_list().into_bytes()),
             ("INFO", 1) => Frame::Bulk(self.shared.client_line(self.id).into_bytes()),
-            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "LIST" | "INFO", _) => err(format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                sub.to_ascii_lowercase()
-            )),
+            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "LIST" | "INFO" | "KILL", _) => {
+                err(format!(
+                    "ERR wrong number of arguments for 'client|{}' command",
+                    sub.to_ascii_lowercase()
+                ))
+            }
             _ => err(format!(
                 "ERR unknown subcommand '{}'. Try CLIENT HELP.",
                 String::from_utf8_lossy(&args[0])

@@ -37,11 +37,15 @@ macro_rules! spec {
 }
 
 pub static COMMANDS: &[Spec] = &[
+    spec!("acl", -2, C, 0, 0, 0, "server", "A container for Access List Control commands."),
     spec!("append", 3, W, 1, 1, 1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    spec!("auth", -2, C, 0, 0, 0, "connection", "Authenticates the connection."),
     spec!("client", -2, C, 0, 0, 0, "connection", "A container for client connection commands."),
     spec!("command", -1, C, 0, 0, 0, "server", "Returns detailed information about all commands."),
+    spec!("config", -2, C, 0, 0, 0, "server", "A container for server configuration commands."),
     spec!("copy", -3, W, 1, 2, 1, "generic", "Copies the value of a key to a new key."),
     spec!("dbsize", 1, R, 0, 0, 0, "server", "Returns the number of keys in the database."),
+    spec!("debug", -2, C, 0, 0, 0, "server", "A container for debugging commands."),
     spec!("decr", 2, W, 1, 1, 1, "string", "Decrements the integer value of a key by one."),
     spec!("decrby", 3, W, 1, 1, 1, "string", "Decrements a number from the integer value of a key."),
     spec!("del", -2, WF, 1, -1, 1, "generic", "Deletes one or more keys."),
@@ -134,6 +138,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("strlen", 2, R, 1, 1, 1, "string", "Returns the length of a string value."),
     spec!("sunion", -2, RS, 1, -1, 1, "set", "Returns the union of multiple sets."),
     spec!("sunionstore", -3, W, 1, -1, 1, "set", "Stores the union of multiple sets in a key."),
+    spec!("time", 1, R, 0, 0, 0, "server", "Returns the server time."),
     spec!("touch", -2, R, 1, -1, 1, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
     spec!("ttl", 2, R, 1, 1, 1, "generic", "Returns the expiration time in seconds of a key."),
     spec!("type", 2, R, 1, 1, 1, "generic", "Determines the type of value stored at a key."),

@@ -276,6 +276,12 @@ impl Decoder {
         }
     }
 
+    /// Enforces `limits` from the next request on (CONFIG SET changes
+    /// them for open connections too).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
