@@ -51,7 +51,10 @@ fn requirepass_gates_every_command_until_auth() {
                 break con;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "the server never accepted the password");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never accepted the password"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut con = connect(port, None);
