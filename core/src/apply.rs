@@ -172,9 +172,11 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
             ..
         } => vec![source.as_slice(), destination.as_slice()],
         // EXEC's commands purge their own keys, each in its own db.
-        Command::Exec { .. } | Command::Scan { .. } | Command::RandomKey { .. } | Command::Time => {
-            Vec::new()
-        }
+        Command::Exec { .. }
+        | Command::Publish { .. }
+        | Command::Scan { .. }
+        | Command::RandomKey { .. }
+        | Command::Time => Vec::new(),
         Command::ObjectEncoding { key } => vec![key.as_slice()],
         // COPY purges its destination in the destination's db itself.
         Command::Copy { source, .. } => vec![source.as_slice()],
@@ -320,6 +322,7 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
         } => view.zscan(key, *cursor, pattern.as_deref(), *count),
         Command::ZAdd { .. }
+        | Command::Publish { .. }
         | Command::Copy { .. }
         | Command::Exec { .. }
         | Command::ZIncrBy { .. }
@@ -712,6 +715,8 @@ impl<S: Store> Shard<'_, S> {
                 aggregate,
             } => self.zcombine_store(*union, destination, keys, weights, *aggregate),
             Command::Exec { watched, ops } => self.exec(watched, ops),
+            // Delivery is the node's, after apply; the reply (receivers) too.
+            Command::Publish { .. } => Ok(Output::Int(0)),
             Command::Copy {
                 source,
                 destination,

@@ -7,6 +7,8 @@
 use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
 use serde::{Deserialize, Serialize};
 
+use crate::output::Output;
+
 pub type Key = Vec<u8>;
 
 /// SCAN-family default COUNT, as in Redis.
@@ -551,6 +553,13 @@ pub enum Command {
     ObjectEncoding {
         key: Key,
     },
+    /// PUBLISH: no state changes; every replica hands the message to its
+    /// node's subscribers when it applies the entry (see
+    /// [`Command::published`]).
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     /// WATCH's read: replies `[applied index, version or nil per key]`.
     Watch {
         keys: Vec<Key>,
@@ -619,6 +628,20 @@ impl Command {
                 | Command::RandomKey { .. }
                 | Command::ObjectEncoding { .. }
         )
+    }
+
+    /// The messages this command published, given the output it applied
+    /// with (an aborted EXEC publishes nothing).
+    pub fn published<'a>(&'a self, output: &Output) -> Vec<(&'a [u8], &'a [u8])> {
+        match (self, output) {
+            (Command::Publish { channel, message }, _) => vec![(channel, message)],
+            (Command::Exec { ops, .. }, Output::Array(outputs)) => ops
+                .iter()
+                .zip(outputs)
+                .flat_map(|((_, cmd), output)| cmd.published(output))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The random seed a command carries, for the node to fill in before it

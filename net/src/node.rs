@@ -345,6 +345,15 @@ impl Node {
         self.inner.shards.get(&id)
     }
 
+    /// Every message PUBLISHed by entries this node applies from now on, in
+    /// log order (see `docs/ARCHITECTURE.md`, pub/sub).
+    pub fn subscribe_published(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<orbit_storage::Published>> {
+        self.shard(DATA_SHARD)
+            .map(|s| s.state.subscribe_published())
+    }
+
     /// Which shard holds what `cmd` touches.
     pub fn route(&self, _cmd: &Command) -> ShardId {
         DATA_SHARD

@@ -17,4 +17,4 @@ pub use log::{LogError, SegmentLog};
 pub use log_store::LogStore;
 pub mod engine;
 pub mod state;
-pub use state::{ShardState, StateMachine};
+pub use state::{Published, ShardState, StateMachine};

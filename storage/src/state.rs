@@ -21,7 +21,7 @@ use openraft::{
 };
 use orbit_core::{ApplyCtx, Command, Output, Store, StoreError, TypeConfig};
 use rkyv::{Archive, Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::disk::{read_file, write_file_atomic, Disk};
 use crate::engine::{BatchOp, KvEngine, KvView, Space};
@@ -91,8 +91,18 @@ fn decode_membership(r: &StoredMembershipRecord) -> StoredMembership<u64, openra
 pub struct ShardState {
     engine: Arc<dyn KvEngine>,
     applied_tx: watch::Sender<u64>,
+    /// Messages PUBLISHed by applied entries, in log order, for this node's
+    /// subscribers.
+    published_tx: broadcast::Sender<Published>,
     snapshots_built: std::sync::atomic::AtomicU64,
 }
+
+/// A message an applied entry published: (channel, message).
+pub type Published = (Vec<u8>, Vec<u8>);
+
+/// Published messages buffered for slow receivers, at most; a receiver that
+/// falls further behind loses the oldest.
+const PUBLISHED_BUFFER: usize = 65_536;
 
 /// The data keyspace of a view, as `orbit_core`'s read-only `Store`.
 struct DataView(Box<dyn KvView>);
@@ -103,6 +113,7 @@ impl ShardState {
         let state = ShardState {
             engine,
             applied_tx: watch::channel(0).0,
+            published_tx: broadcast::channel(PUBLISHED_BUFFER).0,
             snapshots_built: std::sync::atomic::AtomicU64::new(0),
         };
         let applied = state.applied()?.map_or(0, |id| id.index);
@@ -128,6 +139,11 @@ impl ShardState {
             None => Ok(StoredMembership::default()),
             Some(bytes) => Ok(decode_membership(&decode_one(&bytes)?)),
         }
+    }
+
+    /// Receives every message published by entries applied from now on.
+    pub fn subscribe_published(&self) -> broadcast::Receiver<Published> {
+        self.published_tx.subscribe()
     }
 
     /// Watches the applied index (0 before anything is applied).
@@ -328,6 +344,7 @@ impl StateMachine {
         let mut outputs = Vec::with_capacity(entries.len());
         let mut last_applied = None;
         let mut membership = None;
+        let mut published: Vec<Published> = Vec::new();
         for entry in entries {
             let output = match &entry.payload {
                 EntryPayload::Blank => Vec::new(),
@@ -351,14 +368,20 @@ impl StateMachine {
                         index: entry.log_id.index,
                         term: entry.log_id.leader_id.term,
                     };
-                    orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| {
+                    let applied = orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| {
                         StorageError::IO {
                             source: StorageIOError::apply(
                                 entry.log_id,
                                 &std::io::Error::other(e.to_string()),
                             ),
                         }
-                    })?
+                    })?;
+                    for (op, output) in request.ops.iter().zip(&applied) {
+                        for (channel, message) in op.cmd.published(output) {
+                            published.push((channel.to_vec(), message.to_vec()));
+                        }
+                    }
+                    applied
                 }
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
@@ -404,6 +427,10 @@ impl StateMachine {
         }
         state.engine.write(batch).map_err(sm_err)?;
         state.applied_tx.send_replace(last_applied.index);
+        // Only once the batch is applied; nobody listening is fine.
+        for message in published {
+            let _ = state.published_tx.send(message);
+        }
         Ok(outputs)
     }
 }

@@ -503,6 +503,10 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         },
         "randomkey" => Command::RandomKey { seed: 0 },
         "time" => Command::Time,
+        "publish" => Command::Publish {
+            channel: args[0].clone(),
+            message: args[1].clone(),
+        },
         "copy" => lower_copy(args)?,
         "object" => match (upper(&args[0]).as_str(), &args[1..]) {
             ("ENCODING", [key]) => Command::ObjectEncoding { key: key.clone() },

@@ -9,6 +9,7 @@ pub mod command;
 pub mod info;
 pub mod lower;
 mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod table;

@@ -122,9 +122,13 @@ impl Session {
         let mut replies = Vec::with_capacity(transaction.queued.len());
         for queued in transaction.queued {
             replies.push(match queued {
-                Queued::Op(_) => match outputs.next() {
-                    Some(output) => output_frame(output, self.protocol),
-                    None => err("ERR internal: no reply for a queued command"),
+                Queued::Op(op) => match (outputs.next(), &op.cmd) {
+                    (Some(_), Command::Publish { channel, .. }) => {
+                        let receivers = self.shared.with_hub(|hub| hub.receivers(channel));
+                        Frame::Integer(i64::try_from(receivers).unwrap_or(i64::MAX))
+                    }
+                    (Some(output), _) => output_frame(output, self.protocol),
+                    (None, _) => err("ERR internal: no reply for a queued command"),
                 },
                 Queued::Reply(frame) => frame,
                 Queued::Select(db) => {

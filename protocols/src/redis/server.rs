@@ -45,6 +45,7 @@ pub struct Settings {
 pub struct Shared {
     pub node: Node,
     settings: Mutex<Settings>,
+    hub: Mutex<super::pubsub::Hub>,
     pub resp_addr: String,
     pub started_at: Instant,
     clients: Mutex<BTreeMap<u64, ClientInfo>>,
@@ -61,6 +62,7 @@ impl Shared {
                 requirepass: None,
                 limits,
             }),
+            hub: Mutex::new(super::pubsub::Hub::default()),
             resp_addr,
             started_at: Instant::now(),
             clients: Mutex::new(BTreeMap::new()),
@@ -68,6 +70,10 @@ impl Shared {
             connections_total: AtomicU64::new(0),
             commands_total: AtomicU64::new(0),
         })
+    }
+
+    pub fn with_hub<R>(&self, f: impl FnOnce(&mut super::pubsub::Hub) -> R) -> R {
+        f(&mut self.hub.lock().expect("pub/sub hub lock"))
     }
 
     pub fn settings(&self) -> Settings {
@@ -149,12 +155,44 @@ impl Shared {
     }
 }
 
+/// Hands every message this node applies to its subscribers, and
+/// disconnects subscribers that cannot keep up.
+async fn deliver_published(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut published) = shared.node.subscribe_published() else {
+        return;
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            next = published.recv() => next,
+        };
+        match next {
+            Ok((channel, payload)) => {
+                let slow = shared.with_hub(|hub| hub.deliver(&channel, &payload));
+                for client in slow {
+                    tracing::warn!(client, "a subscriber fell too far behind; disconnecting it");
+                    shared.kill_clients(None, |id, _| id == client);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "pub/sub delivery fell behind; messages were dropped"
+                );
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Serves RESP clients on `listener` until `shutdown` turns true.
 pub async fn serve(
     mut listener: Box<dyn Listener>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    tokio::spawn(deliver_published(shared.clone(), shutdown.clone()));
     loop {
         let accepted = tokio::select! {
             biased;
@@ -181,6 +219,7 @@ pub async fn serve(
                         tracing::debug!(client = id, error = %e, "connection ended with an error");
                     }
                     shared.clients().remove(&id);
+                    shared.with_hub(|hub| hub.forget(id));
                 });
             }
             Err(e) => {
@@ -255,6 +294,12 @@ async fn run_connection(
         let n = tokio::select! {
             biased;
             _ = kill.notified() => return Ok(()),
+            delivery = session.next_delivery() => {
+                encode(&delivery.frame(session.protocol), session.protocol, &mut out);
+                send(&mut stream, &out).await?;
+                out.clear();
+                continue;
+            }
             read = stream.read(&mut scratch) => read?,
         };
         if n == 0 {

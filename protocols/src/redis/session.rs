@@ -18,6 +18,13 @@ pub enum After {
     Close,
 }
 
+/// A pending request's reply: known already, or the result of its op
+/// (for PUBLISH, the channel whose receivers make the reply).
+enum Slot {
+    Known(Frame),
+    Result(Option<Vec<u8>>),
+}
+
 /// One request, planned.
 pub(super) enum Step {
     /// A data command for the node.
@@ -43,6 +50,8 @@ pub struct Session {
     pub(super) watched: Vec<orbit_core::command::Watched>,
     /// AUTH succeeded, or no password was required when the client came.
     pub(super) authenticated: bool,
+    /// SUBSCRIBE / PSUBSCRIBE state, once the client subscribed.
+    pub(super) subscriptions: Option<super::pubsub::Subscriptions>,
 }
 
 pub(super) fn err(message: impl Into<String>) -> Frame {
@@ -114,6 +123,7 @@ impl Session {
         let authenticated = shared.settings().requirepass.is_none();
         Session {
             authenticated,
+            subscriptions: None,
             id,
             protocol: Protocol::Resp2,
             db: 0,
@@ -146,6 +156,20 @@ impl Session {
                 continue;
             }
             match step {
+                Step::Session(name, args)
+                    if matches!(
+                        name.as_str(),
+                        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe"
+                    ) =>
+                {
+                    self.run_pending(&mut pending, replies).await;
+                    let patterns = name.starts_with('p');
+                    if name.ends_with("unsubscribe") {
+                        self.unsubscribe(&args[1..], patterns, replies);
+                    } else {
+                        self.subscribe(&args[1..], patterns, replies);
+                    }
+                }
                 Step::Session(name, args) => {
                     self.run_pending(&mut pending, replies).await;
                     let (frame, after) = self.session_command(&name, &args[1..]).await;
@@ -186,10 +210,26 @@ impl Session {
         if self.needs_auth(&name) {
             return Step::Invalid(err(super::admin::NOAUTH));
         }
+        if let Some(refusal) = self.refused_while_subscribed(&name) {
+            return Step::Invalid(refusal);
+        }
         self.shared.count_command();
         let rest = &args[1..];
         match name.as_str() {
             "debug" => Step::Reply(super::admin::debug_refused()),
+            // Subscribed RESP2 clients get PING's reply as a pub/sub event.
+            "ping" if self.protocol == Protocol::Resp2 && self.subscription_count() > 0 => {
+                Step::Reply(match rest {
+                    [] => {
+                        Frame::Array(vec![Frame::Bulk(b"pong".to_vec()), Frame::Bulk(Vec::new())])
+                    }
+                    [message] => Frame::Array(vec![
+                        Frame::Bulk(b"pong".to_vec()),
+                        Frame::Bulk(message.clone()),
+                    ]),
+                    _ => err("ERR wrong number of arguments for 'ping' command"),
+                })
+            }
             "ping" => Step::Reply(match rest {
                 [] => Frame::SimpleString(b"PONG".to_vec()),
                 [message] => Frame::Bulk(message.clone()),
@@ -197,9 +237,8 @@ impl Session {
             }),
             "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
             "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
-            | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" => {
-                Step::Session(name, args)
-            }
+            | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" | "subscribe"
+            | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" => Step::Session(name, args),
             _ => match lower::lower(&name, rest) {
                 Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
@@ -218,10 +257,16 @@ impl Session {
         for step in pending.drain(..) {
             match step {
                 Step::Op(op) => {
+                    // PUBLISH replies with this node's receivers, counted
+                    // once the entry committed.
+                    let publish = match &op.cmd {
+                        orbit_core::Command::Publish { channel, .. } => Some(channel.clone()),
+                        _ => None,
+                    };
                     ops.push(op);
-                    slots.push(None);
+                    slots.push(Slot::Result(publish));
                 }
-                Step::Reply(frame) | Step::Invalid(frame) => slots.push(Some(frame)),
+                Step::Reply(frame) | Step::Invalid(frame) => slots.push(Slot::Known(frame)),
                 Step::Session(..) => unreachable!("session steps are never pending"),
             }
         }
@@ -233,11 +278,15 @@ impl Session {
         .into_iter();
         for slot in slots {
             let frame = match slot {
-                Some(frame) => frame,
-                None => match results.next() {
-                    Some(Ok(output)) => output_frame(output, self.protocol),
-                    Some(Err(e)) => exec_error_frame(e),
-                    None => err("ERR internal: no result for the command"),
+                Slot::Known(frame) => frame,
+                Slot::Result(publish) => match (results.next(), publish) {
+                    (Some(Ok(_)), Some(channel)) => {
+                        let receivers = self.shared.with_hub(|hub| hub.receivers(&channel));
+                        Frame::Integer(i64::try_from(receivers).unwrap_or(i64::MAX))
+                    }
+                    (Some(Ok(output)), None) => output_frame(output, self.protocol),
+                    (Some(Err(e)), _) => exec_error_frame(e),
+                    (None, _) => err("ERR internal: no result for the command"),
                 },
             };
             replies.push(frame);
@@ -254,6 +303,7 @@ impl Session {
             "command" => super::command::reply(rest),
             "info" => info::reply(&self.shared, rest).await,
             "auth" => self.auth(rest),
+            "pubsub" => self.pubsub(rest),
             "config" => self.config(rest),
             "acl" => self.acl(rest),
             "multi" => self.multi(),

@@ -1,0 +1,352 @@
+//! Pub/sub. PUBLISH is a log entry like any write; every node applies it
+//! and hands the message to its own subscribers (`Hub::deliver`, fed by the
+//! node's published-message stream). So a subscriber connected to any node
+//! receives every message committed after its SUBSCRIBE took effect there,
+//! in log order, at most once: messages are not stored, a node that catches
+//! up by snapshot skips the ones the snapshot covers, and a client too slow
+//! to keep [`CLIENT_QUEUE`] messages is disconnected (as by Redis's pubsub
+//! output buffer limit). PUBLISH replies how many subscribers on the node
+//! that ran it match the channel, as Redis Cluster does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::sync::mpsc;
+
+use super::session::{err, Session};
+use crate::resp::codec::{Frame, Protocol};
+
+/// Messages waiting for one client, at most.
+const CLIENT_QUEUE: usize = 4096;
+
+/// A message for one client.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Message {
+        channel: Vec<u8>,
+        payload: Vec<u8>,
+    },
+    PMessage {
+        pattern: Vec<u8>,
+        channel: Vec<u8>,
+        payload: Vec<u8>,
+    },
+}
+
+/// Who listens to what on this node.
+#[derive(Default)]
+pub struct Hub {
+    channels: BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>>,
+    patterns: BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>>,
+}
+
+impl Hub {
+    /// Hands a published message to every matching subscriber; returns the
+    /// clients that could not keep up (to be disconnected).
+    pub fn deliver(&self, channel: &[u8], payload: &[u8]) -> Vec<u64> {
+        let mut slow = Vec::new();
+        if let Some(clients) = self.channels.get(channel) {
+            for (client, sender) in clients {
+                let delivery = Delivery::Message {
+                    channel: channel.to_vec(),
+                    payload: payload.to_vec(),
+                };
+                if sender.try_send(delivery).is_err() {
+                    slow.push(*client);
+                }
+            }
+        }
+        for (pattern, clients) in &self.patterns {
+            if !orbit_core::glob::glob_match(pattern, channel, false) {
+                continue;
+            }
+            for (client, sender) in clients {
+                let delivery = Delivery::PMessage {
+                    pattern: pattern.clone(),
+                    channel: channel.to_vec(),
+                    payload: payload.to_vec(),
+                };
+                if sender.try_send(delivery).is_err() {
+                    slow.push(*client);
+                }
+            }
+        }
+        slow
+    }
+
+    /// How many subscriptions (channel and pattern) match `channel`.
+    pub fn receivers(&self, channel: &[u8]) -> usize {
+        let direct = self.channels.get(channel).map_or(0, BTreeMap::len);
+        let by_pattern: usize = self
+            .patterns
+            .iter()
+            .filter(|(pattern, _)| orbit_core::glob::glob_match(pattern, channel, false))
+            .map(|(_, clients)| clients.len())
+            .sum();
+        direct + by_pattern
+    }
+
+    /// Drops every subscription of `client` (it disconnected).
+    pub fn forget(&mut self, client: u64) {
+        for map in [&mut self.channels, &mut self.patterns] {
+            map.retain(|_, clients| {
+                clients.remove(&client);
+                !clients.is_empty()
+            });
+        }
+    }
+}
+
+/// A connection's subscriptions.
+pub(super) struct Subscriptions {
+    channels: BTreeSet<Vec<u8>>,
+    patterns: BTreeSet<Vec<u8>>,
+    sender: mpsc::Sender<Delivery>,
+    receiver: mpsc::Receiver<Delivery>,
+}
+
+impl Subscriptions {
+    fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}
+
+/// Commands a RESP2 client may send while subscribed.
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
+fn bulk(bytes: &[u8]) -> Frame {
+    Frame::Bulk(bytes.to_vec())
+}
+
+/// A pub/sub event frame: a push in RESP3, an array in RESP2.
+pub(super) fn event(protocol: Protocol, items: Vec<Frame>) -> Frame {
+    if protocol == Protocol::Resp3 {
+        Frame::Push(items)
+    } else {
+        Frame::Array(items)
+    }
+}
+
+impl Delivery {
+    pub(super) fn frame(self, protocol: Protocol) -> Frame {
+        match self {
+            Delivery::Message { channel, payload } => event(
+                protocol,
+                vec![bulk(b"message"), Frame::Bulk(channel), Frame::Bulk(payload)],
+            ),
+            Delivery::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => event(
+                protocol,
+                vec![
+                    bulk(b"pmessage"),
+                    Frame::Bulk(pattern),
+                    Frame::Bulk(channel),
+                    Frame::Bulk(payload),
+                ],
+            ),
+        }
+    }
+}
+
+impl Session {
+    pub(super) fn subscription_count(&self) -> usize {
+        self.subscriptions.as_ref().map_or(0, Subscriptions::count)
+    }
+
+    /// RESP2 allows only the pub/sub commands once subscribed.
+    pub(super) fn refused_while_subscribed(&self, name: &str) -> Option<Frame> {
+        (self.protocol == Protocol::Resp2
+            && self.subscription_count() > 0
+            && !ALLOWED_WHILE_SUBSCRIBED.contains(&name))
+        .then(|| {
+            err(format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            ))
+        })
+    }
+
+    /// The next message for this client; never resolves when it has no
+    /// subscriptions.
+    pub async fn next_delivery(&mut self) -> Delivery {
+        match &mut self.subscriptions {
+            Some(subscriptions) => match subscriptions.receiver.recv().await {
+                Some(delivery) => delivery,
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    fn subscriptions_mut(&mut self) -> &mut Subscriptions {
+        self.subscriptions.get_or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(CLIENT_QUEUE);
+            Subscriptions {
+                channels: BTreeSet::new(),
+                patterns: BTreeSet::new(),
+                sender,
+                receiver,
+            }
+        })
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE: one confirmation per name.
+    pub(super) fn subscribe(
+        &mut self,
+        names: &[Vec<u8>],
+        patterns: bool,
+        replies: &mut Vec<Frame>,
+    ) {
+        let id = self.id;
+        let protocol = self.protocol;
+        let shared = self.shared.clone();
+        let subscriptions = self.subscriptions_mut();
+        let sender = subscriptions.sender.clone();
+        for name in names {
+            let added = if patterns {
+                subscriptions.patterns.insert(name.clone())
+            } else {
+                subscriptions.channels.insert(name.clone())
+            };
+            if added {
+                shared.with_hub(|hub| {
+                    let map = if patterns {
+                        &mut hub.patterns
+                    } else {
+                        &mut hub.channels
+                    };
+                    map.entry(name.clone())
+                        .or_default()
+                        .insert(id, sender.clone());
+                });
+            }
+            let kind: &[u8] = if patterns {
+                b"psubscribe"
+            } else {
+                b"subscribe"
+            };
+            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
+            replies.push(event(
+                protocol,
+                vec![bulk(kind), bulk(name), Frame::Integer(count)],
+            ));
+        }
+    }
+
+    /// UNSUBSCRIBE / PUNSUBSCRIBE: the names given, or all of them.
+    pub(super) fn unsubscribe(
+        &mut self,
+        names: &[Vec<u8>],
+        patterns: bool,
+        replies: &mut Vec<Frame>,
+    ) {
+        let id = self.id;
+        let protocol = self.protocol;
+        let shared = self.shared.clone();
+        let kind: &[u8] = if patterns {
+            b"punsubscribe"
+        } else {
+            b"unsubscribe"
+        };
+        let subscriptions = self.subscriptions_mut();
+        let current = if patterns {
+            &subscriptions.patterns
+        } else {
+            &subscriptions.channels
+        };
+        let names: Vec<Vec<u8>> = if names.is_empty() {
+            current.iter().cloned().collect()
+        } else {
+            names.to_vec()
+        };
+        if names.is_empty() {
+            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
+            replies.push(event(
+                protocol,
+                vec![bulk(kind), Frame::Null, Frame::Integer(count)],
+            ));
+            return;
+        }
+        for name in names {
+            let removed = if patterns {
+                subscriptions.patterns.remove(&name)
+            } else {
+                subscriptions.channels.remove(&name)
+            };
+            if removed {
+                shared.with_hub(|hub| {
+                    let map = if patterns {
+                        &mut hub.patterns
+                    } else {
+                        &mut hub.channels
+                    };
+                    if let Some(clients) = map.get_mut(&name) {
+                        clients.remove(&id);
+                        if clients.is_empty() {
+                            map.remove(&name);
+                        }
+                    }
+                });
+            }
+            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
+            replies.push(event(
+                protocol,
+                vec![bulk(kind), Frame::Bulk(name), Frame::Integer(count)],
+            ));
+        }
+    }
+
+    /// PUBSUB CHANNELS [pattern] / NUMSUB [channel ...] / NUMPAT, for this
+    /// node's subscribers.
+    pub(super) fn pubsub(&self, args: &[Vec<u8>]) -> Frame {
+        let sub = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        match (sub.as_str(), &args[1..]) {
+            ("CHANNELS", rest) if rest.len() <= 1 => self.shared.with_hub(|hub| {
+                Frame::Array(
+                    hub.channels
+                        .keys()
+                        .filter(|channel| {
+                            rest.first()
+                                .is_none_or(|p| orbit_core::glob::glob_match(p, channel, false))
+                        })
+                        .map(|channel| bulk(channel))
+                        .collect(),
+                )
+            }),
+            ("NUMSUB", channels) => self.shared.with_hub(|hub| {
+                Frame::Array(
+                    channels
+                        .iter()
+                        .flat_map(|channel| {
+                            let count = hub.channels.get(channel).map_or(0, BTreeMap::len);
+                            [
+                                bulk(channel),
+                                Frame::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
+                            ]
+                        })
+                        .collect(),
+                )
+            }),
+            ("NUMPAT", []) => self.shared.with_hub(|hub| {
+                Frame::Integer(i64::try_from(hub.patterns.len()).unwrap_or(i64::MAX))
+            }),
+            ("CHANNELS" | "NUMPAT", _) => err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                sub.to_ascii_lowercase()
+            )),
+            _ => err(format!(
+                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&args[0])
+            )),
+        }
+    }
+}
