@@ -171,6 +171,13 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
             destination,
             ..
         } => vec![source.as_slice(), destination.as_slice()],
+        Command::BlockingPop {
+            keys, destination, ..
+        } => keys
+            .iter()
+            .map(Vec::as_slice)
+            .chain(destination.iter().map(|(key, _)| key.as_slice()))
+            .collect(),
         // EXEC's commands purge their own keys, each in its own db.
         Command::Exec { .. }
         | Command::Publish { .. }
@@ -322,6 +329,7 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             count,
         } => view.zscan(key, *cursor, pattern.as_deref(), *count),
         Command::ZAdd { .. }
+        | Command::BlockingPop { .. }
         | Command::Publish { .. }
         | Command::Copy { .. }
         | Command::Exec { .. }
@@ -715,6 +723,12 @@ impl<S: Store> Shard<'_, S> {
                 aggregate,
             } => self.zcombine_store(*union, destination, keys, weights, *aggregate),
             Command::Exec { watched, ops } => self.exec(watched, ops),
+            Command::BlockingPop {
+                keys,
+                left,
+                destination,
+                request,
+            } => self.blocking_pop(keys, *left, destination.as_ref(), *request),
             // Delivery is the node's, after apply; the reply (receivers) too.
             Command::Publish { .. } => Ok(Output::Int(0)),
             Command::Copy {

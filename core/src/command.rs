@@ -449,6 +449,17 @@ pub enum Command {
         count: Option<u64>,
         maxlen: u64,
     },
+    /// One attempt of a blocking pop (BLPOP / BRPOP: `destination` none;
+    /// BLMOVE / BRPOPLPUSH: one key and a destination with its end): pops
+    /// from the first non-empty list of `keys`, or replies nil. `request`
+    /// is drawn once by the node; an attempt retried with the same request
+    /// after an unknown outcome gets the first attempt's result.
+    BlockingPop {
+        keys: Vec<Key>,
+        left: bool,
+        destination: Option<(Key, bool)>,
+        request: u64,
+    },
     /// LMOVE, and RPOPLPUSH as `from_left: false, to_left: true`.
     LMove {
         source: Key,
@@ -651,7 +662,8 @@ impl Command {
         match self {
             Command::SPop { seed, .. }
             | Command::SRandMember { seed, .. }
-            | Command::RandomKey { seed } => vec![seed],
+            | Command::RandomKey { seed }
+            | Command::BlockingPop { request: seed, .. } => vec![seed],
             Command::Exec { ops, .. } => ops
                 .iter_mut()
                 .flat_map(|(_, cmd)| cmd.seeds_mut())

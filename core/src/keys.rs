@@ -12,6 +12,15 @@
 //! | 0x06 | db u8, user key                        | tombstone: log index of the key's last deletion, u64 LE |
 //! | 0x07 | deletion index u64 BE, db u8, user key | empty: tombstones by age   |
 //! | 0x08 | (none)                                 | tombstone count u64 LE, floor u64 LE |
+//! | 0x09 | request id u64 BE                      | a blocking pop's result (below) |
+//! | 0x0A | index u64 BE, request id u64 BE        | empty: results by age      |
+//! | 0x0B | (none)                                 | result count u64 LE        |
+//!
+//! A blocking pop's result is kept under its request id so that a retry
+//! after an unknown outcome (a leader change) gets the element the first
+//! attempt took instead of taking another: `[0][key len u32 LE][key][value]`
+//! for BLPOP's (key, value), `[1][value]` for BLMOVE's value. At most
+//! [`POP_RESULTS_MAX`] are kept, oldest forgotten first.
 //!
 //! Tombstones let EXEC tell that a key absent at WATCH was created and
 //! deleted meanwhile. At most [`TOMBSTONES_MAX`] are kept; dropping the
@@ -49,6 +58,36 @@ pub const TAG_ELEMENT: u8 = 0x05;
 pub const TAG_TOMBSTONE: u8 = 0x06;
 pub const TAG_TOMBSTONE_AGE: u8 = 0x07;
 pub const TAG_TOMBSTONE_META: u8 = 0x08;
+
+pub const TAG_POP_RESULT: u8 = 0x09;
+pub const TAG_POP_RESULT_AGE: u8 = 0x0A;
+pub const TAG_POP_RESULT_META: u8 = 0x0B;
+
+/// Blocking-pop results kept for retries, at most.
+pub const POP_RESULTS_MAX: u64 = if cfg!(test) { 8 } else { 10_000 };
+
+pub fn pop_result_key(request: u64) -> Vec<u8> {
+    let mut out = vec![TAG_POP_RESULT];
+    out.extend_from_slice(&request.to_be_bytes());
+    out
+}
+
+pub fn pop_result_age_key(index: u64, request: u64) -> Vec<u8> {
+    let mut out = vec![TAG_POP_RESULT_AGE];
+    out.extend_from_slice(&index.to_be_bytes());
+    out.extend_from_slice(&request.to_be_bytes());
+    out
+}
+
+pub const POP_RESULT_META_KEY: [u8; 1] = [TAG_POP_RESULT_META];
+
+pub fn read_pop_result_count(store: &impl Store) -> Result<u64, StoreError> {
+    read_u64(store, &POP_RESULT_META_KEY)
+}
+
+pub fn write_pop_result_count(store: &mut impl Store, count: u64) -> Result<(), StoreError> {
+    store.put(&POP_RESULT_META_KEY, &count.to_le_bytes())
+}
 
 /// Tombstones kept, at most (see the module docs). Small in unit tests, so
 /// that they reach it.

@@ -16,7 +16,7 @@ pub mod wire;
 pub use clock::{Clock, SystemClock};
 pub use netio::{Net, TokioNet};
 pub use node::{
-    ExecError, FsStorage, Node, NodeConfig, NodeEnv, ShardFiles, ShardStatus, ShardStorage,
-    StartError, DATA_SHARD,
+    random_u64, ExecError, FsStorage, Node, NodeConfig, NodeEnv, ShardFiles, ShardStatus,
+    ShardStorage, StartError, DATA_SHARD,
 };
 pub use transport::{TcpTransport, Transport};

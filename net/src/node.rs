@@ -354,6 +354,26 @@ impl Node {
             .map(|s| s.state.subscribe_published())
     }
 
+    /// Watches the data shard's applied index: it moves whenever this
+    /// replica applies entries (blocking commands wait on it).
+    pub fn subscribe_applied(&self) -> Option<watch::Receiver<u64>> {
+        self.shard(DATA_SHARD).map(|s| s.state.subscribe_applied())
+    }
+
+    /// A read of this replica's applied state as it is, without checking
+    /// leadership: may be stale. Only for hints (is a list worth a blocking
+    /// pop attempt?), never for replies.
+    pub fn read_stale(&self, db: u8, cmd: &Command) -> Result<Output, ExecError> {
+        let shard = self
+            .shard(self.route(cmd))
+            .ok_or_else(|| ExecError::Failed("the shard is not hosted here".into()))?;
+        let now_ms = self.inner.stamper.now_ms();
+        shard
+            .state
+            .read(now_ms, db, cmd)
+            .map_err(|e| ExecError::Failed(e.to_string()))
+    }
+
     /// Which shard holds what `cmd` touches.
     pub fn route(&self, _cmd: &Command) -> ShardId {
         DATA_SHARD
@@ -1031,7 +1051,7 @@ fn jitter_ms(bound_ms: u64) -> u64 {
 
 /// A random number: seeded in the simulator, from the process's hash seed
 /// and the clock in production. Never 0 (0 marks "not drawn yet").
-fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     #[cfg(madsim)]
     {
         orbit_core::fault::random_below(u64::MAX).max(1)

@@ -534,3 +534,108 @@ impl<S: Store> Shard<'_, S> {
         Ok(Output::Bytes(value))
     }
 }
+
+/// A blocking pop's result, as kept for retries (see `keys`).
+fn encode_pop_result(output: &Output) -> Option<Vec<u8>> {
+    match output {
+        Output::Array(items) => match items.as_slice() {
+            [Output::Bytes(key), Output::Bytes(value)] => {
+                let mut out = vec![0u8];
+                out.extend_from_slice(&u32::try_from(key.len()).ok()?.to_le_bytes());
+                out.extend_from_slice(key);
+                out.extend_from_slice(value);
+                Some(out)
+            }
+            _ => None,
+        },
+        Output::Bytes(value) => {
+            let mut out = vec![1u8];
+            out.extend_from_slice(value);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+fn decode_pop_result(bytes: &[u8]) -> Result<Output, StoreError> {
+    let bad = || StoreError(format!("pop result of {} bytes", bytes.len()));
+    match bytes.split_first() {
+        Some((0, rest)) => {
+            let len = rest
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(bad)?;
+            let len = usize::try_from(len).map_err(|_| bad())?;
+            let key = rest.get(4..4 + len).ok_or_else(bad)?;
+            let value = &rest[4 + len..];
+            Ok(Output::Array(vec![
+                Output::Bytes(key.to_vec()),
+                Output::Bytes(value.to_vec()),
+            ]))
+        }
+        Some((1, value)) => Ok(Output::Bytes(value.to_vec())),
+        _ => Err(bad()),
+    }
+}
+
+impl<S: Store> Shard<'_, S> {
+    /// One attempt of a blocking pop. A request seen before replies what it
+    /// got then; otherwise the first non-empty list of `keys` gives up an
+    /// element (moved to `destination` for BLMOVE), which is remembered
+    /// under `request`; nil when every list is empty.
+    pub(super) fn blocking_pop(
+        &mut self,
+        keys_to_try: &[Value],
+        left: bool,
+        destination: Option<&(Value, bool)>,
+        request: u64,
+    ) -> Result<Output, StoreError> {
+        if let Some(done) = self.store.get(&keys::pop_result_key(request))? {
+            return decode_pop_result(&done);
+        }
+        let mut output = Output::Nil;
+        for key in keys_to_try {
+            match self.list_for_write(key)? {
+                Err(wrong_type) => return Ok(wrong_type),
+                Ok(None) => continue,
+                Ok(Some(_)) => {}
+            }
+            output = match destination {
+                Some((target, to_left)) => self.lmove(key, target, left, *to_left)?,
+                None => match self.pop(key, left, None)? {
+                    Output::Bytes(value) => {
+                        Output::Array(vec![Output::Bytes(key.clone()), Output::Bytes(value)])
+                    }
+                    other => other,
+                },
+            };
+            break;
+        }
+        if let Some(encoded) = encode_pop_result(&output) {
+            self.remember_pop_result(request, &encoded)?;
+        }
+        Ok(output)
+    }
+
+    fn remember_pop_result(&mut self, request: u64, encoded: &[u8]) -> Result<(), StoreError> {
+        self.store.put(&keys::pop_result_key(request), encoded)?;
+        self.store
+            .put(&keys::pop_result_age_key(self.version, request), &[])?;
+        let mut count = keys::read_pop_result_count(self.store)? + 1;
+        if count > keys::POP_RESULTS_MAX {
+            let mut oldest = None;
+            self.store
+                .scan(&[keys::TAG_POP_RESULT_AGE], &mut |encoded, _| {
+                    oldest = Some(encoded.to_vec());
+                    false
+                })?;
+            let oldest = oldest.ok_or_else(|| StoreError("pop result count out of step".into()))?;
+            let forgotten = u64::from_be_bytes(oldest[9..17].try_into().expect("8 bytes"));
+            self.store.delete(&keys::pop_result_key(forgotten))?;
+            self.store.delete(&oldest)?;
+            count -= 1;
+        }
+        keys::write_pop_result_count(self.store, count)
+    }
+}

@@ -18,6 +18,7 @@ pub(super) fn check_invariants(store: &MemStore) {
     // Tombstones, as the age entries their lookups imply, and as stored.
     let mut tombstones = BTreeSet::new();
     let mut tombstone_ages = BTreeSet::new();
+    let (mut pop_results, mut pop_result_ages) = (0u64, 0u64);
     // (db, key) of every collection record -> its stored element count.
     let mut collections = std::collections::BTreeMap::new();
     let mut elements = std::collections::BTreeMap::<(u8, Vec<u8>), u64>::new();
@@ -54,7 +55,9 @@ pub(super) fn check_invariants(store: &MemStore) {
                 assert!(value.is_empty());
                 tombstone_ages.insert(encoded.clone());
             }
-            keys::TAG_TOMBSTONE_META => {}
+            keys::TAG_TOMBSTONE_META | keys::TAG_POP_RESULT_META => {}
+            keys::TAG_POP_RESULT => pop_results += 1,
+            keys::TAG_POP_RESULT_AGE => pop_result_ages += 1,
             keys::TAG_COUNT => assert_eq!(encoded.len(), 2),
             keys::TAG_CLOCK => assert_eq!(encoded.as_slice(), &keys::CLOCK_KEY[..]),
             tag => panic!("unknown tag {tag}"),
@@ -79,6 +82,12 @@ pub(super) fn check_invariants(store: &MemStore) {
     let (count, _) = keys::read_tombstone_meta(store).expect("meta");
     assert_eq!(count, tombstones.len() as u64, "tombstone count");
     assert!(count <= keys::TOMBSTONES_MAX);
+    assert_eq!(pop_results, pop_result_ages, "one age entry per pop result");
+    assert_eq!(
+        keys::read_pop_result_count(store).expect("count"),
+        pop_results
+    );
+    assert!(pop_results <= keys::POP_RESULTS_MAX);
 }
 
 const START_MS: u64 = 1_000_000;
@@ -1883,4 +1892,52 @@ fn forgotten_tombstones_make_old_watches_on_absent_keys_abort() {
     assert_eq!(shard.run(exec(old, vec![])), Output::NilArray);
     let fresh = watch(&mut shard, &["never"]);
     assert_eq!(shard.run(exec(fresh, vec![])), Output::Array(vec![]));
+}
+
+fn bpop(names: &[&str], request: u64) -> Command {
+    Command::BlockingPop {
+        keys: names.iter().map(|k| b(k)).collect(),
+        left: true,
+        destination: None,
+        request,
+    }
+}
+
+#[test]
+fn a_retried_blocking_pop_gets_its_first_result() {
+    // Goal: a blocking pop takes from the first non-empty list; retried with
+    // the same request (after an unknown outcome) it returns the same
+    // element without taking another; nil when all lists are empty (and a
+    // nil attempt is not remembered, so a later retry can still pop).
+    let mut shard = Shard::new();
+    assert_eq!(shard.run(bpop(&["a", "b"], 1)), Output::Nil);
+    shard.run(push("b", &["x", "y"], false));
+    let got = Output::Array(vec![bytes("b"), bytes("x")]);
+    assert_eq!(shard.run(bpop(&["a", "b"], 1)), got);
+    assert_eq!(
+        shard.run(bpop(&["a", "b"], 1)),
+        got,
+        "the retry repeats, not pops"
+    );
+    assert_eq!(shard.run(lrange("b", 0, -1)), list(&["y"]));
+    let moved = Command::BlockingPop {
+        keys: vec![b("b")],
+        left: false,
+        destination: Some((b("c"), true)),
+        request: 2,
+    };
+    assert_eq!(shard.run(moved.clone()), bytes("y"));
+    assert_eq!(shard.run(moved), bytes("y"));
+    assert_eq!(shard.run(lrange("c", 0, -1)), list(&["y"]));
+    shard.run(set("s", "v"));
+    assert_eq!(shard.run(bpop(&["s"], 3)), err(errors::WRONGTYPE));
+    // Old results are forgotten past the cap.
+    for request in 10..10 + keys::POP_RESULTS_MAX + 3 {
+        shard.run(push("q", &["i"], false));
+        shard.run(bpop(&["q"], request));
+    }
+    assert_eq!(
+        keys::read_pop_result_count(&shard.store).expect("count"),
+        keys::POP_RESULTS_MAX
+    );
 }

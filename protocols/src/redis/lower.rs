@@ -410,6 +410,25 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             from_left: side(&args[2])?,
             to_left: side(&args[3])?,
         },
+        // The blocking pops, their timeout already taken off by the session.
+        "blpop" | "brpop" => Command::BlockingPop {
+            keys: args.to_vec(),
+            left: name == "blpop",
+            destination: None,
+            request: 0,
+        },
+        "blmove" => Command::BlockingPop {
+            keys: vec![key()],
+            left: side(&args[2])?,
+            destination: Some((args[1].clone(), side(&args[3])?)),
+            request: 0,
+        },
+        "brpoplpush" => Command::BlockingPop {
+            keys: vec![key()],
+            left: false,
+            destination: Some((args[1].clone(), true)),
+            request: 0,
+        },
         "rpoplpush" => Command::LMove {
             source: key(),
             destination: args[1].clone(),

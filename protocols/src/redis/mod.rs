@@ -5,6 +5,7 @@
 //! MULTI / EXEC / WATCH.
 
 mod admin;
+mod blocking;
 pub mod command;
 pub mod info;
 pub mod lower;

@@ -69,6 +69,12 @@ impl Session {
                 transaction.queued.push(Queued::Op(op));
             }
             Step::Reply(frame) => transaction.queued.push(Queued::Reply(frame)),
+            // Inside MULTI a blocking pop is one attempt (Redis does not
+            // block there).
+            Step::Block(mut op, _) => {
+                op.db = transaction.db;
+                transaction.queued.push(Queued::Op(op));
+            }
             Step::Invalid(frame) => {
                 transaction.dirty = true;
                 return frame;
@@ -126,6 +132,9 @@ impl Session {
                     (Some(_), Command::Publish { channel, .. }) => {
                         let receivers = self.shared.with_hub(|hub| hub.receivers(channel));
                         Frame::Integer(i64::try_from(receivers).unwrap_or(i64::MAX))
+                    }
+                    (Some(Output::Nil), cmd @ Command::BlockingPop { .. }) => {
+                        super::blocking::timeout_reply(cmd)
                     }
                     (Some(output), _) => output_frame(output, self.protocol),
                     (None, _) => err("ERR internal: no reply for a queued command"),

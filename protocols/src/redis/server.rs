@@ -236,6 +236,9 @@ async fn run_connection(
     kill: Arc<tokio::sync::Notify>,
 ) -> std::io::Result<()> {
     let mut decoder = Decoder::new(session.limits());
+    let (closed_tx, closed_rx) = watch::channel(false);
+    session.set_peer_closed(closed_rx);
+    let mut peer_closed = false;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     let mut out: Vec<u8> = Vec::new();
@@ -264,7 +267,35 @@ async fn run_connection(
             }
         }
         buf.drain(..start);
-        let after = session.dispatch_all(requests, &mut replies).await;
+        // A blocked client (BLPOP ...) must still notice CLIENT KILL and a
+        // closed socket: bytes that arrive meanwhile wait in `buf`.
+        // A closed socket stops blocked commands only (as in Redis, a
+        // command already read still runs).
+        let after = {
+            let dispatch = session.dispatch_all(requests, &mut replies);
+            tokio::pin!(dispatch);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = kill.notified() => return Ok(()),
+                    after = &mut dispatch => break after,
+                    read = stream.read(&mut scratch), if !peer_closed => match read {
+                        Ok(0) | Err(_) => {
+                            peer_closed = true;
+                            let _ = closed_tx.send(true);
+                        }
+                        Ok(n) => buf.extend_from_slice(&scratch[..n]),
+                    },
+                }
+            }
+        };
+        if peer_closed {
+            for reply in replies.drain(..) {
+                encode(&reply, session.protocol, &mut out);
+            }
+            let _ = send(&mut stream, &out).await;
+            return Ok(());
+        }
         for reply in replies.drain(..) {
             encode(&reply, session.protocol, &mut out);
             if out.len() >= WRITE_BUFFER_BYTES_MAX {

@@ -34,6 +34,8 @@ pub(super) enum Step {
     /// Refused outright (unknown command, wrong arity): inside MULTI it
     /// dooms the transaction, as in Redis.
     Invalid(Frame),
+    /// A blocking pop and how long it may wait (`None`: forever).
+    Block(Op, Option<std::time::Duration>),
     /// A connection command (name, whole request), run by the session in
     /// its place.
     Session(String, Vec<Vec<u8>>),
@@ -52,6 +54,8 @@ pub struct Session {
     pub(super) authenticated: bool,
     /// SUBSCRIBE / PSUBSCRIBE state, once the client subscribed.
     pub(super) subscriptions: Option<super::pubsub::Subscriptions>,
+    /// Turns true when the client closed its socket: blocked commands stop.
+    pub(super) peer_closed: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 pub(super) fn err(message: impl Into<String>) -> Frame {
@@ -124,6 +128,7 @@ impl Session {
         Session {
             authenticated,
             subscriptions: None,
+            peer_closed: None,
             id,
             protocol: Protocol::Resp2,
             db: 0,
@@ -131,6 +136,11 @@ impl Session {
             transaction: None,
             watched: Vec::new(),
         }
+    }
+
+    /// Tells the session when its client closes the socket.
+    pub fn set_peer_closed(&mut self, closed: tokio::sync::watch::Receiver<bool>) {
+        self.peer_closed = Some(closed);
     }
 
     pub fn limits(&self) -> crate::resp::codec::Limits {
@@ -169,6 +179,11 @@ impl Session {
                     } else {
                         self.subscribe(&args[1..], patterns, replies);
                     }
+                }
+                Step::Block(op, timeout) => {
+                    self.run_pending(&mut pending, replies).await;
+                    let frame = self.block(op, timeout).await;
+                    replies.push(frame);
                 }
                 Step::Session(name, args) => {
                     self.run_pending(&mut pending, replies).await;
@@ -239,6 +254,17 @@ impl Session {
             "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
             | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" | "subscribe"
             | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" => Step::Session(name, args),
+            "blpop" | "brpop" | "blmove" | "brpoplpush" => {
+                let (args_only, timeout) = rest.split_at(rest.len() - 1);
+                let timeout = match super::blocking::parse_timeout(&timeout[0]) {
+                    Ok(timeout) => timeout,
+                    Err(message) => return Step::Reply(err(message)),
+                };
+                match lower::lower(&name, args_only) {
+                    Ok(cmd) => Step::Block(Op { db: self.db, cmd }, timeout),
+                    Err(message) => Step::Reply(err(message)),
+                }
+            }
             _ => match lower::lower(&name, rest) {
                 Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
@@ -267,7 +293,9 @@ impl Session {
                     slots.push(Slot::Result(publish));
                 }
                 Step::Reply(frame) | Step::Invalid(frame) => slots.push(Slot::Known(frame)),
-                Step::Session(..) => unreachable!("session steps are never pending"),
+                Step::Session(..) | Step::Block(..) => {
+                    unreachable!("session and blocking steps are never pending")
+                }
             }
         }
         let mut results = if ops.is_empty() {
