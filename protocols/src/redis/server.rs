@@ -267,10 +267,11 @@ async fn run_connection(
             }
         }
         buf.drain(..start);
-        // A blocked client (BLPOP ...) must still notice CLIENT KILL and a
-        // closed socket: bytes that arrive meanwhile wait in `buf`.
-        // A closed socket stops blocked commands only (as in Redis, a
-        // command already read still runs).
+        // While the requests run, keep reading: a blocked client (BLPOP
+        // ...) must notice CLIENT KILL and a closed socket, and bytes that
+        // arrive meanwhile wait in `buf`. A closed socket stops blocked
+        // commands only; as in Redis, every request already received runs.
+        let mut arrived = false;
         let after = {
             let dispatch = session.dispatch_all(requests, &mut replies);
             tokio::pin!(dispatch);
@@ -284,18 +285,14 @@ async fn run_connection(
                             peer_closed = true;
                             let _ = closed_tx.send(true);
                         }
-                        Ok(n) => buf.extend_from_slice(&scratch[..n]),
+                        Ok(n) => {
+                            buf.extend_from_slice(&scratch[..n]);
+                            arrived = true;
+                        }
                     },
                 }
             }
         };
-        if peer_closed {
-            for reply in replies.drain(..) {
-                encode(&reply, session.protocol, &mut out);
-            }
-            let _ = send(&mut stream, &out).await;
-            return Ok(());
-        }
         for reply in replies.drain(..) {
             encode(&reply, session.protocol, &mut out);
             if out.len() >= WRITE_BUFFER_BYTES_MAX {
@@ -319,6 +316,15 @@ async fn run_connection(
         if !out.is_empty() {
             send(&mut stream, &out).await?;
             out.clear();
+        }
+        if arrived {
+            // Requests came in while these ran: decode them before waiting
+            // for more.
+            continue;
+        }
+        if peer_closed {
+            // Everything received has run; the client is gone.
+            return Ok(());
         }
         // Read into a scratch buffer zeroed once per connection: growing
         // `buf` by a zeroed chunk per read cost a 64 KiB memset per request.
