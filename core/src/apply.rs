@@ -130,6 +130,7 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::HLen { key }
         | Command::HStrLen { key, .. }
         | Command::HScan { key, .. }
+        | Command::HRandField { key, .. }
         | Command::SAdd { key, .. }
         | Command::SRem { key, .. }
         | Command::SMembers { key }
@@ -266,6 +267,12 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
         Command::HKeys { key, values } => view.hkeys_or_vals(key, *values),
         Command::HLen { key } => view.hlen(key),
         Command::HStrLen { key, field } => view.hstrlen(key, field),
+        Command::HRandField {
+            key,
+            count,
+            withvalues,
+            seed,
+        } => view.hrandfield(key, *count, *withvalues, *seed),
         Command::HScan {
             key,
             cursor,
@@ -770,6 +777,7 @@ impl<S: Store> Shard<'_, S> {
             | Command::HLen { .. }
             | Command::HStrLen { .. }
             | Command::HScan { .. }
+            | Command::HRandField { .. }
             | Command::Get { .. }
             | Command::MGet { .. }
             | Command::Exists { .. }

@@ -327,6 +327,13 @@ pub enum Command {
         key: Key,
         field: Vec<u8>,
     },
+    /// HRANDFIELD; `seed` is drawn by the node that runs it.
+    HRandField {
+        key: Key,
+        count: Option<i64>,
+        withvalues: bool,
+        seed: u64,
+    },
     HScan {
         key: Key,
         cursor: u64,
@@ -613,6 +620,7 @@ impl Command {
                 | Command::HLen { .. }
                 | Command::HStrLen { .. }
                 | Command::HScan { .. }
+                | Command::HRandField { .. }
                 | Command::SMembers { .. }
                 | Command::SIsMember { .. }
                 | Command::SMIsMember { .. }
@@ -663,6 +671,7 @@ impl Command {
             Command::SPop { seed, .. }
             | Command::SRandMember { seed, .. }
             | Command::RandomKey { seed }
+            | Command::HRandField { seed, .. }
             | Command::BlockingPop { request: seed, .. } => vec![seed],
             Command::Exec { ops, .. } => ops
                 .iter_mut()

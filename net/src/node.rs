@@ -354,6 +354,110 @@ impl Node {
             .map(|s| s.state.subscribe_published())
     }
 
+    /// WAIT: how many followers hold the leader's log up to its end as of
+    /// now (so every write acknowledged before), waiting up to `timeout`
+    /// (`None`: until `wanted` do) for `wanted` of them. Asked of the
+    /// leader, wherever the client is.
+    pub async fn wait_replicas(
+        &self,
+        wanted: u64,
+        timeout: Option<Duration>,
+    ) -> Result<u64, ExecError> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            // Waits longer than a request timeout go in request-sized steps.
+            let step = self.inner.config.request_timeout;
+            let now = tokio::time::Instant::now();
+            let this_step = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(now).min(step),
+                None => step,
+            };
+            let count = match self.replicas_here(DATA_SHARD, wanted, this_step).await {
+                Ok(count) => count,
+                Err(Proposed::NotLeader(Some(leader), Some(node))) if leader != self.id() => {
+                    let request = PeerRequest::Replicas {
+                        shard: DATA_SHARD,
+                        wanted,
+                        timeout_ms: u64::try_from(this_step.as_millis()).unwrap_or(u64::MAX),
+                    };
+                    match self
+                        .inner
+                        .transport
+                        .call(leader, node.addr, request, this_step + step)
+                        .await
+                    {
+                        Ok(PeerResponse::Replicas(Ok(count))) => count,
+                        Ok(PeerResponse::Replicas(Err(e))) => {
+                            return Err(ExecError::Failed(e.to_string()))
+                        }
+                        Ok(other) => {
+                            return Err(ExecError::Failed(format!("unexpected reply: {other:?}")))
+                        }
+                        Err(e) => return Err(ExecError::Failed(e.to_string())),
+                    }
+                }
+                Err(Proposed::NotLeader(..)) => return Err(ExecError::NoLeader),
+                Err(Proposed::Unknown(why) | Proposed::Failed(why)) => {
+                    return Err(ExecError::Failed(why))
+                }
+            };
+            let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+            if count >= wanted || expired {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// On the leader: followers whose matched log reaches the leader's log
+    /// end as of the call, waiting up to `timeout` for `wanted` of them.
+    async fn replicas_here(
+        &self,
+        shard_id: ShardId,
+        wanted: u64,
+        timeout: Duration,
+    ) -> Result<u64, Proposed> {
+        let Some(shard) = self.shard(shard_id) else {
+            return Err(Proposed::Failed(format!("{shard_id} is not hosted here")));
+        };
+        let mut metrics = shard.raft.metrics();
+        let target = {
+            let now = metrics.borrow();
+            if now.current_leader != Some(self.id()) {
+                let leader = now.current_leader;
+                let node =
+                    leader.and_then(|id| now.membership_config.membership().get_node(&id).cloned());
+                return Err(Proposed::NotLeader(leader, node));
+            }
+            now.last_log_index.unwrap_or(0)
+        };
+        let count_now = |metrics: &openraft::RaftMetrics<u64, BasicNode>| {
+            metrics.replication.as_ref().map_or(0, |replication| {
+                replication
+                    .iter()
+                    .filter(|(id, matched)| {
+                        **id != self.id() && matched.is_some_and(|m| m.index >= target)
+                    })
+                    .count() as u64
+            })
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let count = count_now(&metrics.borrow_and_update());
+            if count >= wanted {
+                return Ok(count);
+            }
+            tokio::select! {
+                biased;
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        return Ok(count);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return Ok(count),
+            }
+        }
+    }
+
     /// Watches the data shard's applied index: it moves whenever this
     /// replica applies entries (blocking commands wait on it).
     pub fn subscribe_applied(&self) -> Option<watch::Receiver<u64>> {
@@ -1174,6 +1278,22 @@ impl Node {
             PeerRequest::Join { node_id, addr } => {
                 PeerResponse::Joined(self.add_member(node_id, addr).await)
             }
+            PeerRequest::Replicas {
+                shard,
+                wanted,
+                timeout_ms,
+            } => PeerResponse::Replicas(
+                match self
+                    .replicas_here(shard, wanted, Duration::from_millis(timeout_ms))
+                    .await
+                {
+                    Ok(count) => Ok(count),
+                    Err(Proposed::NotLeader(leader, _)) => Err(ForwardError::NotLeader(leader)),
+                    Err(Proposed::Unknown(why) | Proposed::Failed(why)) => {
+                        Err(ForwardError::Failed(why))
+                    }
+                },
+            ),
         }
     }
 }

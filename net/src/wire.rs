@@ -39,6 +39,13 @@ pub enum PeerRequest {
     Read { shard: ShardId, ops: Vec<Op> },
     /// Add a node to the cluster (as a voter) through the leader.
     Join { node_id: u64, addr: String },
+    /// WAIT through the leader: how many followers hold its log up to its
+    /// end, waiting up to `timeout_ms` for `wanted` of them.
+    Replicas {
+        shard: ShardId,
+        wanted: u64,
+        timeout_ms: u64,
+    },
 }
 
 /// Why a forwarded command did not produce an output.
@@ -62,6 +69,7 @@ pub enum PeerResponse {
     /// One output per forwarded op.
     Outputs(Result<Vec<Output>, ForwardError>),
     Joined(Result<(), String>),
+    Replicas(Result<u64, ForwardError>),
     /// The request named a shard this node does not host.
     NoSuchShard(ShardId),
 }

@@ -255,3 +255,46 @@ fn random_choices_are_replicated_not_redrawn() {
         .expect("smembers");
     assert_eq!(remaining, expected);
 }
+
+#[test]
+fn wait_counts_the_followers_holding_the_writes() {
+    // Goal: WAIT through a follower or the leader answers with the
+    // followers that hold every acknowledged write: both of them in a
+    // healthy 3-node cluster; one once a follower is killed, after the
+    // timeout when asked for two.
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(ELECTION);
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut con = cluster.server(follower).connection().expect("connect");
+    set(&mut con, "k", "v").expect("set");
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut con)
+        .expect("wait");
+    assert_eq!(replicas, 2);
+    let other = (1..=3)
+        .find(|id| *id != leader && *id != follower)
+        .expect("third node");
+    cluster.server(other).kill();
+    let mut con = cluster.server(leader).connection().expect("connect");
+    set(&mut con, "k", "w").expect("set");
+    let started = std::time::Instant::now();
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(300)
+        .query(&mut con)
+        .expect("wait");
+    assert_eq!(replicas, 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "waited for the timeout"
+    );
+    let e = redis::cmd("WAIT")
+        .arg(1)
+        .arg(-1)
+        .query::<i64>(&mut con)
+        .expect_err("negative");
+    assert_eq!(e.detail(), Some("timeout is negative"));
+}

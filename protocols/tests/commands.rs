@@ -570,3 +570,50 @@ fn list_commands() {
         "WRONGTYPE Operation against a key holding the wrong kind of value"
     );
 }
+
+#[test]
+fn hrandfield_counts_and_values() {
+    // Goal: HRANDFIELD's forms: one field, distinct fields up to a positive
+    // count, exactly |count| with repeats for a negative one, WITHVALUES
+    // pairs, and nil / empty on a missing key.
+    let (_cluster, mut con) = start();
+    ok(&mut con, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+    let Value::BulkString(one) = ok(&mut con, &["HRANDFIELD", "h"]) else {
+        panic!("a field");
+    };
+    assert!([&b"a"[..], b"b", b"c"].contains(&one.as_slice()));
+    let Value::Array(all) = ok(&mut con, &["HRANDFIELD", "h", "10"]) else {
+        panic!("an array");
+    };
+    let mut all: Vec<Value> = all;
+    all.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(all, vec![bulk("a"), bulk("b"), bulk("c")]);
+    let Value::Array(repeats) = ok(&mut con, &["HRANDFIELD", "h", "-7"]) else {
+        panic!("an array");
+    };
+    assert_eq!(repeats.len(), 7);
+    let Value::Array(pairs) = ok(&mut con, &["HRANDFIELD", "h", "2", "WITHVALUES"]) else {
+        panic!("an array");
+    };
+    assert_eq!(pairs.len(), 4);
+    for pair in pairs.chunks(2) {
+        let (Value::BulkString(field), Value::BulkString(value)) = (&pair[0], &pair[1]) else {
+            panic!("field, value");
+        };
+        let expected = match field.as_slice() {
+            b"a" => "1",
+            b"b" => "2",
+            _ => "3",
+        };
+        assert_eq!(value, expected.as_bytes());
+    }
+    assert_eq!(ok(&mut con, &["HRANDFIELD", "none"]), Value::Nil);
+    assert_eq!(
+        ok(&mut con, &["HRANDFIELD", "none", "3"]),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        error(&mut con, &["HRANDFIELD", "h", "1", "BOGUS"]),
+        "ERR syntax error"
+    );
+}

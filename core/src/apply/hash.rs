@@ -117,6 +117,59 @@ impl<S: Store> View<'_, S> {
         })
     }
 
+    /// HRANDFIELD: without a count, one field or nil; a positive count, that
+    /// many distinct fields at most; a negative one, exactly |count|, with
+    /// repeats. Chosen with the seed the node drew, so replicas agree.
+    pub(super) fn hrandfield(
+        &self,
+        key: &[u8],
+        count: Option<i64>,
+        withvalues: bool,
+        seed: u64,
+    ) -> Result<Output, StoreError> {
+        let fields = match self.find_hash(key)? {
+            Found::Absent => Vec::new(),
+            Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
+            Found::Hash(_) => self.fields(key)?,
+        };
+        let mut rng = super::set::SplitMix(seed);
+        let Some(count) = count else {
+            return Ok(if fields.is_empty() {
+                Output::Nil
+            } else {
+                Output::Bytes(fields[rng.below(fields.len())].0.clone())
+            });
+        };
+        let chosen: Vec<usize> = if fields.is_empty() {
+            Vec::new()
+        } else if count >= 0 {
+            rng.distinct(fields.len(), usize::try_from(count).unwrap_or(usize::MAX))
+        } else {
+            let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+            (0..wanted).map(|_| rng.below(fields.len())).collect()
+        };
+        Ok(if withvalues {
+            Output::Pairs(
+                chosen
+                    .into_iter()
+                    .map(|i| {
+                        (
+                            Output::Bytes(fields[i].0.clone()),
+                            Output::Bytes(fields[i].1.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            Output::Array(
+                chosen
+                    .into_iter()
+                    .map(|i| Output::Bytes(fields[i].0.clone()))
+                    .collect(),
+            )
+        })
+    }
+
     /// HSCAN. The cursor names a position in field order (see
     /// [`scan_cursor`]): fields present for the whole scan are returned at
     /// least once, fields may come twice, as Redis allows.

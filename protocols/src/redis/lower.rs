@@ -249,6 +249,20 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
             values: name == "hvals",
         },
         "hlen" => Command::HLen { key: key() },
+        "hrandfield" => {
+            let (count, withvalues) = match &args[1..] {
+                [] => (None, false),
+                [count] => (Some(int(count)?), false),
+                [count, option] if upper(option) == "WITHVALUES" => (Some(int(count)?), true),
+                _ => return Err(errors::SYNTAX.to_string()),
+            };
+            Command::HRandField {
+                key: key(),
+                count,
+                withvalues,
+                seed: 0,
+            }
+        }
         "hstrlen" => Command::HStrLen {
             key: key(),
             field: args[1].clone(),

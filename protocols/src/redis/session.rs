@@ -253,7 +253,9 @@ impl Session {
             "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
             "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
             | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" | "subscribe"
-            | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" => Step::Session(name, args),
+            | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" | "wait" => {
+                Step::Session(name, args)
+            }
             "blpop" | "brpop" | "blmove" | "brpoplpush" => {
                 let (args_only, timeout) = rest.split_at(rest.len() - 1);
                 let timeout = match super::blocking::parse_timeout(&timeout[0]) {
@@ -332,6 +334,7 @@ impl Session {
             "info" => info::reply(&self.shared, rest).await,
             "auth" => self.auth(rest),
             "pubsub" => self.pubsub(rest),
+            "wait" => self.wait(rest).await,
             "config" => self.config(rest),
             "acl" => self.acl(rest),
             "multi" => self.multi(),
@@ -347,6 +350,25 @@ impl Session {
             )),
         };
         (frame, After::Continue)
+    }
+
+    /// WAIT numreplicas timeout: how many followers hold every write
+    /// acknowledged so far (Raft already had a quorum hold each one).
+    async fn wait(&mut self, args: &[Vec<u8>]) -> Frame {
+        let Some(wanted) = lower::parse_i64(&args[0]) else {
+            return err(orbit_core::output::errors::NOT_INTEGER);
+        };
+        let timeout_ms = match lower::parse_i64(&args[1]) {
+            None => return err("ERR timeout is not an integer or out of range"),
+            Some(ms) if ms < 0 => return err("ERR timeout is negative"),
+            Some(ms) => u64::try_from(ms).unwrap_or(0),
+        };
+        let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
+        let wanted = u64::try_from(wanted).unwrap_or(0);
+        match self.shared.node.wait_replicas(wanted, timeout).await {
+            Ok(count) => Frame::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
+            Err(e) => exec_error_frame(e),
+        }
     }
 
     fn select(&mut self, arg: &[u8]) -> Frame {
