@@ -15,6 +15,10 @@ pub enum Call {
     SAdd { key: String, member: u64 },
     /// SMEMBERS key.
     SMembers { key: String },
+    /// RPUSH key value (list workload; values are unique per run).
+    Append { key: String, value: u64 },
+    /// LRANGE key 0 -1.
+    ReadList { key: String },
 }
 
 impl Call {
@@ -24,8 +28,15 @@ impl Call {
             | Call::Get { key }
             | Call::Incr { key }
             | Call::SAdd { key, .. }
-            | Call::SMembers { key } => key,
+            | Call::SMembers { key }
+            | Call::Append { key, .. }
+            | Call::ReadList { key } => key,
         }
+    }
+
+    /// True for the list workload's calls, which the list checker owns.
+    pub fn is_list(&self) -> bool {
+        matches!(self, Call::Append { .. } | Call::ReadList { .. })
     }
 
     /// True for the set workload's calls, which the set checker owns.
@@ -47,6 +58,10 @@ pub enum Ret {
     Added(i64),
     /// SMEMBERS' members, sorted.
     Members(Vec<u64>),
+    /// RPUSH's new length.
+    Length(i64),
+    /// LRANGE's items, in list order.
+    Items(Vec<u64>),
 }
 
 /// How an operation ended.

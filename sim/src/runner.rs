@@ -20,7 +20,7 @@ use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
-use crate::checker::{durability, leaders, linearizable, liveness, replicas, set};
+use crate::checker::{durability, leaders, linearizable, list, liveness, replicas, set};
 use crate::disk::DiskFaults;
 use crate::history::{Call, History, Operation, Outcome, Ret};
 use crate::params::{Fault, Params};
@@ -369,14 +369,27 @@ async fn client_loop(world: Arc<World>, node: Node, client: u64) {
 
 /// The set workload's key (checked by `checker::set`).
 const SET_KEY: &str = "s0";
+/// The list workload's key (checked by `checker::list`).
+const LIST_KEY: &str = "l0";
 
 /// A random call of the workload mix; SET values and SADD members are
 /// unique.
 fn next_call(params: &Params, client: u64, sequence: &mut u64) -> Call {
     let mut rng = madsim::rand::thread_rng();
     let keys = params.register_keys + params.counter_keys;
-    let pick = rng.gen_range(0..keys + 1);
-    if pick == keys {
+    let pick = rng.gen_range(0..keys + 2);
+    if pick == keys + 1 {
+        let key = LIST_KEY.to_string();
+        if rng.gen_bool(0.7) {
+            *sequence += 1;
+            Call::Append {
+                key,
+                value: (client + 1) * 1_000_000 + *sequence,
+            }
+        } else {
+            Call::ReadList { key }
+        }
+    } else if pick == keys {
         let key = SET_KEY.to_string();
         if rng.gen_bool(0.7) {
             *sequence += 1;
@@ -431,12 +444,26 @@ fn command_for(call: &Call) -> Command {
         Call::SMembers { key } => Command::SMembers {
             key: key.as_bytes().to_vec(),
         },
+        Call::Append { key, value } => Command::Push {
+            key: key.as_bytes().to_vec(),
+            values: vec![value.to_string().into_bytes()],
+            left: false,
+            only_if_exists: false,
+        },
+        Call::ReadList { key } => Command::LRange {
+            key: key.as_bytes().to_vec(),
+            start: 0,
+            stop: -1,
+        },
     }
 }
 
 /// Executes a call through the node's router and classifies the result.
 async fn execute(node: &Node, call: &Call) -> Outcome {
-    let is_read = matches!(call, Call::Get { .. } | Call::SMembers { .. });
+    let is_read = matches!(
+        call,
+        Call::Get { .. } | Call::SMembers { .. } | Call::ReadList { .. }
+    );
     let result = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, command_for(call))).await;
     let unknown = if is_read {
         Outcome::Fail
@@ -461,6 +488,17 @@ async fn execute(node: &Node, call: &Call) -> Outcome {
             }
             (Call::Incr { .. }, Output::Int(n)) => Outcome::Ok(Ret::Counter(n)),
             (Call::SAdd { .. }, Output::Int(n)) => Outcome::Ok(Ret::Added(n)),
+            (Call::Append { .. }, Output::Int(n)) => Outcome::Ok(Ret::Length(n)),
+            (Call::ReadList { .. }, Output::Array(items)) => {
+                let values: Option<Vec<u64>> = items
+                    .into_iter()
+                    .map(|item| match item {
+                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+                        _ => None,
+                    })
+                    .collect();
+                values.map_or(Outcome::Fail, |values| Outcome::Ok(Ret::Items(values)))
+            }
             (Call::SMembers { .. }, Output::Array(items)) => {
                 let members: Option<Vec<u64>> = items
                     .into_iter()
@@ -877,6 +915,9 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
         .chain(std::iter::once(Call::SMembers {
             key: SET_KEY.to_string(),
         }))
+        .chain(std::iter::once(Call::ReadList {
+            key: LIST_KEY.to_string(),
+        }))
         .collect();
     for call in calls {
         // A read that fails has no effect: retry it (as a new operation)
@@ -924,6 +965,9 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     }
     if let Err(e) = set::check(&history) {
         failures.push(format!("sets: {e}"));
+    }
+    if let Err(e) = list::check(&history) {
+        failures.push(format!("lists: {e}"));
     }
     if let Err(e) = replicas::check(&world.state_samples.lock().expect("samples")) {
         failures.push(format!("replicas: {e}"));

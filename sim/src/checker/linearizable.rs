@@ -142,8 +142,8 @@ fn format_ids(ids: &[u64], ids_max: usize) -> String {
 pub fn check(history: &History) -> Result<(), LinearizabilityError> {
     for key in history.keys() {
         let ops: Vec<&Operation> = history.for_key(&key).collect();
-        if ops.iter().any(|op| op.call.is_set()) {
-            continue; // the set checker's (checker/set.rs)
+        if ops.iter().any(|op| op.call.is_set() || op.call.is_list()) {
+            continue; // the set and list checkers' (checker/set.rs, list.rs)
         }
         check_key(&ops)?;
     }
@@ -274,8 +274,11 @@ fn step(state: State, call: &Call) -> Option<(State, Ret)> {
             let counter = i64::try_from(value).ok()?;
             Some((Some(value), Ret::Counter(counter)))
         }
-        // Set keys never reach this model (`check` leaves them to set.rs).
-        Call::SAdd { .. } | Call::SMembers { .. } => None,
+        // Set and list keys never reach this model (`check` leaves them to
+        // set.rs and list.rs).
+        Call::SAdd { .. } | Call::SMembers { .. } | Call::Append { .. } | Call::ReadList { .. } => {
+            None
+        }
     }
 }
 
@@ -353,9 +356,12 @@ fn prepare<'a>(key: &str, ops: &[&'a Operation]) -> Result<Prepared<'a>, Lineari
         };
         let written = match op.call {
             Call::Set { value, .. } => Some(Some(value)),
-            Call::Get { .. } | Call::Incr { .. } | Call::SAdd { .. } | Call::SMembers { .. } => {
-                None
-            }
+            Call::Get { .. }
+            | Call::Incr { .. }
+            | Call::SAdd { .. }
+            | Call::SMembers { .. }
+            | Call::Append { .. }
+            | Call::ReadList { .. } => None,
         };
         let read_ns = written.and_then(|value| read_by_ns.get(&value).copied());
         search_ops.push(SearchOp {
@@ -1610,7 +1616,9 @@ mod tests {
                     Ret::Done => Ret::Done,
                     Ret::Value(_) => Ret::Value(Some(rng.below(5)).filter(|&v| v > 0)),
                     Ret::Counter(_) => Ret::Counter(rng.below(5) as i64),
-                    other @ (Ret::Added(_) | Ret::Members(_)) => other,
+                    other @ (Ret::Added(_) | Ret::Members(_) | Ret::Length(_) | Ret::Items(_)) => {
+                        other
+                    }
                 };
             }
             if let Outcome::Ok(_) = ops[i].outcome {

@@ -8,6 +8,7 @@
 //! | [`durability`] | No acknowledged write is lost: final reads after healing (Jepsen's counter and lost-write checks). |
 //! | [`replicas`] | Replicas hold identical state at equal applied index (Raft State Machine Safety). |
 //! | [`leaders`] | At most one leader per term (Election Safety) and Log Matching. |
+//! | [`list`] | The list workload is a linearizable append-only list: reads are prefixes of one order, hold no phantom or duplicate, lose no acknowledged append, keep real-time order (Jepsen's list-append, single key). |
 //! | [`set`] | The set workload is a linearizable grow-only set: no acknowledged add lost, no phantom member, reads never shrink (Jepsen's set / set-full). |
 //!
 //! | [`liveness`] | After faults heal, a write commits and the replicas converge within a bound (Raft §5.6). |
@@ -18,6 +19,7 @@
 pub mod durability;
 pub mod leaders;
 pub mod linearizable;
+pub mod list;
 pub mod liveness;
 pub mod replicas;
 pub mod set;
