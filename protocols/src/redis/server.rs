@@ -19,6 +19,9 @@ use crate::resp::codec::{encode, Decoder, Frame, Limits};
 
 /// Bytes read from a socket per call, at most.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Bytes read ahead while a pipeline runs, at most: a client that sends
+/// faster than its commands run waits in its socket, not in our memory.
+const READ_AHEAD_BYTES_MAX: usize = 1024 * 1024;
 /// Replies are flushed once this many bytes are pending, at most.
 const WRITE_BUFFER_BYTES_MAX: usize = 1024 * 1024;
 
@@ -280,7 +283,7 @@ async fn run_connection(
                     biased;
                     _ = kill.notified() => return Ok(()),
                     after = &mut dispatch => break after,
-                    read = stream.read(&mut scratch), if !peer_closed => match read {
+                    read = stream.read(&mut scratch), if !peer_closed && buf.len() < READ_AHEAD_BYTES_MAX => match read {
                         Ok(0) | Err(_) => {
                             peer_closed = true;
                             let _ = closed_tx.send(true);
