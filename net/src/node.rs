@@ -630,7 +630,7 @@ impl Node {
                     }
                     Err(_) if yields < linger => {
                         yields += 1;
-                        tokio::task::yield_now().await;
+                        yield_to_others().await;
                     }
                     Err(_) => break,
                 }
@@ -1161,6 +1161,36 @@ impl Node {
                 tracing::warn!(shard = %shard.id, error = %e, "raft shutdown failed");
             }
         }
+    }
+}
+
+/// Lets the other ready tasks run before this one goes on.
+///
+/// In production this is tokio's `yield_now`. In the simulator it must not
+/// be: tokio's defers the wake-up to the real tokio runtime, which the
+/// simulator enters only to seed tokio's rng (`sim/src/runner.rs`) and which
+/// never runs anything, so the task would sleep forever (the simulator
+/// caught exactly that). There a self-wake puts the task back in madsim's
+/// ready queue, which picks the next task at random.
+async fn yield_to_others() {
+    #[cfg(not(madsim))]
+    {
+        #[allow(clippy::disallowed_methods)]
+        tokio::task::yield_now().await;
+    }
+    #[cfg(madsim)]
+    {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
