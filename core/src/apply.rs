@@ -859,6 +859,49 @@ impl<S: Store> Shard<'_, S> {
             .put(&keys::data_key(self.db, key), &record.encode())
     }
 
+    /// Writes a counted collection's record (hash, set, sorted set) with
+    /// `count` members, keeping the deadline of `existing`; a collection
+    /// left empty is deleted, as in Redis.
+    fn store_counted(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        existing: Option<&Record>,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        if count == 0 {
+            return self.remove(key).map(drop);
+        }
+        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
+        self.put_collection(key, kind, keys::encode_count(count), expires_at_ms)
+    }
+
+    /// Deletes the elements `names` (under sub-tag `sub`) of the counted
+    /// collection `existing` at `key`; returns how many there were.
+    fn remove_named(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        existing: &Record,
+        sub: u8,
+        names: &[Vec<u8>],
+    ) -> Result<u64, StoreError> {
+        let mut count = keys::decode_count(&existing.payload)?;
+        let mut removed = 0u64;
+        for name in names {
+            let element = keys::element_key(self.db, key, sub, name);
+            if self.store.get(&element)?.is_some() {
+                self.store.delete(&element)?;
+                removed += 1;
+                count -= 1;
+            }
+        }
+        if removed > 0 {
+            self.store_counted(key, kind, Some(existing), count)?;
+        }
+        Ok(removed)
+    }
+
     /// Every element of `key`: (element bytes after the key's prefix, value).
     fn elements(&self, key: &[u8]) -> Result<Vec<Pair>, StoreError> {
         scan_suffixes(&*self.store, &keys::elements_prefix(self.db, key))

@@ -284,21 +284,6 @@ impl<S: Store> Shard<'_, S> {
         keys::element_key(self.db, key, keys::SUB_FIELD, field)
     }
 
-    /// Writes `key`'s hash record with `count` fields (deleting the key when
-    /// it has none), keeping its deadline.
-    fn store_hash(
-        &mut self,
-        key: &[u8],
-        existing: Option<&Record>,
-        count: u64,
-    ) -> Result<(), StoreError> {
-        if count == 0 {
-            return self.remove(key).map(drop);
-        }
-        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
-        self.put_collection(key, Kind::Hash, keys::encode_count(count), expires_at_ms)
-    }
-
     /// HSET (`count_new`: replies the number of fields added) and HMSET
     /// (replies OK). A field named twice takes its last value.
     pub(super) fn hset(
@@ -324,7 +309,7 @@ impl<S: Store> Shard<'_, S> {
             }
             self.store.put(&element, value)?;
         }
-        self.store_hash(key, existing.as_ref(), count)?;
+        self.store_counted(key, Kind::Hash, existing.as_ref(), count)?;
         Ok(if count_new {
             int_output(added)
         } else {
@@ -351,7 +336,7 @@ impl<S: Store> Shard<'_, S> {
             None => 1,
         };
         self.store.put(&element, value)?;
-        self.store_hash(key, existing.as_ref(), count)?;
+        self.store_counted(key, Kind::Hash, existing.as_ref(), count)?;
         Ok(Output::Int(1))
     }
 
@@ -361,19 +346,7 @@ impl<S: Store> Shard<'_, S> {
             Ok(None) => return Ok(Output::Int(0)),
             Err(output) => return Ok(output),
         };
-        let mut count = keys::decode_count(&existing.payload)?;
-        let mut removed = 0u64;
-        for field in fields {
-            let element = self.field_key(key, field);
-            if self.store.get(&element)?.is_some() {
-                self.store.delete(&element)?;
-                removed += 1;
-                count -= 1;
-            }
-        }
-        if removed > 0 {
-            self.store_hash(key, Some(&existing), count)?;
-        }
+        let removed = self.remove_named(key, Kind::Hash, &existing, keys::SUB_FIELD, fields)?;
         Ok(int_output(removed))
     }
 
@@ -429,7 +402,7 @@ impl<S: Store> Shard<'_, S> {
         };
         self.store.put(&element, &value)?;
         let count = hash_count(existing.as_ref())? + u64::from(current.is_none());
-        self.store_hash(key, existing.as_ref(), count)?;
+        self.store_counted(key, Kind::Hash, existing.as_ref(), count)?;
         Ok(reply)
     }
 }

@@ -211,21 +211,6 @@ impl<S: Store> Shard<'_, S> {
         })
     }
 
-    /// Writes the set record with `count` members (deleting the key when
-    /// empty), keeping its deadline.
-    fn store_set(
-        &mut self,
-        key: &[u8],
-        existing: Option<&Record>,
-        count: u64,
-    ) -> Result<(), StoreError> {
-        if count == 0 {
-            return self.remove(key).map(drop);
-        }
-        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
-        self.put_collection(key, Kind::Set, keys::encode_count(count), expires_at_ms)
-    }
-
     fn count_of(existing: Option<&Record>) -> Result<u64, StoreError> {
         existing.map_or(Ok(0), |record| keys::decode_count(&record.payload))
     }
@@ -246,7 +231,7 @@ impl<S: Store> Shard<'_, S> {
             }
         }
         if added > 0 {
-            self.store_set(key, existing.as_ref(), count)?;
+            self.store_counted(key, Kind::Set, existing.as_ref(), count)?;
         }
         Ok(int_output(added))
     }
@@ -257,19 +242,7 @@ impl<S: Store> Shard<'_, S> {
             Ok(None) => return Ok(Output::Int(0)),
             Err(output) => return Ok(output),
         };
-        let mut count = keys::decode_count(&existing.payload)?;
-        let mut removed = 0u64;
-        for member in members {
-            let element = self.member_key(key, member);
-            if self.store.get(&element)?.is_some() {
-                self.store.delete(&element)?;
-                removed += 1;
-                count -= 1;
-            }
-        }
-        if removed > 0 {
-            self.store_set(key, Some(&existing), count)?;
-        }
+        let removed = self.remove_named(key, Kind::Set, &existing, keys::SUB_MEMBER, members)?;
         Ok(int_output(removed))
     }
 
@@ -305,7 +278,7 @@ impl<S: Store> Shard<'_, S> {
         let left = keys::decode_count(&existing.payload)?
             - u64::try_from(popped.len()).unwrap_or(u64::MAX);
         if !popped.is_empty() {
-            self.store_set(key, Some(&existing), left)?;
+            self.store_counted(key, Kind::Set, Some(&existing), left)?;
         }
         Ok(match count {
             None => popped.into_iter().next().map_or(Output::Nil, Output::Bytes),
@@ -363,12 +336,17 @@ impl<S: Store> Shard<'_, S> {
         }
         let element = self.member_key(source, member);
         self.store.delete(&element)?;
-        self.store_set(source, Some(&from), keys::decode_count(&from.payload)? - 1)?;
+        self.store_counted(
+            source,
+            Kind::Set,
+            Some(&from),
+            keys::decode_count(&from.payload)? - 1,
+        )?;
         let target = self.member_key(destination, member);
         if self.store.get(&target)?.is_none() {
             self.store.put(&target, &[])?;
             let count = Self::count_of(to.as_ref())? + 1;
-            self.store_set(destination, to.as_ref(), count)?;
+            self.store_counted(destination, Kind::Set, to.as_ref(), count)?;
         }
         Ok(Output::Int(1))
     }

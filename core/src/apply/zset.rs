@@ -383,19 +383,6 @@ impl<S: Store> Shard<'_, S> {
         })
     }
 
-    fn store_zset(
-        &mut self,
-        key: &[u8],
-        existing: Option<&Record>,
-        count: u64,
-    ) -> Result<(), StoreError> {
-        if count == 0 {
-            return self.remove(key).map(drop);
-        }
-        let expires_at_ms = existing.and_then(|record| record.expires_at_ms);
-        self.put_collection(key, Kind::ZSet, keys::encode_count(count), expires_at_ms)
-    }
-
     fn index_key(&self, key: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
         let mut element = score_bytes(score).to_vec();
         element.extend_from_slice(member);
@@ -485,7 +472,7 @@ impl<S: Store> Shard<'_, S> {
             }
         }
         if added + changed > 0 {
-            self.store_zset(key, existing.as_ref(), count)?;
+            self.store_counted(key, Kind::ZSet, existing.as_ref(), count)?;
         }
         Ok(if flags.incr {
             incr_reply
@@ -525,7 +512,7 @@ impl<S: Store> Shard<'_, S> {
             }
         }
         if removed > 0 {
-            self.store_zset(key, Some(&existing), count)?;
+            self.store_counted(key, Kind::ZSet, Some(&existing), count)?;
         }
         Ok(int_output(removed))
     }
@@ -547,7 +534,7 @@ impl<S: Store> Shard<'_, S> {
         }
         let removed = u64::try_from(doomed.len()).unwrap_or(u64::MAX);
         if removed > 0 {
-            self.store_zset(key, Some(&existing), count - removed)?;
+            self.store_counted(key, Kind::ZSet, Some(&existing), count - removed)?;
         }
         Ok(int_output(removed))
     }
@@ -590,7 +577,7 @@ impl<S: Store> Shard<'_, S> {
             self.delete_member(key, member, *score)?;
         }
         if !popped.is_empty() {
-            self.store_zset(key, Some(&existing), total - wanted)?;
+            self.store_counted(key, Kind::ZSet, Some(&existing), total - wanted)?;
         }
         Ok(match count {
             None => Output::Array(
