@@ -567,3 +567,21 @@ fn keyspace_commands_match_redis() {
         );
     }
 }
+
+#[test]
+fn connection_commands_queue_inside_multi_like_redis() {
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["MULTI"],
+            &["CLIENT", "SETNAME", "txn-client"],
+            &["SET", "k", "v"],
+            &["CLIENT", "GETNAME"],
+            &["CONFIG", "GET", "databases"],
+            &["EXEC"],
+            &["CLIENT", "GETNAME"],
+        ],
+    );
+}

@@ -24,6 +24,9 @@ pub(super) enum Queued {
     Reply(Frame),
     /// SELECT: later commands run in this db.
     Select(u8),
+    /// A connection command (CLIENT, INFO, HELLO, COMMAND, ...): run by the
+    /// session at EXEC, its reply in its place.
+    Connection(String, Vec<Vec<u8>>),
 }
 
 pub(super) struct Transaction {
@@ -88,6 +91,9 @@ impl Session {
                     Err(frame) => transaction.queued.push(Queued::Reply(frame)),
                 },
                 "unwatch" => transaction.queued.push(Queued::Reply(ok())),
+                "client" | "info" | "hello" | "command" | "config" | "acl" | "pubsub" | "auth" => {
+                    transaction.queued.push(Queued::Connection(name, args));
+                }
                 _ => {
                     transaction.dirty = true;
                     return err("ERR Command not allowed inside a transaction");
@@ -110,7 +116,7 @@ impl Session {
             .iter()
             .filter_map(|queued| match queued {
                 Queued::Op(op) => Some((op.db, op.cmd.clone())),
-                Queued::Reply(_) | Queued::Select(_) => None,
+                Queued::Reply(_) | Queued::Select(_) | Queued::Connection(..) => None,
             })
             .collect();
         let outcome = self
@@ -144,6 +150,11 @@ impl Session {
                     self.db = db;
                     self.shared.update_client(self.id, |c| c.db = db);
                     ok()
+                }
+                // Boxed: session_command can reach EXEC (not from here: only
+                // connection commands are queued), so its future is recursive.
+                Queued::Connection(name, args) => {
+                    Box::pin(self.session_command(&name, &args[1..])).await.0
                 }
             });
         }

@@ -324,7 +324,7 @@ impl Session {
     }
 
     /// Connection commands, answered by the session itself.
-    async fn session_command(&mut self, name: &str, rest: &[Vec<u8>]) -> (Frame, After) {
+    pub(super) async fn session_command(&mut self, name: &str, rest: &[Vec<u8>]) -> (Frame, After) {
         let frame = match name {
             "quit" => return (ok(), After::Close),
             "select" => self.select(&rest[0]),
