@@ -26,26 +26,11 @@ BIN=target/release/orbit-server
 
 RESP=(17301 17302 17303)
 RAFT=(17401 17402 17403)
-PEERS=()
-for i in 1 2 3; do PEERS+=(--peer "$i=127.0.0.1:${RAFT[$((i - 1))]}"); done
-for i in 1 2 3; do
-    "$BIN" --node-id "$i" --data-dir "$WORK/n$i" \
-        --resp-addr "127.0.0.1:${RESP[$((i - 1))]}" --raft-addr "127.0.0.1:${RAFT[$((i - 1))]}" \
-        "${PEERS[@]}" --log warn >"$WORK/n$i.log" 2>&1 &
-    PIDS+=($!)
-done
+# shellcheck source=bench/cluster.sh
+source bench/cluster.sh
+start_cluster "${RESP[@]}" "${RAFT[@]}"
 
-LEADER=""
-for _ in $(seq 1 200); do
-    for port in "${RESP[@]}"; do
-        if redis-cli -p "$port" info raft 2>/dev/null | tr -d '\r' | grep -q '^role:leader$'; then
-            LEADER="$port"
-        fi
-    done
-    [ -n "$LEADER" ] && break
-    sleep 0.1
-done
-[ -n "$LEADER" ] || { echo "no leader"; exit 1; }
+LEADER=$(find_leader "${RESP[@]}")
 
 echo "loading $KEYS keys (SET key:N value:N) into the leader on port $LEADER"
 started=$(date +%s)

@@ -39,15 +39,9 @@ ORBIT_RAFT=(17101 17102 17103)
 REDIS_FSYNC=17201
 REDIS_MEMORY=17202
 
-PEERS=()
-for i in 1 2 3; do PEERS+=(--peer "$i=127.0.0.1:${ORBIT_RAFT[$((i - 1))]}"); done
-for i in 1 2 3; do
-    "$BIN" --node-id "$i" --data-dir "$WORK/orbit-$i" \
-        --resp-addr "127.0.0.1:${ORBIT_RESP[$((i - 1))]}" \
-        --raft-addr "127.0.0.1:${ORBIT_RAFT[$((i - 1))]}" \
-        "${PEERS[@]}" --log warn >"$WORK/orbit-$i.log" 2>&1 &
-    PIDS+=($!)
-done
+# shellcheck source=bench/cluster.sh
+source bench/cluster.sh
+start_cluster "${ORBIT_RESP[@]}" "${ORBIT_RAFT[@]}"
 
 redis-server --port "$REDIS_FSYNC" --dir "$WORK" --dbfilename fsync.rdb --save '' \
     --appendonly yes --appendfsync always --appendfilename fsync.aof \
@@ -68,17 +62,7 @@ for port in "${ORBIT_RESP[@]}" "$REDIS_FSYNC" "$REDIS_MEMORY"; do wait_for_ping 
 
 # The Orbit leader: clients of a follower pay a forwarding hop; the figures
 # below are for clients of the leader, as for Redis's one server.
-LEADER=""
-for _ in $(seq 1 100); do
-    for port in "${ORBIT_RESP[@]}"; do
-        if redis-cli -p "$port" info raft 2>/dev/null | tr -d '\r' | grep -q '^role:leader$'; then
-            LEADER="$port"
-        fi
-    done
-    [ -n "$LEADER" ] && break
-    sleep 0.1
-done
-[ -n "$LEADER" ] || { echo "the Orbit cluster elected no leader"; exit 1; }
+LEADER=$(find_leader "${ORBIT_RESP[@]}")
 
 # requests/s of one test (set|get) at one pipeline depth against one port.
 measure() {

@@ -335,49 +335,8 @@ fn read_command<S: Store>(view: &View<'_, S>, cmd: &Command) -> Result<Output, S
             pattern,
             count,
         } => view.zscan(key, *cursor, pattern.as_deref(), *count),
-        Command::ZAdd { .. }
-        | Command::BlockingPop { .. }
-        | Command::Publish { .. }
-        | Command::Copy { .. }
-        | Command::Exec { .. }
-        | Command::ZIncrBy { .. }
-        | Command::ZRem { .. }
-        | Command::ZRemRange { .. }
-        | Command::ZPop { .. }
-        | Command::ZCombineStore { .. }
-        | Command::Push { .. }
-        | Command::Pop { .. }
-        | Command::LSet { .. }
-        | Command::LRem { .. }
-        | Command::LTrim { .. }
-        | Command::LInsert { .. }
-        | Command::LMove { .. }
-        | Command::SAdd { .. }
-        | Command::SRem { .. }
-        | Command::SPop { .. }
-        | Command::SCombineStore { .. }
-        | Command::SMove { .. }
-        | Command::HSet { .. }
-        | Command::HSetNx { .. }
-        | Command::HDel { .. }
-        | Command::HIncrBy { .. }
-        | Command::HIncrByFloat { .. }
-        | Command::Set { .. }
-        | Command::GetDel { .. }
-        | Command::GetEx { .. }
-        | Command::MSet { .. }
-        | Command::MSetNx { .. }
-        | Command::Del { .. }
-        | Command::IncrBy { .. }
-        | Command::IncrByFloat { .. }
-        | Command::Append { .. }
-        | Command::SetRange { .. }
-        | Command::Expire { .. }
-        | Command::Persist { .. }
-        | Command::FlushDb
-        | Command::FlushAll
-        | Command::Rename { .. }
-        | Command::ExpireSweep { .. } => {
+        // Everything else changes state: it never reaches the read path.
+        _ => {
             assert!(
                 !cmd.is_read_only(),
                 "every read-only command has a read arm"
@@ -398,6 +357,45 @@ fn scan_suffixes(store: &impl Store, prefix: &[u8]) -> Result<Vec<Pair>, StoreEr
         true
     })?;
     Ok(out)
+}
+
+/// Redis's clamping of an index range (LRANGE, LTRIM, ZRANGE, ...) over
+/// `len` items: negative indices count from the end, ends past the list
+/// are cut; `None` when nothing is left.
+fn index_range(len: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
+    let len = i128::from(len);
+    let resolve = |i: i64| {
+        let i = i128::from(i);
+        if i < 0 {
+            len + i
+        } else {
+            i
+        }
+    };
+    let start = resolve(start).max(0);
+    let stop = resolve(stop).min(len - 1);
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((u64::try_from(start).ok()?, u64::try_from(stop).ok()?))
+}
+
+/// Deletes and returns the first key under `age_tag`: the oldest entry of
+/// an age index (tombstones, blocking-pop results), whose count says there
+/// is one.
+fn take_oldest(store: &mut impl Store, age_tag: u8) -> Result<Vec<u8>, StoreError> {
+    let mut oldest = None;
+    store.scan(&[age_tag], &mut |encoded, _| {
+        oldest = Some(encoded.to_vec());
+        false
+    })?;
+    let oldest = oldest.ok_or_else(|| {
+        StoreError(format!(
+            "age index {age_tag:#04x} out of step with its count"
+        ))
+    })?;
+    store.delete(&oldest)?;
+    Ok(oldest)
 }
 
 /// The stored record of `key` in `db`, expired or not.
@@ -744,49 +742,9 @@ impl<S: Store> Shard<'_, S> {
                 db,
                 replace,
             } => self.copy(source, destination, *db, *replace),
-            Command::Scan { .. }
-            | Command::Time
-            | Command::Touch { .. }
-            | Command::RandomKey { .. }
-            | Command::ObjectEncoding { .. }
-            | Command::Watch { .. }
-            | Command::ZScore { .. }
-            | Command::ZMScore { .. }
-            | Command::ZRange { .. }
-            | Command::ZRank { .. }
-            | Command::ZCard { .. }
-            | Command::ZCount { .. }
-            | Command::ZScan { .. }
-            | Command::LRange { .. }
-            | Command::LIndex { .. }
-            | Command::LLen { .. }
-            | Command::LPos { .. }
-            | Command::SMembers { .. }
-            | Command::SIsMember { .. }
-            | Command::SMIsMember { .. }
-            | Command::SCard { .. }
-            | Command::SRandMember { .. }
-            | Command::SCombine { .. }
-            | Command::SInterCard { .. }
-            | Command::SScan { .. }
-            | Command::HGet { .. }
-            | Command::HMGet { .. }
-            | Command::HGetAll { .. }
-            | Command::HExists { .. }
-            | Command::HKeys { .. }
-            | Command::HLen { .. }
-            | Command::HStrLen { .. }
-            | Command::HScan { .. }
-            | Command::HRandField { .. }
-            | Command::Get { .. }
-            | Command::MGet { .. }
-            | Command::Exists { .. }
-            | Command::StrLen { .. }
-            | Command::GetRange { .. }
-            | Command::Ttl { .. }
-            | Command::Type { .. }
-            | Command::DbSize
-            | Command::Keys { .. } => read_command(&self.view(), cmd),
+            // The rest only reads (`run_in` sends those to the read path
+            // before this).
+            _ => read_command(&self.view(), cmd),
         }
     }
 
@@ -968,17 +926,10 @@ impl<S: Store> Shard<'_, S> {
         self.store
             .put(&keys::tombstone_age_key(self.version, self.db, key), &[])?;
         if count > keys::TOMBSTONES_MAX {
-            let mut oldest = None;
-            self.store
-                .scan(&[keys::TAG_TOMBSTONE_AGE], &mut |encoded, _| {
-                    oldest = Some(encoded.to_vec());
-                    false
-                })?;
-            let oldest = oldest.ok_or_else(|| StoreError("tombstone count out of step".into()))?;
+            let oldest = take_oldest(self.store, keys::TAG_TOMBSTONE_AGE)?;
             let index = u64::from_be_bytes(oldest[1..9].try_into().expect("8 bytes"));
             let (db, name) = (oldest[9], &oldest[10..]);
             self.store.delete(&keys::tombstone_key(db, name))?;
-            self.store.delete(&oldest)?;
             floor = floor.max(index);
             count -= 1;
         }

@@ -187,44 +187,47 @@ impl<S: Store> View<'_, S> {
             Found::Hash(_) => {}
         }
         let prefix = keys::element_key(self.db, key, keys::SUB_FIELD, &[]);
-        let (next, fields) = scan_elements(self.store, &prefix, scan_start(cursor), count)?;
+        let (next, fields) = scan_elements(self.store, &prefix, cursor, count, pattern)?;
         let mut items = Vec::new();
         for (field, value) in fields {
-            if pattern.is_none_or(|p| glob_match(p, &field, false)) {
-                items.push(Output::Bytes(field));
-                if !novalues {
-                    items.push(Output::Bytes(value));
-                }
+            items.push(Output::Bytes(field));
+            if !novalues {
+                items.push(Output::Bytes(value));
             }
         }
         Ok(scan_reply(next, items))
     }
 }
 
-/// One step of a SCAN-family walk over the elements under `prefix`,
-/// starting at `from`: about `count` elements (more when elements share a
-/// block, so that the walk always advances) and the cursor to continue
-/// with (0 when done).
+/// One step of a SCAN-family walk over the elements under `prefix`, from
+/// `cursor`: about `count` elements visited (more when elements share a
+/// block, so that the walk always advances), those matching `pattern`
+/// returned, and the cursor to continue with (0 when done).
 pub(super) fn scan_elements(
     store: &impl Store,
     prefix: &[u8],
-    from: Vec<u8>,
+    cursor: u64,
     count: u64,
+    pattern: Option<&[u8]>,
 ) -> Result<(u64, Vec<Pair>), StoreError> {
     let mut last_block = None;
     let mut next_cursor = 0;
+    let mut visited = 0u64;
     let mut out = Vec::new();
     let mut start = prefix.to_vec();
-    start.extend_from_slice(&from);
+    start.extend_from_slice(&scan_start(cursor));
     store.scan_from(prefix, &start, &mut |encoded, value| {
         let element = &encoded[prefix.len()..];
         let block = block_of(element);
-        if out.len() as u64 >= count.max(1) && last_block != Some(block) {
+        if visited >= count.max(1) && last_block != Some(block) {
             next_cursor = scan_cursor(block);
             return false;
         }
+        visited += 1;
         last_block = Some(block);
-        out.push((element.to_vec(), value.to_vec()));
+        if pattern.is_none_or(|p| glob_match(p, element, false)) {
+            out.push((element.to_vec(), value.to_vec()));
+        }
         true
     })?;
     Ok((next_cursor, out))
@@ -251,7 +254,7 @@ pub(super) fn scan_cursor(block: u64) -> u64 {
 /// zeros, which sorts at or before every element of the block (an element
 /// shorter than 8 bytes has a zero-padded block) and after every element of
 /// earlier blocks.
-pub(super) fn scan_start(cursor: u64) -> Vec<u8> {
+fn scan_start(cursor: u64) -> Vec<u8> {
     if cursor == 0 {
         return Vec::new();
     }

@@ -1,12 +1,11 @@
 //! Keyspace commands beyond the basics: SCAN, TOUCH, RANDOMKEY, COPY and
 //! OBJECT ENCODING, with Redis 7.0's replies.
 
-use super::hash::{scan_elements, scan_reply, scan_start};
+use super::hash::{scan_elements, scan_reply};
 use super::numbers;
 use super::set::SplitMix;
 use super::{int_output, scan_suffixes, Shard, View};
 use crate::command::Key;
-use crate::glob::glob_match;
 use crate::ids::DB_COUNT;
 use crate::keys::{self, Kind, Record};
 use crate::output::Output;
@@ -32,12 +31,11 @@ impl<S: Store> View<'_, S> {
         kind: Option<&[u8]>,
     ) -> Result<Output, StoreError> {
         let prefix = keys::data_prefix(self.db);
-        let (next, entries) = scan_elements(self.store, &prefix, scan_start(cursor), count)?;
+        let (next, entries) = scan_elements(self.store, &prefix, cursor, count, pattern)?;
         let mut items = Vec::new();
         for (name, value) in entries {
             let record = Record::decode(&value)?;
             if record.is_expired(self.now_ms)
-                || pattern.is_some_and(|p| !glob_match(p, &name, false))
                 || kind.is_some_and(|k| !k.eq_ignore_ascii_case(record.kind.name().as_bytes()))
             {
                 continue;

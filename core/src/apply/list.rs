@@ -58,24 +58,7 @@ impl Meta {
     /// Redis's LRANGE / LTRIM clamping: the index range `start..=stop` that
     /// exists, if any.
     fn range(self, start: i64, stop: i64) -> Option<(u64, u64)> {
-        let count = i128::from(self.count);
-        let resolve = |i: i64| {
-            let i = i128::from(i);
-            if i < 0 {
-                count + i
-            } else {
-                i
-            }
-        };
-        let start = resolve(start).max(0);
-        let stop = resolve(stop).min(count - 1);
-        if start > stop || start >= count {
-            return None;
-        }
-        Some((
-            u64::try_from(start).expect("non-negative"),
-            u64::try_from(stop).expect("non-negative"),
-        ))
+        super::index_range(self.count, start, stop)
     }
 }
 
@@ -624,16 +607,9 @@ impl<S: Store> Shard<'_, S> {
             .put(&keys::pop_result_age_key(self.version, request), &[])?;
         let mut count = keys::read_pop_result_count(self.store)? + 1;
         if count > keys::POP_RESULTS_MAX {
-            let mut oldest = None;
-            self.store
-                .scan(&[keys::TAG_POP_RESULT_AGE], &mut |encoded, _| {
-                    oldest = Some(encoded.to_vec());
-                    false
-                })?;
-            let oldest = oldest.ok_or_else(|| StoreError("pop result count out of step".into()))?;
+            let oldest = super::take_oldest(self.store, keys::TAG_POP_RESULT_AGE)?;
             let forgotten = u64::from_be_bytes(oldest[9..17].try_into().expect("8 bytes"));
             self.store.delete(&keys::pop_result_key(forgotten))?;
-            self.store.delete(&oldest)?;
             count -= 1;
         }
         keys::write_pop_result_count(self.store, count)

@@ -7,10 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use super::hash::{scan_reply, scan_start};
+use super::hash::{scan_elements, scan_reply};
 use super::{int_output, scan_suffixes, Shard, View};
 use crate::command::{Key, SetOp};
-use crate::glob::glob_match;
 use crate::keys::{self, Kind, Record};
 use crate::output::{errors, Output};
 use crate::store::{Store, StoreError};
@@ -181,11 +180,9 @@ impl<S: Store> View<'_, S> {
             Found::Set(_) => {}
         }
         let prefix = keys::element_key(self.db, key, keys::SUB_MEMBER, &[]);
-        let (next, members) =
-            super::hash::scan_elements(self.store, &prefix, scan_start(cursor), count)?;
+        let (next, members) = scan_elements(self.store, &prefix, cursor, count, pattern)?;
         let items = members
             .into_iter()
-            .filter(|(member, _)| pattern.is_none_or(|p| glob_match(p, member, false)))
             .map(|(member, _)| Output::Bytes(member))
             .collect();
         Ok(scan_reply(next, items))

@@ -5,10 +5,9 @@
 //! does. Replies and errors follow Redis 7. An empty sorted set is deleted.
 //! Scores are never NaN; -0 is stored as 0.
 
-use super::hash::{scan_elements, scan_reply, scan_start};
+use super::hash::{scan_elements, scan_reply};
 use super::{int_output, Shard, View};
 use crate::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
-use crate::glob::glob_match;
 use crate::keys::{self, Kind, Record};
 use crate::output::{errors, Output};
 use crate::store::{Store, StoreError};
@@ -150,7 +149,7 @@ impl<S: Store> View<'_, S> {
         let mut out = Vec::new();
         match spec {
             ZRangeSpec::Rank { start, stop } => {
-                let Some((first, last)) = rank_range(count, *start, *stop) else {
+                let Some((first, last)) = super::index_range(count, *start, *stop) else {
                     return Ok(out);
                 };
                 // Ranks count from the top when reversed.
@@ -304,17 +303,15 @@ impl<S: Store> View<'_, S> {
             Found::ZSet(_) => {}
         }
         let prefix = keys::element_key(self.db, key, keys::SUB_ZMEMBER, &[]);
-        let (next, members) = scan_elements(self.store, &prefix, scan_start(cursor), count)?;
+        let (next, members) = scan_elements(self.store, &prefix, cursor, count, pattern)?;
         let mut items = Vec::new();
         for (member, score) in members {
-            if pattern.is_none_or(|p| glob_match(p, &member, false)) {
-                let bits: [u8; 8] = score
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError(format!("score of {} bytes", score.len())))?;
-                items.push(Output::Bytes(member));
-                items.push(Output::Double(f64::from_bits(u64::from_le_bytes(bits))));
-            }
+            let bits: [u8; 8] = score
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError(format!("score of {} bytes", score.len())))?;
+            items.push(Output::Bytes(member));
+            items.push(Output::Double(f64::from_bits(u64::from_le_bytes(bits))));
         }
         Ok(scan_reply(next, items))
     }
@@ -335,25 +332,6 @@ impl<S: Store> View<'_, S> {
             Some(_) => Err(Output::err(errors::WRONGTYPE)),
         })
     }
-}
-
-/// Redis's clamping of a rank range over `count` members.
-fn rank_range(count: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
-    let count = i128::from(count);
-    let resolve = |i: i64| {
-        let i = i128::from(i);
-        if i < 0 {
-            count + i
-        } else {
-            i
-        }
-    };
-    let start = resolve(start).max(0);
-    let stop = resolve(stop).min(count - 1);
-    if start > stop || start >= count {
-        return None;
-    }
-    Some((u64::try_from(start).ok()?, u64::try_from(stop).ok()?))
 }
 
 fn scored_output(selected: Vec<Scored>, withscores: bool) -> Output {
@@ -684,14 +662,14 @@ mod tests {
     }
 
     #[test]
-    fn rank_ranges_clamp_like_redis() {
+    fn index_ranges_clamp_like_redis() {
         // Goal: negative ranks count from the end; out-of-range ends clamp;
         // empty ranges are None.
-        assert_eq!(rank_range(5, 0, -1), Some((0, 4)));
-        assert_eq!(rank_range(5, -2, 100), Some((3, 4)));
-        assert_eq!(rank_range(5, -100, 1), Some((0, 1)));
-        assert_eq!(rank_range(5, 3, 2), None);
-        assert_eq!(rank_range(5, 5, 9), None);
-        assert_eq!(rank_range(0, 0, -1), None);
+        assert_eq!(crate::apply::index_range(5, 0, -1), Some((0, 4)));
+        assert_eq!(crate::apply::index_range(5, -2, 100), Some((3, 4)));
+        assert_eq!(crate::apply::index_range(5, -100, 1), Some((0, 1)));
+        assert_eq!(crate::apply::index_range(5, 3, 2), None);
+        assert_eq!(crate::apply::index_range(5, 5, 9), None);
+        assert_eq!(crate::apply::index_range(0, 0, -1), None);
     }
 }

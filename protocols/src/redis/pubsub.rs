@@ -85,6 +85,18 @@ impl Hub {
         direct + by_pattern
     }
 
+    /// The subscribers by channel, or by pattern.
+    fn subscribers(
+        &mut self,
+        patterns: bool,
+    ) -> &mut BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>> {
+        if patterns {
+            &mut self.patterns
+        } else {
+            &mut self.channels
+        }
+    }
+
     /// Drops every subscription of `client` (it disconnected).
     pub fn forget(&mut self, client: u64) {
         for map in [&mut self.channels, &mut self.patterns] {
@@ -107,6 +119,21 @@ pub(super) struct Subscriptions {
 impl Subscriptions {
     fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// The channels subscribed, or the patterns.
+    fn names(&mut self, patterns: bool) -> &mut BTreeSet<Vec<u8>> {
+        if patterns {
+            &mut self.patterns
+        } else {
+            &mut self.channels
+        }
+    }
+
+    /// A (P)SUBSCRIBE / (P)UNSUBSCRIBE confirmation: kind, name, count.
+    fn confirmation(&self, protocol: Protocol, kind: &[u8], name: Frame) -> Frame {
+        let count = i64::try_from(self.count()).unwrap_or(i64::MAX);
+        event(protocol, vec![bulk(kind), name, Frame::Integer(count)])
     }
 }
 
@@ -211,34 +238,21 @@ impl Session {
         let shared = self.shared.clone();
         let subscriptions = self.subscriptions_mut();
         let sender = subscriptions.sender.clone();
+        let kind: &[u8] = if patterns {
+            b"psubscribe"
+        } else {
+            b"subscribe"
+        };
         for name in names {
-            let added = if patterns {
-                subscriptions.patterns.insert(name.clone())
-            } else {
-                subscriptions.channels.insert(name.clone())
-            };
-            if added {
+            if subscriptions.names(patterns).insert(name.clone()) {
                 shared.with_hub(|hub| {
-                    let map = if patterns {
-                        &mut hub.patterns
-                    } else {
-                        &mut hub.channels
-                    };
-                    map.entry(name.clone())
+                    hub.subscribers(patterns)
+                        .entry(name.clone())
                         .or_default()
                         .insert(id, sender.clone());
                 });
             }
-            let kind: &[u8] = if patterns {
-                b"psubscribe"
-            } else {
-                b"subscribe"
-            };
-            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
-            replies.push(event(
-                protocol,
-                vec![bulk(kind), bulk(name), Frame::Integer(count)],
-            ));
+            replies.push(subscriptions.confirmation(protocol, kind, bulk(name)));
         }
     }
 
@@ -258,37 +272,19 @@ impl Session {
             b"unsubscribe"
         };
         let subscriptions = self.subscriptions_mut();
-        let current = if patterns {
-            &subscriptions.patterns
-        } else {
-            &subscriptions.channels
-        };
         let names: Vec<Vec<u8>> = if names.is_empty() {
-            current.iter().cloned().collect()
+            subscriptions.names(patterns).iter().cloned().collect()
         } else {
             names.to_vec()
         };
         if names.is_empty() {
-            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
-            replies.push(event(
-                protocol,
-                vec![bulk(kind), Frame::Null, Frame::Integer(count)],
-            ));
+            replies.push(subscriptions.confirmation(protocol, kind, Frame::Null));
             return;
         }
         for name in names {
-            let removed = if patterns {
-                subscriptions.patterns.remove(&name)
-            } else {
-                subscriptions.channels.remove(&name)
-            };
-            if removed {
+            if subscriptions.names(patterns).remove(&name) {
                 shared.with_hub(|hub| {
-                    let map = if patterns {
-                        &mut hub.patterns
-                    } else {
-                        &mut hub.channels
-                    };
+                    let map = hub.subscribers(patterns);
                     if let Some(clients) = map.get_mut(&name) {
                         clients.remove(&id);
                         if clients.is_empty() {
@@ -297,11 +293,7 @@ impl Session {
                     }
                 });
             }
-            let count = i64::try_from(subscriptions.count()).unwrap_or(i64::MAX);
-            replies.push(event(
-                protocol,
-                vec![bulk(kind), Frame::Bulk(name), Frame::Integer(count)],
-            ));
+            replies.push(subscriptions.confirmation(protocol, kind, Frame::Bulk(name)));
         }
     }
 

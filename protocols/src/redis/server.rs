@@ -79,6 +79,12 @@ impl Shared {
         f(&mut self.hub.lock().expect("pub/sub hub lock"))
     }
 
+    /// The protocol limits alone (read per request batch, so no copy of
+    /// the rest).
+    pub fn limits(&self) -> Limits {
+        self.settings.lock().expect("settings lock").limits
+    }
+
     pub fn settings(&self) -> Settings {
         self.settings.lock().expect("settings lock").clone()
     }

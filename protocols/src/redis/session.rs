@@ -144,7 +144,7 @@ impl Session {
     }
 
     pub fn limits(&self) -> crate::resp::codec::Limits {
-        self.shared.settings().limits
+        self.shared.limits()
     }
 
     /// Executes a client's requests in order and appends one reply per
@@ -198,16 +198,6 @@ impl Session {
         }
         self.run_pending(&mut pending, replies).await;
         After::Continue
-    }
-
-    /// Executes one request and returns its reply.
-    pub async fn dispatch(&mut self, args: Vec<Vec<u8>>) -> (Frame, After) {
-        let mut replies = Vec::with_capacity(1);
-        let after = self.dispatch_all(vec![args], &mut replies).await;
-        let frame = replies
-            .pop()
-            .unwrap_or_else(|| err("ERR internal: no reply"));
-        (frame, after)
     }
 
     /// What a request needs: the node, the session, or nothing but a reply.

@@ -1628,6 +1628,22 @@ mod tests {
         ops
     }
 
+    /// Checks `ops` and asserts the verdict is a plain one that equals the
+    /// reference search's; returns whether they are linearizable.
+    fn agrees_with_reference(ops: &[Operation], what: &str) -> bool {
+        let expected = reference(ops);
+        let result = check_ops(ops);
+        assert!(
+            matches!(
+                result,
+                Ok(()) | Err(LinearizabilityError::NotLinearizable { .. })
+            ),
+            "{what}: {result:?}"
+        );
+        assert_eq!(result.is_ok(), expected, "{what}: {ops:#?}");
+        expected
+    }
+
     #[test]
     fn agrees_with_reference_on_tiny_histories() {
         // Goal: on tiny arbitrary histories the verdict equals the plain reference search's.
@@ -1635,16 +1651,7 @@ mod tests {
         let mut verdicts = [0; 2];
         for case in 0..4_000 {
             let ops = generate_tiny(&mut rng);
-            let expected = reference(&ops);
-            let result = check_ops(&ops);
-            assert!(
-                matches!(
-                    result,
-                    Ok(()) | Err(LinearizabilityError::NotLinearizable { .. })
-                ),
-                "case {case}: {result:?}"
-            );
-            assert_eq!(result.is_ok(), expected, "case {case}: {ops:#?}");
+            let expected = agrees_with_reference(&ops, &format!("case {case}"));
             verdicts[usize::from(expected)] += 1;
         }
         assert!(
@@ -1711,16 +1718,7 @@ mod tests {
             if rng.percent(70) {
                 mutate_plausibly(&mut ops, &mut rng);
             }
-            let expected = reference(&ops);
-            let result = check_ops(&ops);
-            assert!(
-                matches!(
-                    result,
-                    Ok(()) | Err(LinearizabilityError::NotLinearizable { .. })
-                ),
-                "seed {seed}: {result:?}"
-            );
-            assert_eq!(result.is_ok(), expected, "seed {seed}: {ops:#?}");
+            let expected = agrees_with_reference(&ops, &format!("seed {seed}"));
             verdicts[usize::from(expected)] += 1;
         }
         assert!(

@@ -1,0 +1,33 @@
+# Helpers the bench scripts source: a local 3-node Orbit cluster.
+# Expects BIN (the orbit-server binary), WORK (a scratch directory) and a
+# PIDS array, which it extends so the caller's cleanup stops the nodes.
+
+# start_cluster RESP1 RESP2 RESP3 RAFT1 RAFT2 RAFT3: founds a 3-node cluster.
+start_cluster() {
+    local resp=("$1" "$2" "$3") raft=("$4" "$5" "$6") peers=() i
+    for i in 1 2 3; do peers+=(--peer "$i=127.0.0.1:${raft[$((i - 1))]}"); done
+    for i in 1 2 3; do
+        "$BIN" --node-id "$i" --data-dir "$WORK/orbit-$i" \
+            --resp-addr "127.0.0.1:${resp[$((i - 1))]}" \
+            --raft-addr "127.0.0.1:${raft[$((i - 1))]}" \
+            "${peers[@]}" --log warn >"$WORK/orbit-$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+}
+
+# find_leader PORT...: prints the RESP port of the node that leads, waiting
+# up to 20 s for an election; fails if none does.
+find_leader() {
+    local port
+    for _ in $(seq 1 200); do
+        for port in "$@"; do
+            if redis-cli -p "$port" info raft 2>/dev/null | tr -d '\r' | grep -q '^role:leader$'; then
+                echo "$port"
+                return 0
+            fi
+        done
+        sleep 0.1
+    done
+    echo "the Orbit cluster elected no leader" >&2
+    return 1
+}
