@@ -164,10 +164,18 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         | Command::ZScan { key, .. } => vec![key.as_slice()],
         Command::ZCombineStore {
             destination, keys, ..
+        }
+        | Command::SCombineStore {
+            destination, keys, ..
         } => std::iter::once(destination.as_slice())
             .chain(keys.iter().map(Vec::as_slice))
             .collect(),
         Command::LMove {
+            source,
+            destination,
+            ..
+        }
+        | Command::SMove {
             source,
             destination,
             ..
@@ -188,20 +196,10 @@ fn named_keys(cmd: &Command) -> Vec<&[u8]> {
         Command::ObjectEncoding { key } => vec![key.as_slice()],
         // COPY purges its destination in the destination's db itself.
         Command::Copy { source, .. } => vec![source.as_slice()],
-        Command::Touch { keys } => keys.iter().map(Vec::as_slice).collect(),
-        Command::SCombine { keys, .. }
+        Command::Touch { keys }
+        | Command::SCombine { keys, .. }
         | Command::SInterCard { keys, .. }
         | Command::Watch { keys } => keys.iter().map(Vec::as_slice).collect(),
-        Command::SCombineStore {
-            destination, keys, ..
-        } => std::iter::once(destination.as_slice())
-            .chain(keys.iter().map(Vec::as_slice))
-            .collect(),
-        Command::SMove {
-            source,
-            destination,
-            ..
-        } => vec![source.as_slice(), destination.as_slice()],
         Command::MSet { pairs } | Command::MSetNx { pairs } => {
             pairs.iter().map(|(key, _)| key.as_slice()).collect()
         }
