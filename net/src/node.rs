@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +40,17 @@ const ENTRY_OPS_MAX: usize = 1024;
 /// at 4 on 2 cores): openraft replicates one entry stream per follower
 /// anyway, so more entries in flight only make them smaller.
 const WRITES_IN_FLIGHT: usize = 1;
-/// Times `commit_writes` yields for stragglers before proposing under load
-/// (bench/redis_compare.sh, 3 nodes: 25 ops per entry and 25k SET/s without,
-/// 34 and 28k/s with 64).
-const LINGER_YIELDS: usize = 64;
+/// How long `commit_writes` waits, at most, for the clients of the last
+/// entry to send again before it proposes the next (see there). Far below one
+/// replication round (about 1 ms on loopback with fsync), so a client that
+/// does not come back costs little.
+const LINGER_MAX: Duration = Duration::from_micros(250);
+/// Yields within one linger, at most: the simulator's clock does not move
+/// while tasks yield, so time alone would not end a linger there.
+#[cfg(not(madsim))]
+const LINGER_YIELDS_MAX: usize = 4096;
+#[cfg(madsim)]
+const LINGER_YIELDS_MAX: usize = 256;
 /// Writes and reads waiting for their turn, per shard; senders wait beyond.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -196,6 +204,9 @@ struct Shard {
     read_floor: std::sync::Mutex<(u64, u64)>,
     writes: mpsc::Sender<Proposal>,
     reads: mpsc::Sender<ReadWaiter>,
+    /// Writers answered by the last entries that have not proposed again
+    /// since: `commit_writes` lingers for them (see there).
+    returning: AtomicUsize,
 }
 
 impl Shard {
@@ -575,6 +586,7 @@ impl Node {
             return Err(Proposed::Failed(format!("{shard} is not hosted here")));
         };
         let (reply, outcome) = oneshot::channel();
+        arrived(&shard.returning);
         if shard.writes.send(Proposal { ops, reply }).await.is_err() {
             return Err(Proposed::Failed("the node is shutting down".into()));
         }
@@ -597,8 +609,10 @@ impl Node {
         mut queue: mpsc::Receiver<Proposal>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let Some(shard) = self.shard(shard_id) else {
+            return;
+        };
         let slots = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
-        let mut last_batch = 0usize;
         loop {
             let first = tokio::select! {
                 biased;
@@ -617,10 +631,13 @@ impl Node {
             let mut batch = vec![first];
             // buggify: tiny batches, one client's writes per entry.
             let gather = !orbit_core::buggify!();
-            // Under load (the last entry served several clients), clients
-            // whose replies just went out are about to send again: yield a
-            // little so that they make this entry rather than the next.
-            let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
+            // Under load, the writers the last entry answered are about to
+            // write again: wait for them, briefly, so that they make this
+            // entry rather than the next. Without it, 50 clients split into
+            // two groups of 25 that took turns, each waiting a whole round
+            // (bench/redis_compare.sh, 3 nodes: 25k SET/s; 64 blind yields
+            // 27k, 256 yields 38k, 1024 yields 25k: spinning once all came).
+            let linger_until = tokio::time::Instant::now() + LINGER_MAX;
             let mut yields = 0;
             while gather && ops < ENTRY_OPS_MAX {
                 match queue.try_recv() {
@@ -628,14 +645,22 @@ impl Node {
                         ops += proposal.ops.len();
                         batch.push(proposal);
                     }
-                    Err(_) if yields < linger => {
+                    Err(_)
+                        if shard.returning.load(Ordering::Relaxed) > 0
+                            && yields < LINGER_YIELDS_MAX
+                            && tokio::time::Instant::now() < linger_until =>
+                    {
                         yields += 1;
                         yield_to_others().await;
                     }
-                    Err(_) => break,
+                    Err(_) => {
+                        // Whoever has not come back by now is doing
+                        // something else: stop waiting for them.
+                        shard.returning.store(0, Ordering::Relaxed);
+                        break;
+                    }
                 }
             }
-            last_batch = batch.len();
             tokio::spawn(self.clone().write_entry(shard_id, batch, slot));
         }
     }
@@ -661,6 +686,7 @@ impl Node {
         match result {
             Ok(outputs) if outputs.len() == expected => {
                 let mut outputs = outputs.into_iter();
+                shard.returning.fetch_add(replies.len(), Ordering::Relaxed);
                 for (reply, count) in replies.into_iter().zip(counts) {
                     let _ = reply.send(Ok(outputs.by_ref().take(count).collect()));
                 }
@@ -1194,6 +1220,11 @@ async fn yield_to_others() {
     }
 }
 
+/// One answered writer wrote again (see `Shard::returning`).
+fn arrived(returning: &AtomicUsize) {
+    let _ = returning.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+}
+
 /// A random delay below `bound_ms`.
 fn jitter_ms(bound_ms: u64) -> u64 {
     random_u64() % bound_ms.max(1)
@@ -1274,6 +1305,7 @@ async fn open_shard(
         read_floor: std::sync::Mutex::new((0, 0)),
         writes,
         reads,
+        returning: AtomicUsize::new(0),
     };
     let queues = ShardQueues {
         writes: write_queue,

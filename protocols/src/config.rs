@@ -59,6 +59,10 @@ pub struct Flags {
     /// Build a snapshot after this many log entries.
     #[arg(long)]
     pub snapshot_entries: Option<u64>,
+    /// Worker threads for the node (default: one per core). Nodes that share
+    /// a machine do better with fewer each.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// The TOML file's shape; every field is optional.
@@ -79,6 +83,7 @@ pub struct FileConfig {
     pub heartbeat_ms: Option<u64>,
     pub election_timeout_ms: Option<u64>,
     pub snapshot_entries: Option<u64>,
+    pub threads: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -98,6 +103,8 @@ pub struct ServerConfig {
     /// `None`: no password; every client is the default user.
     pub requirepass: Option<String>,
     pub log: String,
+    /// Worker threads; `None`: one per core.
+    pub threads: Option<usize>,
 }
 
 fn parse_peer(text: &str) -> Result<(u64, String), String> {
@@ -171,7 +178,12 @@ impl ServerConfig {
             return Err("the election timeout must be at least three heartbeats".into());
         }
         node.request_timeout = Duration::from_secs(10);
+        let threads = flags.threads.or(file.threads);
+        if threads == Some(0) {
+            return Err("threads must be at least 1".into());
+        }
         Ok(ServerConfig {
+            threads,
             node,
             resp_addr: flags
                 .resp_addr

@@ -11,6 +11,10 @@ use orbit_protocols::config::{Flags, ServerConfig};
 use orbit_protocols::redis::server::{serve, Shared};
 use orbit_protocols::resp::codec::Limits;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
     tracing_subscriber::fmt()
@@ -19,9 +23,11 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(run(config))
 }
 
