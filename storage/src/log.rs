@@ -32,6 +32,12 @@ pub const SEGMENT_SIZE_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 const VOTE_FILE: &str = "vote";
 const PURGED_FILE: &str = "purged";
 const SEGMENT_SUFFIX: &str = ".log";
+/// Recently appended entries kept in memory, at most, and their frames'
+/// bytes, at most: replication reads the entries it just appended, and
+/// reading them back from the segment (a pread, the checksum, a decode, per
+/// follower) was 7% of a loaded leader's time (perf, redis-benchmark -P 16).
+const RECENT_ENTRIES_MAX: usize = 64;
+const RECENT_BYTES_MAX: u64 = 8 * 1024 * 1024;
 /// How far past a bad frame recovery looks for a valid one before it calls
 /// the damage a torn tail.
 const TORN_SCAN_BYTES_MAX: usize = 16 * 1024 * 1024;
@@ -80,6 +86,13 @@ pub struct SegmentLog {
     segment_size_max: u64,
     unsynced: BTreeSet<u64>,
     dir_unsynced: bool,
+    /// Entries as appended, with their frame sizes: `recent[i]` has index
+    /// `recent_first + i`. A copy of what the segments hold, never more:
+    /// whatever removes entries from the log removes them here too.
+    recent: VecDeque<(Entry<TypeConfig>, u32)>,
+    recent_first: u64,
+    /// Frame bytes of the entries in `recent`.
+    recent_bytes: u64,
 }
 
 fn segment_name(first_index: u64) -> String {
@@ -113,6 +126,9 @@ impl SegmentLog {
             segment_size_max,
             unsynced: BTreeSet::new(),
             dir_unsynced: false,
+            recent: VecDeque::new(),
+            recent_first: 0,
+            recent_bytes: 0,
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
         let mut firsts: Vec<(u64, String)> = names
@@ -282,6 +298,49 @@ impl SegmentLog {
         }
     }
 
+    /// [`Self::append`], keeping the newest entries in memory for the reads
+    /// that follow (replication).
+    pub fn append_owned(&mut self, entries: Vec<Entry<TypeConfig>>) -> Result<(), LogError> {
+        let Some(first) = entries.first().map(|e| e.log_id.index) else {
+            return Ok(());
+        };
+        if let Err(e) = self.append(&entries) {
+            self.forget_recent();
+            return Err(e);
+        }
+        if self.recent_first + self.recent.len() as u64 != first {
+            self.forget_recent();
+            self.recent_first = first;
+        }
+        let appended = entries.len();
+        let locs_first = self.locs.len() - appended;
+        for (i, entry) in entries.into_iter().enumerate() {
+            let frame_len = self.locs[locs_first + i].frame_len;
+            self.recent_bytes += u64::from(frame_len);
+            self.recent.push_back((entry, frame_len));
+        }
+        while self.recent.len() > RECENT_ENTRIES_MAX || self.recent_bytes > RECENT_BYTES_MAX {
+            let Some((_, frame_len)) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_bytes -= u64::from(frame_len);
+            self.recent_first += 1;
+        }
+        Ok(())
+    }
+
+    fn forget_recent(&mut self) {
+        self.recent.clear();
+        self.recent_bytes = 0;
+        self.recent_first = self.next_index();
+    }
+
+    /// The entry at `index` from memory, if it is there.
+    fn recent_entry(&self, index: u64) -> Option<Entry<TypeConfig>> {
+        let at = usize::try_from(index.checked_sub(self.recent_first)?).ok()?;
+        self.recent.get(at).map(|(entry, _)| entry.clone())
+    }
+
     /// Appends entries; they are readable at once and durable after the next
     /// sync of [`Self::take_unsynced`].
     pub fn append(&mut self, entries: &[Entry<TypeConfig>]) -> Result<(), LogError> {
@@ -382,6 +441,9 @@ impl SegmentLog {
             index >= self.first && index < self.next_index(),
             "entry {index} is not held"
         );
+        if let Some(entry) = self.recent_entry(index) {
+            return Ok(entry);
+        }
         let loc = self.locs[usize::try_from(index - self.first).expect("fits")];
         let seg = self
             .segments
@@ -426,6 +488,8 @@ impl SegmentLog {
         let keep = usize::try_from(index - self.first).expect("fits");
         let cut = self.locs[keep];
         self.locs.truncate(keep);
+        // Truncations are rare (a leader change): start the copy afresh.
+        self.forget_recent();
         // Newest first, so that a crash part-way leaves a contiguous prefix
         // (unlinks in one directory reach the disk in order) and not a hole.
         let doomed: Vec<u64> = self
@@ -479,6 +543,13 @@ impl SegmentLog {
             .min(self.locs.len() as u64);
         self.locs
             .drain(..usize::try_from(drop_count).expect("fits"));
+        while self.recent_first <= upto.index {
+            let Some((_, frame_len)) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_bytes -= u64::from(frame_len);
+            self.recent_first += 1;
+        }
         self.first = self.first.max(upto.index + 1);
         self.drop_purged_segments()
     }

@@ -235,7 +235,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
         let job = {
             let mut log = self.lock();
-            log.append(&entries).map_err(storage_err)?;
+            log.append_owned(entries).map_err(storage_err)?;
             log.take_unsynced()
         };
         self.flush_tx
