@@ -821,14 +821,9 @@ impl Node {
                 ))
             }
         }
-        let clock_ms = shard
+        shard
             .state
-            .clock_ms()
-            .map_err(|e| Proposed::Failed(e.to_string()))?;
-        let now_ms = self.inner.stamper.stamp(clock_ms);
-        ops.iter()
-            .map(|op| shard.state.read(now_ms, op.db, &op.cmd))
-            .collect::<Result<_, _>>()
+            .read_ops(|clock_ms| self.inner.stamper.stamp(clock_ms), ops)
             .map_err(|e| Proposed::Failed(e.to_string()))
     }
 

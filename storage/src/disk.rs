@@ -24,6 +24,12 @@ pub trait Disk: Send + Sync + 'static {
     fn sync_dir(&self) -> io::Result<()>;
     /// Where the files are, for error messages.
     fn describe(&self, name: &str) -> String;
+    /// Whether the log should write its segments full of zeros before it
+    /// uses them (see `log.rs`). On a real file system a write inside a file
+    /// then leaves no size to update, so the fdatasync after it is cheaper.
+    fn preallocates(&self) -> bool {
+        false
+    }
 }
 
 /// One open file.
@@ -41,14 +47,26 @@ pub trait DiskFile: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct FsDisk {
     dir: PathBuf,
+    preallocate: bool,
 }
 
 impl FsDisk {
+    /// The directory, created if missing; the log preallocates in it.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<FsDisk> {
         std::fs::create_dir_all(dir.as_ref())?;
         Ok(FsDisk {
             dir: dir.as_ref().to_path_buf(),
+            preallocate: true,
         })
+    }
+
+    /// The same directory with segments grown by appending instead (where
+    /// zero-filling pays nothing, or to test the plain layout).
+    pub fn without_preallocation(self) -> FsDisk {
+        FsDisk {
+            preallocate: false,
+            ..self
+        }
     }
 }
 
@@ -98,6 +116,10 @@ impl Disk for FsDisk {
 
     fn describe(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
+    }
+
+    fn preallocates(&self) -> bool {
+        self.preallocate
     }
 }
 

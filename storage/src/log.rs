@@ -1,5 +1,13 @@
 //! The Raft log: a directory of segment files of framed [`LogRecord`]s.
 //!
+//! Preallocation: where the disk asks for it ([`Disk::preallocates`]), a
+//! background thread keeps one spare segment ready, written full of zeros and
+//! synced, and a rotation renames it into place. Appends then write inside
+//! the file, so the fdatasync after them has no file size to update
+//! (bench/redis_compare.sh, 3 nodes on one machine: -P 16 SET 185k/s
+//! without, 220-255k/s with). A segment therefore ends in zeros where it was
+//! never written; recovery reads an all-zero rest of a segment as its end.
+//!
 //! Invariants:
 //! - The entries held form one contiguous run of indexes `first..first+len`,
 //!   and every index at or below the purge point is gone or ignored.
@@ -30,6 +38,12 @@ use crate::record::{
 
 pub const SEGMENT_SIZE_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 const VOTE_FILE: &str = "vote";
+/// The preallocated segment waiting for the next rotation. Not a segment
+/// name, so recovery never reads it; `open` removes a leftover one.
+const SPARE_FILE: &str = "spare.tmp";
+/// Zeros written per call while preparing a spare.
+#[cfg(not(madsim))]
+const ZERO_CHUNK: usize = 1024 * 1024;
 const PURGED_FILE: &str = "purged";
 const SEGMENT_SUFFIX: &str = ".log";
 /// Recently appended entries kept in memory, at most, and their frames'
@@ -93,6 +107,106 @@ pub struct SegmentLog {
     recent_first: u64,
     /// Frame bytes of the entries in `recent`.
     recent_bytes: u64,
+    /// Where segments come preallocated from; `None` if the disk does not
+    /// preallocate.
+    spares: Option<Spares>,
+}
+
+/// A spare, zero-filled to the segment size and synced, once ready; the
+/// condition variable tells when it is.
+type SpareSlot = Arc<(
+    std::sync::Mutex<Option<Arc<dyn DiskFile>>>,
+    std::sync::Condvar,
+)>;
+
+/// How long the first segment of an empty log waits for its spare: a fresh
+/// node's first writes then run preallocated too. Later rotations never
+/// wait; they fall back to a plain segment.
+const FIRST_SPARE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The log's side of the spare-segment thread.
+struct Spares {
+    ready: SpareSlot,
+    /// Asks the thread for a spare; the thread ends when this is dropped.
+    want: std::sync::mpsc::Sender<()>,
+}
+
+impl Spares {
+    #[cfg(not(madsim))]
+    fn start(disk: Arc<dyn Disk>, segment_size: u64) -> Result<Spares, LogError> {
+        let ready: SpareSlot = Arc::default();
+        let (want, wanted) = std::sync::mpsc::channel::<()>();
+        let slot = ready.clone();
+        std::thread::Builder::new()
+            .name("orbit-log-spare".into())
+            .spawn(move || {
+                while wanted.recv().is_ok() {
+                    if slot.0.lock().expect("spare lock").is_some() {
+                        continue;
+                    }
+                    match make_spare(&*disk, segment_size) {
+                        Ok(file) => {
+                            *slot.0.lock().expect("spare lock") = Some(file);
+                            slot.1.notify_all();
+                        }
+                        // Rotations create plain segments meanwhile.
+                        Err(e) => tracing::warn!(error = %e, "cannot preallocate a log segment"),
+                    }
+                }
+            })
+            .map_err(|source| LogError::Io {
+                file: "spare segment thread".into(),
+                source,
+            })?;
+        want.send(()).expect("the thread just started");
+        Ok(Spares { ready, want })
+    }
+
+    /// The simulator's disk never asks for preallocation (and madsim allows
+    /// no threads).
+    #[cfg(madsim)]
+    fn start(_disk: Arc<dyn Disk>, _segment_size: u64) -> Result<Spares, LogError> {
+        unreachable!("simulated disks do not preallocate")
+    }
+
+    /// The ready spare, if any. The caller renames it away from
+    /// `SPARE_FILE` and only then calls [`Spares::request`]: the thread
+    /// reuses that name.
+    fn take(&self) -> Option<Arc<dyn DiskFile>> {
+        self.ready.0.lock().expect("spare lock").take()
+    }
+
+    /// [`Spares::take`], waiting up to `wait` for the spare in preparation.
+    fn take_waiting(&self, wait: std::time::Duration) -> Option<Arc<dyn DiskFile>> {
+        let (slot, ready) = &*self.ready;
+        let guard = slot.lock().expect("spare lock");
+        let (mut guard, _) = ready
+            .wait_timeout_while(guard, wait, |spare| spare.is_none())
+            .expect("spare lock");
+        guard.take()
+    }
+
+    fn request(&self) {
+        // The thread is gone only if it panicked; rotations then create
+        // plain segments.
+        let _ = self.want.send(());
+    }
+}
+
+/// Writes `SPARE_FILE` full of zeros, `segment_size` bytes, and syncs it.
+#[cfg(not(madsim))]
+fn make_spare(disk: &dyn Disk, segment_size: u64) -> io::Result<Arc<dyn DiskFile>> {
+    let file = disk.open(SPARE_FILE, true)?;
+    file.truncate(0)?;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = 0u64;
+    while at < segment_size {
+        let len = usize::try_from((segment_size - at).min(ZERO_CHUNK as u64)).expect("fits");
+        file.write_at(at, &zeros[..len])?;
+        at += len as u64;
+    }
+    file.sync()?;
+    Ok(file)
 }
 
 fn segment_name(first_index: u64) -> String {
@@ -129,6 +243,7 @@ impl SegmentLog {
             recent: VecDeque::new(),
             recent_first: 0,
             recent_bytes: 0,
+            spares: None,
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
         let mut firsts: Vec<(u64, String)> = names
@@ -147,6 +262,12 @@ impl SegmentLog {
             }
         }
         log.drop_purged_segments()?;
+        if disk.preallocates() {
+            // A spare left by the last run may be half written.
+            disk.remove(SPARE_FILE)
+                .map_err(io_err(&*disk, SPARE_FILE))?;
+            log.spares = Some(Spares::start(disk.clone(), segment_size_max)?);
+        }
         Ok(log)
     }
 
@@ -173,6 +294,8 @@ impl SegmentLog {
         while offset < data.len() {
             let (payload, used) = match read_frame(&data[offset..]) {
                 Ok(frame) => frame,
+                // Preallocated space never written: the segment ends here.
+                Err(_) if disk.preallocates() && data[offset..].iter().all(|b| *b == 0) => break,
                 Err(e) => {
                     if !is_torn_tail(&data, offset, &e) || !holds_no_frame(&*disk, later)? {
                         return Err(corrupt(offset, e.to_string()));
@@ -275,6 +398,13 @@ impl SegmentLog {
             term: record.term,
         });
         Ok(())
+    }
+
+    /// Whether a preallocated segment is ready for the next rotation.
+    pub fn spare_ready(&self) -> bool {
+        self.spares
+            .as_ref()
+            .is_some_and(|s| s.ready.0.lock().expect("spare lock").is_some())
     }
 
     /// Index of the first entry held (or the next to be appended).
@@ -396,11 +526,30 @@ impl SegmentLog {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), LogError> {
         let name = segment_name(first_index);
-        let file = self
-            .disk
-            .open(&name, true)
-            .map_err(io_err(&*self.disk, &name))?;
-        file.truncate(0).map_err(io_err(&*self.disk, &name))?;
+        let spare = match &self.spares {
+            Some(spares) if self.segments.is_empty() => spares.take_waiting(FIRST_SPARE_WAIT),
+            Some(spares) => spares.take(),
+            None => None,
+        };
+        let file = match spare {
+            Some(file) => {
+                self.disk
+                    .rename(SPARE_FILE, &name)
+                    .map_err(io_err(&*self.disk, &name))?;
+                file
+            }
+            None => {
+                let file = self
+                    .disk
+                    .open(&name, true)
+                    .map_err(io_err(&*self.disk, &name))?;
+                file.truncate(0).map_err(io_err(&*self.disk, &name))?;
+                file
+            }
+        };
+        if let Some(spares) = &self.spares {
+            spares.request();
+        }
         self.segments
             .insert(first_index, Segment { name, file, len: 0 });
         self.dir_unsynced = true;

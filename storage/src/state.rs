@@ -159,6 +159,22 @@ impl ShardState {
         orbit_core::apply::read(now_ms, db, cmd, &view)
     }
 
+    /// Runs read-only `ops` against one consistent view at one time:
+    /// `stamp(clock)` of the view's shard clock, which must not be below it.
+    /// One view and one clock read for the whole run.
+    pub fn read_ops(
+        &self,
+        stamp: impl FnOnce(u64) -> u64,
+        ops: &[orbit_core::Op],
+    ) -> Result<Vec<Output>, StoreError> {
+        let view = self.data_view();
+        let clock_ms = orbit_core::keys::read_clock(&view)?;
+        let now_ms = stamp(clock_ms).max(clock_ms);
+        ops.iter()
+            .map(|op| orbit_core::apply::read(now_ms, op.db, &op.cmd, &view))
+            .collect()
+    }
+
     /// The shard clock: the highest timestamp applied.
     pub fn clock_ms(&self) -> Result<u64, StoreError> {
         orbit_core::keys::read_clock(&self.data_view())

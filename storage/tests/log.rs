@@ -28,8 +28,19 @@ fn tempdir() -> TempDir {
     tempfile::tempdir().expect("a temporary directory can be created")
 }
 
+thread_local! {
+    /// Whether this test's logs preallocate their segments (most tests check
+    /// the plain layout byte by byte).
+    static PREALLOCATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn disk(dir: &Path) -> Arc<dyn Disk> {
-    Arc::new(FsDisk::open(dir).expect("the directory opens"))
+    let disk = FsDisk::open(dir).expect("the directory opens");
+    if PREALLOCATE.get() {
+        Arc::new(disk)
+    } else {
+        Arc::new(disk.without_preallocation())
+    }
 }
 
 fn open(dir: &Path) -> SegmentLog {
@@ -173,11 +184,16 @@ fn assert_layout(dir: &Path) {
             format!("{:020}.log", first.index),
             "segment named after its first record"
         );
-        assert_eq!(
-            seg.frames.last().map(|f| f.end),
-            Some(seg.len),
-            "{name} ends with a whole frame"
-        );
+        let end = seg.frames.last().map_or(0, |f| f.end);
+        if PREALLOCATE.get() {
+            let bytes = std::fs::read(&seg.path).expect("segment reads");
+            assert!(
+                bytes[end as usize..].iter().all(|b| *b == 0),
+                "{name} holds only zeros after its last frame"
+            );
+        } else {
+            assert_eq!(end, seg.len, "{name} ends with a whole frame");
+        }
         for pair in seg.frames.windows(2) {
             assert_eq!(pair[1].index, pair[0].index + 1, "{name} is contiguous");
             assert!(pair[1].term >= pair[0].term, "{name} terms never go back");
@@ -1113,6 +1129,22 @@ proptest! {
         let log = open(dir.path());
         check(&log, &model);
     }
+
+    #[test]
+    fn preallocated_log_matches_a_model(ops in prop::collection::vec(op_strategy(), 1..40)) {
+        // Goal: the same with segments preallocated full of zeros: zero tails read as the end of a segment, through rotations, truncations, purges and reopens.
+        PREALLOCATE.set(true);
+        let dir = tempdir();
+        let mut log = open(dir.path());
+        let mut model = Model { term: 1, ..Model::default() };
+        for op in &ops {
+            step(dir.path(), &mut log, &mut model, op);
+            check(&log, &model);
+            assert_layout(dir.path());
+        }
+        let log = open(dir.path());
+        check(&log, &model);
+    }
 }
 
 #[tokio::test]
@@ -1309,4 +1341,91 @@ fn recent_entries_are_served_from_memory() {
     drop(log);
     let reopened = SegmentLog::open(disk(dir.path()), 1 << 20);
     assert!(reopened.is_err(), "the damage is found on disk");
+}
+
+fn wait_for_spare(log: &SegmentLog) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !log.spare_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spare segment was prepared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn preallocated_segments_recover_and_continue() {
+    // Goal: with a spare ready at every rotation, segments are zero-filled files of the full segment size; the log reads back whole after reopening, appends continue where the zeros begin, and no spare is taken for a segment.
+    PREALLOCATE.set(true);
+    let dir = tempdir();
+    let all = entries(1..=120, 1);
+    let mut log = open(dir.path());
+    for batch in all[..80].chunks(5) {
+        wait_for_spare(&log);
+        log.append_owned(batch.to_vec()).expect("append");
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3, "rotations happened");
+    for seg in &segs {
+        // A segment may end past its size by its last record.
+        assert!(
+            seg.len >= SEGMENT_SIZE_MAX,
+            "{} came preallocated",
+            seg.path.display()
+        );
+    }
+    assert_layout(dir.path());
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(read_all(&log), all[..80].to_vec());
+    for batch in all[80..].chunks(5) {
+        wait_for_spare(&log);
+        log.append_owned(batch.to_vec()).expect("append");
+    }
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(read_all(&log), all);
+    assert_layout(dir.path());
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("dir lists")
+            .all(|e| e.expect("entry").file_name() != "00000000000000000000.log"),
+        "no segment before the first entry"
+    );
+}
+
+#[test]
+fn torn_frame_before_preallocated_zeros_is_cut() {
+    // Goal: a record cut short inside a preallocated segment (its header written, the payload still zeros) is a torn tail: recovery drops it and keeps every record before it.
+    PREALLOCATE.set(true);
+    let dir = tempdir();
+    let mut log = open(dir.path());
+    for batch in entries(1..=60, 1).chunks(3) {
+        wait_for_spare(&log);
+        log.append_owned(batch.to_vec()).expect("append");
+    }
+    drop(log);
+    let seg = segments(dir.path()).pop().expect("a segment");
+    assert!(
+        seg.len >= SEGMENT_SIZE_MAX,
+        "the last segment came preallocated"
+    );
+    let last = *seg.frames.last().expect("frames");
+    // Zero the last record's payload: its header survives.
+    let keep = 8;
+    let zeros = vec![0u8; (last.end - last.start - keep) as usize];
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg.path)
+        .expect("open");
+    file.write_all_at(&zeros, last.start + keep).expect("write");
+    let log = open(dir.path());
+    assert_eq!(
+        log.next_index(),
+        last.index,
+        "{last:?} of {} bytes",
+        seg.len
+    );
+    assert_eq!(read_all(&log), entries(1..=last.index - 1, 1));
 }
