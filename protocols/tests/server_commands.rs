@@ -224,3 +224,146 @@ fn client_kill_closes_the_named_connection() {
         Ok(Value::SimpleString("PONG".into()))
     );
 }
+
+/// CLIENT LIST's `key=value` fields for client `id`.
+fn client_fields(con: &mut Connection, id: i64) -> std::collections::BTreeMap<String, String> {
+    let list = match run(con, &["CLIENT", "LIST", "ID", &id.to_string()]) {
+        Ok(Value::BulkString(bytes)) => String::from_utf8(bytes).expect("utf-8"),
+        other => panic!("CLIENT LIST ID: {other:?}"),
+    };
+    let line = list
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("client {id} is listed"));
+    line.split(' ')
+        .filter_map(|field| field.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn client_id(con: &mut Connection) -> i64 {
+    match run(con, &["CLIENT", "ID"]) {
+        Ok(Value::Int(id)) => id,
+        other => panic!("CLIENT ID: {other:?}"),
+    }
+}
+
+#[test]
+fn client_list_shows_each_clients_state() {
+    // Goal: CLIENT LIST reports what each client is doing, as Redis 7 does:
+    // a subscriber has flags=P and its counts, a client inside MULTI flags=x
+    // and its queued count, a blocked BLPOP flags=b and cmd=blpop, a RESP3
+    // client resp=3, the caller cmd=client|list; TYPE and ID filter; bad
+    // options get Redis's errors.
+    let mut cluster = Cluster::new(1, &[]);
+    cluster.start_all();
+    cluster.wait_leader(Duration::from_secs(15));
+    let port = cluster.servers[0].resp_port;
+    let mut admin = connect(port, None);
+
+    let mut subscriber = connect(port, None);
+    let subscriber_id = client_id(&mut subscriber);
+    run(&mut subscriber, &["SUBSCRIBE", "news", "sport"]).expect("subscribe");
+    let mut in_multi = connect(port, None);
+    let multi_id = client_id(&mut in_multi);
+    run(&mut in_multi, &["MULTI"]).expect("multi");
+    run(&mut in_multi, &["SET", "a", "1"]).expect("queued");
+    run(&mut in_multi, &["INCR", "b"]).expect("queued");
+    let mut resp3 = connect(port, None);
+    let resp3_id = client_id(&mut resp3);
+    run(&mut resp3, &["HELLO", "3"]).expect("hello");
+    run(&mut resp3, &["SELECT", "4"]).expect("select");
+    let blocked_id = {
+        let mut con = connect(port, None);
+        let id = client_id(&mut con);
+        std::thread::spawn(move || run(&mut con, &["BLPOP", "nothing-here", "5"]));
+        id
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    let sub = client_fields(&mut admin, subscriber_id);
+    assert_eq!(
+        (
+            sub["flags"].as_str(),
+            sub["sub"].as_str(),
+            sub["psub"].as_str(),
+            sub["cmd"].as_str()
+        ),
+        ("P", "2", "0", "subscribe")
+    );
+    let multi = client_fields(&mut admin, multi_id);
+    assert_eq!(
+        (multi["flags"].as_str(), multi["multi"].as_str()),
+        ("x", "2")
+    );
+    let r3 = client_fields(&mut admin, resp3_id);
+    assert_eq!(
+        (
+            r3["resp"].as_str(),
+            r3["db"].as_str(),
+            r3["flags"].as_str(),
+            r3["multi"].as_str()
+        ),
+        ("3", "4", "N", "-1")
+    );
+    let blocked = client_fields(&mut admin, blocked_id);
+    assert_eq!(
+        (blocked["flags"].as_str(), blocked["cmd"].as_str()),
+        ("b", "blpop")
+    );
+    let admin_id = client_id(&mut admin);
+    let me = client_fields(&mut admin, admin_id);
+    assert_eq!(
+        (me["cmd"].as_str(), me["user"].as_str(), me["resp"].as_str()),
+        ("client|list", "default", "2")
+    );
+
+    let Ok(Value::BulkString(pubsub)) = run(&mut admin, &["CLIENT", "LIST", "TYPE", "pubsub"])
+    else {
+        panic!("CLIENT LIST TYPE pubsub");
+    };
+    let pubsub = String::from_utf8(pubsub).expect("utf-8");
+    assert_eq!(pubsub.lines().count(), 1);
+    assert!(pubsub.starts_with(&format!("id={subscriber_id} ")));
+    let Ok(Value::BulkString(normal)) = run(&mut admin, &["CLIENT", "LIST", "TYPE", "NORMAL"])
+    else {
+        panic!("CLIENT LIST TYPE normal");
+    };
+    let normal = String::from_utf8(normal).expect("utf-8");
+    assert_eq!(normal.lines().count(), 4, "every client but the subscriber");
+    assert_eq!(
+        run(&mut admin, &["CLIENT", "LIST", "TYPE", "master"]),
+        Ok(Value::BulkString(Vec::new()))
+    );
+    let both = format!("{subscriber_id}");
+    let Ok(Value::BulkString(two)) = run(
+        &mut admin,
+        &[
+            "CLIENT",
+            "LIST",
+            "ID",
+            &both,
+            &multi_id.to_string(),
+            "999999",
+        ],
+    ) else {
+        panic!("CLIENT LIST ID");
+    };
+    assert_eq!(String::from_utf8(two).expect("utf-8").lines().count(), 2);
+    for (args, expected) in [
+        (
+            vec!["CLIENT", "LIST", "TYPE", "foo"],
+            "ERR Unknown client type 'foo'",
+        ),
+        (vec!["CLIENT", "LIST", "ID", "x"], "ERR Invalid client ID"),
+        (vec!["CLIENT", "LIST", "ID", "0"], "ERR Invalid client ID"),
+        (vec!["CLIENT", "LIST", "ID"], "ERR syntax error"),
+        (vec!["CLIENT", "LIST", "foo"], "ERR syntax error"),
+    ] {
+        assert_eq!(
+            run(&mut admin, &args),
+            Err(expected.to_string()),
+            "{args:?}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ pub(super) enum Queued {
 }
 
 pub(super) struct Transaction {
-    queued: Vec<Queued>,
+    pub(super) queued: Vec<Queued>,
     /// A command was refused while queueing: EXEC will abort.
     dirty: bool,
     /// The db the next queued command runs in.

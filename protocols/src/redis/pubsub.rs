@@ -121,6 +121,11 @@ impl Subscriptions {
         self.channels.len() + self.patterns.len()
     }
 
+    /// (channels, patterns) subscribed.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.channels.len(), self.patterns.len())
+    }
+
     /// The channels subscribed, or the patterns.
     fn names(&mut self, patterns: bool) -> &mut BTreeSet<Vec<u8>> {
         if patterns {

@@ -32,8 +32,49 @@ pub struct ClientInfo {
     pub name: Vec<u8>,
     pub db: u8,
     pub connected_at: Instant,
+    /// When the client's last command started.
+    pub last_active: Instant,
+    /// Its last command as Redis names it (`set`, `client|list`), if any.
+    pub last_cmd: String,
+    /// The session's state as of its last request (see `Session::publish`).
+    pub state: ClientState,
     /// CLIENT KILL notifies it; the connection closes.
     pub kill: Arc<tokio::sync::Notify>,
+}
+
+/// What CLIENT LIST shows of a session's own state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientState {
+    /// Channels and patterns subscribed.
+    pub sub: usize,
+    pub psub: usize,
+    /// Commands queued since MULTI, or `None` outside MULTI.
+    pub multi: Option<usize>,
+    /// Waiting in a blocking pop.
+    pub blocked: bool,
+    /// 2 or 3.
+    pub resp: u8,
+}
+
+impl ClientState {
+    /// Redis's `flags` letters for what Orbit tracks: P pub/sub, x MULTI,
+    /// b blocked, N none.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if self.sub + self.psub > 0 {
+            flags.push('P');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if self.blocked {
+            flags.push('b');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
+    }
 }
 
 /// Settings CONFIG SET may change while the server runs.
@@ -121,6 +162,14 @@ impl Shared {
         self.commands_total.store(0, Ordering::Relaxed);
     }
 
+    /// A client's command starts: CLIENT LIST's `cmd` and `idle`.
+    pub fn note_command(&self, id: u64, cmd: String) {
+        self.update_client(id, |c| {
+            c.last_cmd = cmd;
+            c.last_active = Instant::now();
+        });
+    }
+
     pub fn count_command(&self) {
         self.commands_total.fetch_add(1, Ordering::Relaxed);
     }
@@ -139,13 +188,23 @@ impl Shared {
         self.clients().len()
     }
 
+    /// One CLIENT LIST line, with Redis 7.0's fields in Redis's order, for
+    /// the fields Orbit tracks (no fd, buffer or memory fields).
     fn line(id: u64, client: &ClientInfo) -> String {
+        let state = &client.state;
         format!(
-            "id={id} addr={} name={} age={} db={}\n",
+            "id={id} addr={} name={} age={} idle={} flags={} db={} sub={} psub={} multi={} cmd={} user=default resp={}\n",
             client.addr,
             String::from_utf8_lossy(&client.name),
             client.connected_at.elapsed().as_secs(),
-            client.db
+            client.last_active.elapsed().as_secs(),
+            state.flags(),
+            client.db,
+            state.sub,
+            state.psub,
+            state.multi.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+            if client.last_cmd.is_empty() { "NULL" } else { &client.last_cmd },
+            state.resp,
         )
     }
 
@@ -156,9 +215,11 @@ impl Shared {
             .unwrap_or_default()
     }
 
-    pub fn client_list(&self) -> String {
+    /// CLIENT LIST, of the clients `keep` accepts.
+    pub fn client_list(&self, keep: impl Fn(u64, &ClientInfo) -> bool) -> String {
         self.clients()
             .iter()
+            .filter(|(id, c)| keep(**id, c))
             .map(|(id, c)| Shared::line(*id, c))
             .collect()
     }
@@ -220,6 +281,12 @@ pub async fn serve(
                         name: Vec::new(),
                         db: 0,
                         connected_at: Instant::now(),
+                        last_active: Instant::now(),
+                        last_cmd: String::new(),
+                        state: ClientState {
+                            resp: 2,
+                            ..ClientState::default()
+                        },
                         kill: kill.clone(),
                     };
                     shared.clients().insert(id, info);

@@ -182,6 +182,7 @@ impl Session {
                 }
                 Step::Block(op, timeout) => {
                     self.run_pending(&mut pending, replies).await;
+                    self.publish(true);
                     let frame = self.block(op, timeout).await;
                     replies.push(frame);
                 }
@@ -190,6 +191,7 @@ impl Session {
                     let (frame, after) = self.session_command(&name, &args[1..]).await;
                     replies.push(frame);
                     if after == After::Close {
+                        self.publish(false);
                         return After::Close;
                     }
                 }
@@ -197,7 +199,28 @@ impl Session {
             }
         }
         self.run_pending(&mut pending, replies).await;
+        self.publish(false);
         After::Continue
+    }
+
+    /// Shows the session's state in CLIENT LIST.
+    fn publish(&self, blocked: bool) {
+        let (sub, psub) = self
+            .subscriptions
+            .as_ref()
+            .map_or((0, 0), super::pubsub::Subscriptions::counts);
+        let state = super::server::ClientState {
+            sub,
+            psub,
+            multi: self.transaction.as_ref().map(|t| t.queued.len()),
+            blocked,
+            resp: if self.protocol == Protocol::Resp3 {
+                3
+            } else {
+                2
+            },
+        };
+        self.shared.update_client(self.id, |c| c.state = state);
     }
 
     /// What a request needs: the node, the session, or nothing but a reply.
@@ -220,6 +243,8 @@ impl Session {
         }
         self.shared.count_command();
         let rest = &args[1..];
+        self.shared
+            .note_command(self.id, command_label(&name, rest));
         match name.as_str() {
             "debug" => Step::Reply(super::admin::debug_refused()),
             // Subscribed RESP2 clients get PING's reply as a pub/sub event.
@@ -460,19 +485,75 @@ impl Session {
             ("ID", 1) => Frame::Integer(i64::try_from(self.id).unwrap_or(i64::MAX)),
             // Client libraries announce themselves; we accept and ignore it.
             ("SETINFO", 3) => ok(),
-            ("LIST", 1) => Frame::Bulk(self.shared.client_list().into_bytes()),
+            ("LIST", _) => self.client_list(&args[1..]),
             ("INFO", 1) => Frame::Bulk(self.shared.client_line(self.id).into_bytes()),
-            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "LIST" | "INFO" | "KILL", _) => {
-                err(format!(
-                    "ERR wrong number of arguments for 'client|{}' command",
-                    sub.to_ascii_lowercase()
-                ))
-            }
+            ("SETNAME" | "GETNAME" | "ID" | "SETINFO" | "INFO" | "KILL", _) => err(format!(
+                "ERR wrong number of arguments for 'client|{}' command",
+                sub.to_ascii_lowercase()
+            )),
             _ => err(format!(
                 "ERR unknown subcommand '{}'. Try CLIENT HELP.",
                 String::from_utf8_lossy(&args[0])
             )),
         }
+    }
+}
+
+impl Session {
+    /// CLIENT LIST [TYPE normal|master|replica|pubsub] | [ID id [id ...]],
+    /// with Redis's errors.
+    fn client_list(&self, options: &[Vec<u8>]) -> Frame {
+        let upper = |arg: &[u8]| String::from_utf8_lossy(arg).to_ascii_uppercase();
+        let list = match options {
+            [] => self.shared.client_list(|_, _| true),
+            [kind, name] if upper(kind) == "TYPE" => match upper(name).as_str() {
+                "NORMAL" => self
+                    .shared
+                    .client_list(|_, c| c.state.sub + c.state.psub == 0),
+                "PUBSUB" => self
+                    .shared
+                    .client_list(|_, c| c.state.sub + c.state.psub > 0),
+                // Orbit replicates through Raft, not through Redis
+                // replication connections.
+                "MASTER" | "REPLICA" | "SLAVE" => String::new(),
+                _ => {
+                    return err(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(name)
+                    ))
+                }
+            },
+            [kind, ids @ ..] if upper(kind) == "ID" && !ids.is_empty() => {
+                let mut wanted = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match std::str::from_utf8(id)
+                        .ok()
+                        .and_then(|t| t.parse::<i64>().ok())
+                    {
+                        Some(id) if id >= 1 => wanted.push(id.unsigned_abs()),
+                        _ => return err("ERR Invalid client ID"),
+                    }
+                }
+                self.shared.client_list(|id, _| wanted.contains(&id))
+            }
+            _ => return err("ERR syntax error"),
+        };
+        Frame::Bulk(list.into_bytes())
+    }
+}
+
+/// How CLIENT LIST names a command: container commands with their
+/// subcommand, as Redis 7 does (`client|list`, `config|get`).
+fn command_label(name: &str, rest: &[Vec<u8>]) -> String {
+    const CONTAINERS: &[&str] = &["acl", "client", "command", "config", "object", "pubsub"];
+    match rest.first() {
+        Some(sub) if CONTAINERS.contains(&name) => {
+            format!(
+                "{name}|{}",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            )
+        }
+        _ => name.to_string(),
     }
 }
 
