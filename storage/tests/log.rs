@@ -1343,7 +1343,11 @@ fn recent_entries_are_served_from_memory() {
     assert!(reopened.is_err(), "the damage is found on disk");
 }
 
+/// Waits for the spare segment the log asked for, if it asked.
 fn wait_for_spare(log: &SegmentLog) {
+    if !log.spare_requested() {
+        return;
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !log.spare_ready() {
         assert!(
@@ -1356,12 +1360,14 @@ fn wait_for_spare(log: &SegmentLog) {
 
 #[test]
 fn preallocated_segments_recover_and_continue() {
-    // Goal: with a spare ready at every rotation, segments are zero-filled files of the full segment size; the log reads back whole after reopening, appends continue where the zeros begin, and no spare is taken for a segment.
+    // Goal: a spare is asked for when a segment is half full and is ready by the rotation, so segments are zero-filled files of the full segment size; a fresh log's first segment waits for its spare; the log reads back whole after reopening, appends continue where the zeros begin, and a small log holds no spare.
     PREALLOCATE.set(true);
     let dir = tempdir();
     let all = entries(1..=120, 1);
     let mut log = open(dir.path());
-    for batch in all[..80].chunks(5) {
+    // One entry per append, so that no append crosses both the half-full
+    // mark (where the spare is asked for) and the end of a segment.
+    for batch in all[..80].chunks(1) {
         wait_for_spare(&log);
         log.append_owned(batch.to_vec()).expect("append");
     }
@@ -1379,7 +1385,7 @@ fn preallocated_segments_recover_and_continue() {
     drop(log);
     let mut log = open(dir.path());
     assert_eq!(read_all(&log), all[..80].to_vec());
-    for batch in all[80..].chunks(5) {
+    for batch in all[80..].chunks(1) {
         wait_for_spare(&log);
         log.append_owned(batch.to_vec()).expect("append");
     }
@@ -1393,6 +1399,20 @@ fn preallocated_segments_recover_and_continue() {
             .all(|e| e.expect("entry").file_name() != "00000000000000000000.log"),
         "no segment before the first entry"
     );
+    // A log that never reaches half a segment asks for no spare.
+    let small = tempdir();
+    let mut log = open(small.path());
+    log.append_owned(entries(1..=2, 1)).expect("append");
+    assert!(
+        segments(small.path())[0].len >= SEGMENT_SIZE_MAX,
+        "the first segment came preallocated"
+    );
+    assert!(!log.spare_requested());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        !small.path().join("spare.tmp").exists(),
+        "no spare for a small log"
+    );
 }
 
 #[test]
@@ -1401,7 +1421,7 @@ fn torn_frame_before_preallocated_zeros_is_cut() {
     PREALLOCATE.set(true);
     let dir = tempdir();
     let mut log = open(dir.path());
-    for batch in entries(1..=60, 1).chunks(3) {
+    for batch in entries(1..=60, 1).chunks(1) {
         wait_for_spare(&log);
         log.append_owned(batch.to_vec()).expect("append");
     }
