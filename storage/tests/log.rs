@@ -1112,38 +1112,37 @@ fn check(log: &SegmentLog, model: &Model) {
     assert_eq!(read_all(log), expected);
 }
 
+/// Runs `ops` against a log and the Vec model, checking after each.
+fn run_model(ops: &[Op], preallocate: bool) {
+    PREALLOCATE.set(preallocate);
+    let dir = tempdir();
+    let mut log = open(dir.path());
+    let mut model = Model {
+        term: 1,
+        ..Model::default()
+    };
+    for op in ops {
+        step(dir.path(), &mut log, &mut model, op);
+        check(&log, &model);
+        assert_layout(dir.path());
+    }
+    let log = open(dir.path());
+    check(&log, &model);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn log_matches_a_model(ops in prop::collection::vec(op_strategy(), 1..40)) {
         // Goal: any sequence of appends (kept in memory or not), truncations, purges and reopens leaves the log equal to a Vec model: last id, purge point, and every entry.
-        let dir = tempdir();
-        let mut log = open(dir.path());
-        let mut model = Model { term: 1, ..Model::default() };
-        for op in &ops {
-            step(dir.path(), &mut log, &mut model, op);
-            check(&log, &model);
-            assert_layout(dir.path());
-        }
-        let log = open(dir.path());
-        check(&log, &model);
+        run_model(&ops, false);
     }
 
     #[test]
     fn preallocated_log_matches_a_model(ops in prop::collection::vec(op_strategy(), 1..40)) {
         // Goal: the same with segments preallocated full of zeros: zero tails read as the end of a segment, through rotations, truncations, purges and reopens.
-        PREALLOCATE.set(true);
-        let dir = tempdir();
-        let mut log = open(dir.path());
-        let mut model = Model { term: 1, ..Model::default() };
-        for op in &ops {
-            step(dir.path(), &mut log, &mut model, op);
-            check(&log, &model);
-            assert_layout(dir.path());
-        }
-        let log = open(dir.path());
-        check(&log, &model);
+        run_model(&ops, true);
     }
 }
 
