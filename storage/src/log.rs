@@ -119,10 +119,19 @@ pub struct SegmentLog {
 
 /// A spare, zero-filled to the segment size and synced, once ready; the
 /// condition variable tells when it is.
-type SpareSlot = Arc<(
-    std::sync::Mutex<Option<Arc<dyn DiskFile>>>,
-    std::sync::Condvar,
-)>;
+type SpareSlot = Arc<(std::sync::Mutex<Spare>, std::sync::Condvar)>;
+
+/// The spare thread's last outcome.
+#[derive(Default)]
+enum Spare {
+    /// Being prepared, or not asked for.
+    #[default]
+    None,
+    Ready(Arc<dyn DiskFile>),
+    /// The last attempt failed (a full disk, say); rotations create plain
+    /// segments until an attempt succeeds.
+    Failed,
+}
 
 /// How long the first segment of an empty log waits for its spare: a fresh
 /// node's first writes then run preallocated too. Later rotations never
@@ -146,17 +155,20 @@ impl Spares {
             .name("orbit-log-spare".into())
             .spawn(move || {
                 while wanted.recv().is_ok() {
-                    if slot.0.lock().expect("spare lock").is_some() {
+                    if matches!(*slot.0.lock().expect("spare lock"), Spare::Ready(_)) {
                         continue;
                     }
-                    match make_spare(&*disk, segment_size) {
-                        Ok(file) => {
-                            *slot.0.lock().expect("spare lock") = Some(file);
-                            slot.1.notify_all();
+                    let outcome = match make_spare(&*disk, segment_size) {
+                        Ok(file) => Spare::Ready(file),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
+                            // Give back the space of a half-written spare.
+                            let _ = disk.remove(SPARE_FILE);
+                            Spare::Failed
                         }
-                        // Rotations create plain segments meanwhile.
-                        Err(e) => tracing::warn!(error = %e, "cannot preallocate a log segment"),
-                    }
+                    };
+                    *slot.0.lock().expect("spare lock") = outcome;
+                    slot.1.notify_all();
                 }
             })
             .map_err(|source| LogError::Io {
@@ -177,7 +189,10 @@ impl Spares {
     /// `SPARE_FILE` and only then calls [`Spares::request`]: the thread
     /// reuses that name.
     fn take(&self) -> Option<Arc<dyn DiskFile>> {
-        self.ready.0.lock().expect("spare lock").take()
+        match std::mem::take(&mut *self.ready.0.lock().expect("spare lock")) {
+            Spare::Ready(file) => Some(file),
+            Spare::None | Spare::Failed => None,
+        }
     }
 
     /// [`Spares::take`], waiting up to `wait` for the spare in preparation.
@@ -185,9 +200,12 @@ impl Spares {
         let (slot, ready) = &*self.ready;
         let guard = slot.lock().expect("spare lock");
         let (mut guard, _) = ready
-            .wait_timeout_while(guard, wait, |spare| spare.is_none())
+            .wait_timeout_while(guard, wait, |spare| matches!(spare, Spare::None))
             .expect("spare lock");
-        guard.take()
+        match std::mem::take(&mut *guard) {
+            Spare::Ready(file) => Some(file),
+            Spare::None | Spare::Failed => None,
+        }
     }
 
     fn request(&self) {
@@ -415,7 +433,7 @@ impl SegmentLog {
     pub fn spare_ready(&self) -> bool {
         self.spares
             .as_ref()
-            .is_some_and(|s| s.ready.0.lock().expect("spare lock").is_some())
+            .is_some_and(|s| matches!(*s.ready.0.lock().expect("spare lock"), Spare::Ready(_)))
     }
 
     /// Index of the first entry held (or the next to be appended).

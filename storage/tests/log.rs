@@ -1448,3 +1448,65 @@ fn torn_frame_before_preallocated_zeros_is_cut() {
     );
     assert_eq!(read_all(&log), entries(1..=last.index - 1, 1));
 }
+
+/// A preallocating directory whose spare segment cannot be written, as on a
+/// full disk.
+struct NoRoomForSpares {
+    inner: FsDisk,
+}
+
+impl Disk for NoRoomForSpares {
+    fn list(&self) -> io::Result<Vec<String>> {
+        self.inner.list()
+    }
+    fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn DiskFile>> {
+        if name == "spare.tmp" && create {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
+        }
+        self.inner.open(name, create)
+    }
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.inner.remove(name)
+    }
+    fn rename(&self, source: &str, target: &str) -> io::Result<()> {
+        self.inner.rename(source, target)
+    }
+    fn sync_dir(&self) -> io::Result<()> {
+        self.inner.sync_dir()
+    }
+    fn describe(&self, name: &str) -> String {
+        self.inner.describe(name)
+    }
+    fn preallocates(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_failed_spare_falls_back_to_plain_segments() {
+    // Goal: when no spare can be written (a full disk), the first segment does not wait out its timeout and every rotation creates a plain segment; the log works as without preallocation.
+    let dir = tempdir();
+    let disk: Arc<dyn Disk> = Arc::new(NoRoomForSpares {
+        inner: FsDisk::open(dir.path()).expect("dir"),
+    });
+    let mut log = SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX).expect("the log opens");
+    let started = std::time::Instant::now();
+    let all = entries(1..=60, 1);
+    for batch in all.chunks(4) {
+        log.append_owned(batch.to_vec()).expect("append");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the first segment waited {:?} for a spare that failed",
+        started.elapsed()
+    );
+    assert!(segments(dir.path()).len() >= 3, "rotations happened");
+    assert_layout(dir.path());
+    drop(log);
+    let log = SegmentLog::open(disk, SEGMENT_SIZE_MAX).expect("the log reopens");
+    assert_eq!(read_all(&log), all);
+    assert!(!dir.path().join("spare.tmp").exists());
+}
