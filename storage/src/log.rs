@@ -123,6 +123,8 @@ type SpareSlot = Arc<(std::sync::Mutex<Spare>, std::sync::Condvar)>;
 
 /// The spare thread's last outcome.
 #[derive(Default)]
+// The simulator's build has no spare thread to construct the others.
+#[cfg_attr(madsim, allow(dead_code))]
 enum Spare {
     /// Being prepared, or not asked for.
     #[default]
