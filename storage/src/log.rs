@@ -3,7 +3,8 @@
 //! Preallocation: where the disk asks for it ([`Disk::preallocates`]), a
 //! background thread prepares a spare segment, written full of zeros and
 //! synced, once the active segment is half full, and a rotation renames it
-//! into place. Appends then write inside
+//! into place. An empty log prepares its first spare at open, before Raft
+//! runs; nothing on the write path ever waits for a spare. Appends then write inside
 //! the file, so the fdatasync after them has no file size to update
 //! (bench/redis_compare.sh, 3 nodes on one machine: -P 16 SET 185k/s
 //! without, 220-255k/s with). A segment therefore ends in zeros where it was
@@ -135,11 +136,6 @@ enum Spare {
     Failed,
 }
 
-/// How long the first segment of an empty log waits for its spare: a fresh
-/// node's first writes then run preallocated too. Later rotations never
-/// wait; they fall back to a plain segment.
-const FIRST_SPARE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The log's side of the spare-segment thread.
 struct Spares {
     ready: SpareSlot,
@@ -160,15 +156,7 @@ impl Spares {
                     if matches!(*slot.0.lock().expect("spare lock"), Spare::Ready(_)) {
                         continue;
                     }
-                    let outcome = match make_spare(&*disk, segment_size) {
-                        Ok(file) => Spare::Ready(file),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
-                            // Give back the space of a half-written spare.
-                            let _ = disk.remove(SPARE_FILE);
-                            Spare::Failed
-                        }
-                    };
+                    let outcome = spare_outcome(&*disk, segment_size);
                     *slot.0.lock().expect("spare lock") = outcome;
                     slot.1.notify_all();
                 }
@@ -197,17 +185,18 @@ impl Spares {
         }
     }
 
-    /// [`Spares::take`], waiting up to `wait` for the spare in preparation.
-    fn take_waiting(&self, wait: std::time::Duration) -> Option<Arc<dyn DiskFile>> {
-        let (slot, ready) = &*self.ready;
-        let guard = slot.lock().expect("spare lock");
-        let (mut guard, _) = ready
-            .wait_timeout_while(guard, wait, |spare| matches!(spare, Spare::None))
-            .expect("spare lock");
-        match std::mem::take(&mut *guard) {
-            Spare::Ready(file) => Some(file),
-            Spare::None | Spare::Failed => None,
-        }
+    /// Prepares a spare now, on the caller's thread: for an empty log at
+    /// open, before Raft runs, so that its first segment comes preallocated
+    /// without a wait on the write path. A failure leaves rotations plain.
+    #[cfg(not(madsim))]
+    fn prepare_now(&self, disk: &dyn Disk, segment_size: u64) {
+        let outcome = spare_outcome(disk, segment_size);
+        *self.ready.0.lock().expect("spare lock") = outcome;
+    }
+
+    #[cfg(madsim)]
+    fn prepare_now(&self, _disk: &dyn Disk, _segment_size: u64) {
+        unreachable!("simulated disks do not preallocate")
     }
 
     fn request(&self) {
@@ -217,7 +206,24 @@ impl Spares {
     }
 }
 
-/// Writes `SPARE_FILE` full of zeros, `segment_size` bytes, and syncs it.
+/// A spare, or why there is none.
+#[cfg(not(madsim))]
+fn spare_outcome(disk: &dyn Disk, segment_size: u64) -> Spare {
+    match make_spare(disk, segment_size) {
+        Ok(file) => Spare::Ready(file),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
+            // Give back the space of a half-written spare.
+            let _ = disk.remove(SPARE_FILE);
+            Spare::Failed
+        }
+    }
+}
+
+/// Writes `SPARE_FILE` full of zeros, `segment_size` bytes, syncing after
+/// every chunk: one sync at the end made a 64 MiB burst of writeback that
+/// stalled the log's own fsyncs on the same disk for hundreds of
+/// milliseconds (a 3-node test lost its leader's quorum over it).
 #[cfg(not(madsim))]
 fn make_spare(disk: &dyn Disk, segment_size: u64) -> io::Result<Arc<dyn DiskFile>> {
     let file = disk.open(SPARE_FILE, true)?;
@@ -227,9 +233,9 @@ fn make_spare(disk: &dyn Disk, segment_size: u64) -> io::Result<Arc<dyn DiskFile
     while at < segment_size {
         let len = usize::try_from((segment_size - at).min(ZERO_CHUNK as u64)).expect("fits");
         file.write_at(at, &zeros[..len])?;
+        file.sync()?;
         at += len as u64;
     }
-    file.sync()?;
     Ok(file)
 }
 
@@ -291,7 +297,11 @@ impl SegmentLog {
             // A spare left by the last run may be half written.
             disk.remove(SPARE_FILE)
                 .map_err(io_err(&*disk, SPARE_FILE))?;
-            log.spares = Some(Spares::start(disk.clone(), segment_size_max)?);
+            let spares = Spares::start(disk.clone(), segment_size_max)?;
+            if log.segments.is_empty() {
+                spares.prepare_now(&*disk, segment_size_max);
+            }
+            log.spares = Some(spares);
             log.request_spare_if_due();
         }
         Ok(log)
@@ -573,17 +583,7 @@ impl SegmentLog {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), LogError> {
         let name = segment_name(first_index);
-        let first = self.segments.is_empty();
-        if first && !self.spare_requested {
-            if let Some(spares) = &self.spares {
-                spares.request();
-            }
-        }
-        let spare = match &self.spares {
-            Some(spares) if first => spares.take_waiting(FIRST_SPARE_WAIT),
-            Some(spares) => spares.take(),
-            None => None,
-        };
+        let spare = self.spares.as_ref().and_then(Spares::take);
         self.spare_requested = false;
         let file = match spare {
             Some(file) => {

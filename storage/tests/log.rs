@@ -1359,7 +1359,7 @@ fn wait_for_spare(log: &SegmentLog) {
 
 #[test]
 fn preallocated_segments_recover_and_continue() {
-    // Goal: a spare is asked for when a segment is half full and is ready by the rotation, so segments are zero-filled files of the full segment size; a fresh log's first segment waits for its spare; the log reads back whole after reopening, appends continue where the zeros begin, and a small log holds no spare.
+    // Goal: a spare is asked for when a segment is half full and is ready by the rotation, so segments are zero-filled files of the full segment size; a fresh log prepares its first spare at open; the log reads back whole after reopening, appends continue where the zeros begin, and a small log holds no spare.
     PREALLOCATE.set(true);
     let dir = tempdir();
     let all = entries(1..=120, 1);
@@ -1487,7 +1487,7 @@ impl Disk for NoRoomForSpares {
 
 #[test]
 fn a_failed_spare_falls_back_to_plain_segments() {
-    // Goal: when no spare can be written (a full disk), the first segment does not wait out its timeout and every rotation creates a plain segment; the log works as without preallocation.
+    // Goal: when no spare can be written (a full disk), the log still opens, appends do not wait, every rotation creates a plain segment, and no half-written spare is left; the log works as without preallocation.
     let dir = tempdir();
     let disk: Arc<dyn Disk> = Arc::new(NoRoomForSpares {
         inner: FsDisk::open(dir.path()).expect("dir"),
