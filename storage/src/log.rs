@@ -139,8 +139,25 @@ enum Spare {
 /// The log's side of the spare-segment thread.
 struct Spares {
     ready: SpareSlot,
-    /// Asks the thread for a spare; the thread ends when this is dropped.
-    want: std::sync::mpsc::Sender<()>,
+    /// Asks the thread for a spare; `None` once the log is closing.
+    want: Option<std::sync::mpsc::Sender<()>>,
+    /// Tells a spare in preparation to stop.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The log owns its directory: when it closes, its spare thread stops and
+/// is joined, so it can never write `SPARE_FILE` under the next owner (a
+/// log reopened on the same directory found a segment emptied by the old
+/// thread's spare).
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.want = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Spares {
@@ -148,15 +165,17 @@ impl Spares {
     fn start(disk: Arc<dyn Disk>, segment_size: u64) -> Result<Spares, LogError> {
         let ready: SpareSlot = Arc::default();
         let (want, wanted) = std::sync::mpsc::channel::<()>();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let slot = ready.clone();
-        std::thread::Builder::new()
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
             .name("orbit-log-spare".into())
             .spawn(move || {
                 while wanted.recv().is_ok() {
                     if matches!(*slot.0.lock().expect("spare lock"), Spare::Ready(_)) {
                         continue;
                     }
-                    let outcome = spare_outcome(&*disk, segment_size);
+                    let outcome = spare_outcome(&*disk, segment_size, &stopping);
                     *slot.0.lock().expect("spare lock") = outcome;
                     slot.1.notify_all();
                 }
@@ -165,7 +184,12 @@ impl Spares {
                 file: "spare segment thread".into(),
                 source,
             })?;
-        Ok(Spares { ready, want })
+        Ok(Spares {
+            ready,
+            want: Some(want),
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The simulator's disk never asks for preallocation (and madsim allows
@@ -190,7 +214,7 @@ impl Spares {
     /// without a wait on the write path. A failure leaves rotations plain.
     #[cfg(not(madsim))]
     fn prepare_now(&self, disk: &dyn Disk, segment_size: u64) {
-        let outcome = spare_outcome(disk, segment_size);
+        let outcome = spare_outcome(disk, segment_size, &self.stop);
         *self.ready.0.lock().expect("spare lock") = outcome;
     }
 
@@ -202,15 +226,23 @@ impl Spares {
     fn request(&self) {
         // The thread is gone only if it panicked; rotations then create
         // plain segments.
-        let _ = self.want.send(());
+        if let Some(want) = &self.want {
+            let _ = want.send(());
+        }
     }
 }
 
 /// A spare, or why there is none.
 #[cfg(not(madsim))]
-fn spare_outcome(disk: &dyn Disk, segment_size: u64) -> Spare {
-    match make_spare(disk, segment_size) {
+fn spare_outcome(
+    disk: &dyn Disk,
+    segment_size: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Spare {
+    match make_spare(disk, segment_size, stop) {
         Ok(file) => Spare::Ready(file),
+        // Closing: the next owner of the directory removes the leftover.
+        Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => Spare::None,
         Err(e) => {
             tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
             // Give back the space of a half-written spare.
@@ -225,12 +257,19 @@ fn spare_outcome(disk: &dyn Disk, segment_size: u64) -> Spare {
 /// stalled the log's own fsyncs on the same disk for hundreds of
 /// milliseconds (a 3-node test lost its leader's quorum over it).
 #[cfg(not(madsim))]
-fn make_spare(disk: &dyn Disk, segment_size: u64) -> io::Result<Arc<dyn DiskFile>> {
+fn make_spare(
+    disk: &dyn Disk,
+    segment_size: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> io::Result<Arc<dyn DiskFile>> {
     let file = disk.open(SPARE_FILE, true)?;
     file.truncate(0)?;
     let zeros = vec![0u8; ZERO_CHUNK];
     let mut at = 0u64;
     while at < segment_size {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(io::Error::other("the log is closing"));
+        }
         let len = usize::try_from((segment_size - at).min(ZERO_CHUNK as u64)).expect("fits");
         file.write_at(at, &zeros[..len])?;
         file.sync()?;

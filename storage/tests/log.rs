@@ -1077,6 +1077,9 @@ fn step(dir: &Path, log: &mut SegmentLog, model: &mut Model, op: &Op) {
             assert_purged_segments_gone(dir, upto);
         }
         Op::Reopen => {
+            // One owner per directory: close the log before reopening it.
+            let scratch = tempdir();
+            drop(std::mem::replace(log, open(scratch.path())));
             *log = open(dir);
             if let Some(purged) = model.purged {
                 assert_purged_segments_gone(dir, purged.index);
