@@ -118,23 +118,10 @@ pub struct SegmentLog {
     spare_requested: bool,
 }
 
-/// A spare, zero-filled to the segment size and synced, once ready; the
-/// condition variable tells when it is.
-type SpareSlot = Arc<(std::sync::Mutex<Spare>, std::sync::Condvar)>;
-
-/// The spare thread's last outcome.
-#[derive(Default)]
-// The simulator's build has no spare thread to construct the others.
-#[cfg_attr(madsim, allow(dead_code))]
-enum Spare {
-    /// Being prepared, or not asked for.
-    #[default]
-    None,
-    Ready(Arc<dyn DiskFile>),
-    /// The last attempt failed (a full disk, say); rotations create plain
-    /// segments until an attempt succeeds.
-    Failed,
-}
+/// A spare, zero-filled to the segment size and synced, once ready. Empty
+/// while one is prepared, when none was asked for, or when the last attempt
+/// failed (a full disk, say): rotations then create plain segments.
+type SpareSlot = Arc<std::sync::Mutex<Option<Arc<dyn DiskFile>>>>;
 
 /// The log's side of the spare-segment thread.
 struct Spares {
@@ -172,12 +159,11 @@ impl Spares {
             .name("orbit-log-spare".into())
             .spawn(move || {
                 while wanted.recv().is_ok() {
-                    if matches!(*slot.0.lock().expect("spare lock"), Spare::Ready(_)) {
+                    if slot.lock().expect("spare lock").is_some() {
                         continue;
                     }
                     let outcome = spare_outcome(&*disk, segment_size, &stopping);
-                    *slot.0.lock().expect("spare lock") = outcome;
-                    slot.1.notify_all();
+                    *slot.lock().expect("spare lock") = outcome;
                 }
             })
             .map_err(|source| LogError::Io {
@@ -203,10 +189,7 @@ impl Spares {
     /// `SPARE_FILE` and only then calls [`Spares::request`]: the thread
     /// reuses that name.
     fn take(&self) -> Option<Arc<dyn DiskFile>> {
-        match std::mem::take(&mut *self.ready.0.lock().expect("spare lock")) {
-            Spare::Ready(file) => Some(file),
-            Spare::None | Spare::Failed => None,
-        }
+        self.ready.lock().expect("spare lock").take()
     }
 
     /// Prepares a spare now, on the caller's thread: for an empty log at
@@ -215,7 +198,7 @@ impl Spares {
     #[cfg(not(madsim))]
     fn prepare_now(&self, disk: &dyn Disk, segment_size: u64) {
         let outcome = spare_outcome(disk, segment_size, &self.stop);
-        *self.ready.0.lock().expect("spare lock") = outcome;
+        *self.ready.lock().expect("spare lock") = outcome;
     }
 
     #[cfg(madsim)]
@@ -232,22 +215,22 @@ impl Spares {
     }
 }
 
-/// A spare, or why there is none.
+/// A spare, or `None` if it could not be made.
 #[cfg(not(madsim))]
 fn spare_outcome(
     disk: &dyn Disk,
     segment_size: u64,
     stop: &std::sync::atomic::AtomicBool,
-) -> Spare {
+) -> Option<Arc<dyn DiskFile>> {
     match make_spare(disk, segment_size, stop) {
-        Ok(file) => Spare::Ready(file),
+        Ok(file) => Some(file),
         // Closing: the next owner of the directory removes the leftover.
-        Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => Spare::None,
+        Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => None,
         Err(e) => {
             tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
             // Give back the space of a half-written spare.
             let _ = disk.remove(SPARE_FILE);
-            Spare::Failed
+            None
         }
     }
 }
@@ -484,7 +467,7 @@ impl SegmentLog {
     pub fn spare_ready(&self) -> bool {
         self.spares
             .as_ref()
-            .is_some_and(|s| matches!(*s.ready.0.lock().expect("spare lock"), Spare::Ready(_)))
+            .is_some_and(|s| s.ready.lock().expect("spare lock").is_some())
     }
 
     /// Index of the first entry held (or the next to be appended).
