@@ -185,11 +185,18 @@ impl Spares {
         unreachable!("simulated disks do not preallocate")
     }
 
-    /// The ready spare, if any. The caller renames it away from
-    /// `SPARE_FILE` and only then calls [`Spares::request`]: the thread
-    /// reuses that name.
-    fn take(&self) -> Option<Arc<dyn DiskFile>> {
-        self.ready.lock().expect("spare lock").take()
+    /// The ready spare, if any, renamed to `name`. The slot stays locked
+    /// until the rename is done: the thread checks the slot under the same
+    /// lock before it creates the next spare under `SPARE_FILE`, so a request
+    /// still queued from before can never reopen this spare's file (the
+    /// preallocated model proptest found a segment zeroed that way).
+    fn take_as(&self, disk: &dyn Disk, name: &str) -> Result<Option<Arc<dyn DiskFile>>, LogError> {
+        let mut slot = self.ready.lock().expect("spare lock");
+        let Some(file) = slot.take() else {
+            return Ok(None);
+        };
+        disk.rename(SPARE_FILE, name).map_err(io_err(disk, name))?;
+        Ok(Some(file))
     }
 
     /// Prepares a spare now, on the caller's thread: for an empty log at
@@ -605,15 +612,13 @@ impl SegmentLog {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), LogError> {
         let name = segment_name(first_index);
-        let spare = self.spares.as_ref().and_then(Spares::take);
+        let spare = match &self.spares {
+            Some(spares) => spares.take_as(&*self.disk, &name)?,
+            None => None,
+        };
         self.spare_requested = false;
         let file = match spare {
-            Some(file) => {
-                self.disk
-                    .rename(SPARE_FILE, &name)
-                    .map_err(io_err(&*self.disk, &name))?;
-                file
-            }
+            Some(file) => file,
             None => {
                 let file = self
                     .disk
