@@ -878,11 +878,13 @@ fn group_commit_jobs_name_the_written_segments() {
 
 /// A directory whose removal of segment files fails after a budget, to stop
 /// a truncation or purge half-way as a crash would; it records the segments
-/// removed.
+/// removed. With `no_room_for_spares` it preallocates but cannot create a
+/// spare segment, as on a full disk.
 struct FaultyDisk {
     inner: FsDisk,
     removed: Mutex<Vec<String>>,
     removes_left: Mutex<usize>,
+    no_room_for_spares: bool,
 }
 
 impl Disk for FaultyDisk {
@@ -890,6 +892,12 @@ impl Disk for FaultyDisk {
         self.inner.list()
     }
     fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn DiskFile>> {
+        if self.no_room_for_spares && name == "spare.tmp" && create {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
+        }
         self.inner.open(name, create)
     }
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -913,6 +921,9 @@ impl Disk for FaultyDisk {
     fn describe(&self, name: &str) -> String {
         self.inner.describe(name)
     }
+    fn preallocates(&self) -> bool {
+        self.no_room_for_spares
+    }
 }
 
 fn faulty(dir: &Path, removes_allowed: usize) -> Arc<FaultyDisk> {
@@ -920,6 +931,7 @@ fn faulty(dir: &Path, removes_allowed: usize) -> Arc<FaultyDisk> {
         inner: FsDisk::open(dir).expect("dir"),
         removed: Mutex::new(Vec::new()),
         removes_left: Mutex::new(removes_allowed),
+        no_room_for_spares: false,
     })
 }
 
@@ -1452,48 +1464,13 @@ fn torn_frame_before_preallocated_zeros_is_cut() {
     assert_eq!(read_all(&log), entries(1..=last.index - 1, 1));
 }
 
-/// A preallocating directory whose spare segment cannot be written, as on a
-/// full disk.
-struct NoRoomForSpares {
-    inner: FsDisk,
-}
-
-impl Disk for NoRoomForSpares {
-    fn list(&self) -> io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn DiskFile>> {
-        if name == "spare.tmp" && create {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "no space left on device",
-            ));
-        }
-        self.inner.open(name, create)
-    }
-    fn remove(&self, name: &str) -> io::Result<()> {
-        self.inner.remove(name)
-    }
-    fn rename(&self, source: &str, target: &str) -> io::Result<()> {
-        self.inner.rename(source, target)
-    }
-    fn sync_dir(&self) -> io::Result<()> {
-        self.inner.sync_dir()
-    }
-    fn describe(&self, name: &str) -> String {
-        self.inner.describe(name)
-    }
-    fn preallocates(&self) -> bool {
-        true
-    }
-}
-
 #[test]
 fn a_failed_spare_falls_back_to_plain_segments() {
     // Goal: when no spare can be written (a full disk), the log still opens, appends do not wait, every rotation creates a plain segment, and no half-written spare is left; the log works as without preallocation.
     let dir = tempdir();
-    let disk: Arc<dyn Disk> = Arc::new(NoRoomForSpares {
-        inner: FsDisk::open(dir.path()).expect("dir"),
+    let disk: Arc<dyn Disk> = Arc::new(FaultyDisk {
+        no_room_for_spares: true,
+        ..Arc::into_inner(faulty(dir.path(), usize::MAX)).expect("sole owner")
     });
     let mut log = SegmentLog::open(disk.clone(), SEGMENT_SIZE_MAX).expect("the log opens");
     let started = std::time::Instant::now();
