@@ -226,11 +226,17 @@ fn client_kill_closes_the_named_connection() {
 }
 
 /// CLIENT LIST's `key=value` fields for client `id`.
-fn client_fields(con: &mut Connection, id: i64) -> std::collections::BTreeMap<String, String> {
-    let list = match run(con, &["CLIENT", "LIST", "ID", &id.to_string()]) {
+/// CLIENT LIST with `options`, as text.
+fn client_list(con: &mut Connection, options: &[&str]) -> String {
+    let args: Vec<&str> = ["CLIENT", "LIST"].iter().chain(options).copied().collect();
+    match run(con, &args) {
         Ok(Value::BulkString(bytes)) => String::from_utf8(bytes).expect("utf-8"),
-        other => panic!("CLIENT LIST ID: {other:?}"),
-    };
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+fn client_fields(con: &mut Connection, id: i64) -> std::collections::BTreeMap<String, String> {
+    let list = client_list(con, &["ID", &id.to_string()]);
     let line = list
         .lines()
         .next()
@@ -318,38 +324,22 @@ fn client_list_shows_each_clients_state() {
         ("client|list", "default", "2")
     );
 
-    let Ok(Value::BulkString(pubsub)) = run(&mut admin, &["CLIENT", "LIST", "TYPE", "pubsub"])
-    else {
-        panic!("CLIENT LIST TYPE pubsub");
-    };
-    let pubsub = String::from_utf8(pubsub).expect("utf-8");
+    let pubsub = client_list(&mut admin, &["TYPE", "pubsub"]);
     assert_eq!(pubsub.lines().count(), 1);
     assert!(pubsub.starts_with(&format!("id={subscriber_id} ")));
-    let Ok(Value::BulkString(normal)) = run(&mut admin, &["CLIENT", "LIST", "TYPE", "NORMAL"])
-    else {
-        panic!("CLIENT LIST TYPE normal");
-    };
-    let normal = String::from_utf8(normal).expect("utf-8");
+    let normal = client_list(&mut admin, &["TYPE", "NORMAL"]);
     assert_eq!(normal.lines().count(), 4, "every client but the subscriber");
-    assert_eq!(
-        run(&mut admin, &["CLIENT", "LIST", "TYPE", "master"]),
-        Ok(Value::BulkString(Vec::new()))
-    );
-    let both = format!("{subscriber_id}");
-    let Ok(Value::BulkString(two)) = run(
+    assert_eq!(client_list(&mut admin, &["TYPE", "master"]), "");
+    let two = client_list(
         &mut admin,
         &[
-            "CLIENT",
-            "LIST",
             "ID",
-            &both,
+            &subscriber_id.to_string(),
             &multi_id.to_string(),
             "999999",
         ],
-    ) else {
-        panic!("CLIENT LIST ID");
-    };
-    assert_eq!(String::from_utf8(two).expect("utf-8").lines().count(), 2);
+    );
+    assert_eq!(two.lines().count(), 2);
     for (args, expected) in [
         (
             vec!["CLIENT", "LIST", "TYPE", "foo"],

@@ -35,7 +35,7 @@ pub struct ClientInfo {
     /// When the client's last command started.
     pub last_active: Instant,
     /// Its last command as Redis names it (`set`, `client|list`), if any.
-    pub last_cmd: String,
+    pub last_cmd: std::borrow::Cow<'static, str>,
     /// The session's state as of its last request (see `Session::publish`).
     pub state: ClientState,
     /// CLIENT KILL notifies it; the connection closes.
@@ -163,7 +163,7 @@ impl Shared {
     }
 
     /// A client's command starts: CLIENT LIST's `cmd` and `idle`.
-    pub fn note_command(&self, id: u64, cmd: String) {
+    pub fn note_command(&self, id: u64, cmd: std::borrow::Cow<'static, str>) {
         self.update_client(id, |c| {
             c.last_cmd = cmd;
             c.last_active = Instant::now();
@@ -282,7 +282,7 @@ pub async fn serve(
                         db: 0,
                         connected_at: Instant::now(),
                         last_active: Instant::now(),
-                        last_cmd: String::new(),
+                        last_cmd: std::borrow::Cow::Borrowed(""),
                         state: ClientState {
                             resp: 2,
                             ..ClientState::default()

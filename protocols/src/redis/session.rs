@@ -2,6 +2,7 @@
 //! the dispatch of its requests. Connection-level commands are answered here;
 //! data commands are lowered to `Command`s and executed through the node.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use orbit_core::{Op, Output};
@@ -244,7 +245,7 @@ impl Session {
         self.shared.count_command();
         let rest = &args[1..];
         self.shared
-            .note_command(self.id, command_label(&name, rest));
+            .note_command(self.id, command_label(spec.name, rest));
         match name.as_str() {
             "debug" => Step::Reply(super::admin::debug_refused()),
             // Subscribed RESP2 clients get PING's reply as a pub/sub event.
@@ -544,16 +545,16 @@ impl Session {
 
 /// How CLIENT LIST names a command: container commands with their
 /// subcommand, as Redis 7 does (`client|list`, `config|get`).
-fn command_label(name: &str, rest: &[Vec<u8>]) -> String {
+/// Borrowed from the command table except for those (no allocation per
+/// command on the hot path).
+fn command_label(name: &'static str, rest: &[Vec<u8>]) -> Cow<'static, str> {
     const CONTAINERS: &[&str] = &["acl", "client", "command", "config", "object", "pubsub"];
     match rest.first() {
-        Some(sub) if CONTAINERS.contains(&name) => {
-            format!(
-                "{name}|{}",
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            )
-        }
-        _ => name.to_string(),
+        Some(sub) if CONTAINERS.contains(&name) => Cow::Owned(format!(
+            "{name}|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )),
+        _ => Cow::Borrowed(name),
     }
 }
 
