@@ -1,6 +1,20 @@
-# Helpers the bench scripts source: a local 3-node Orbit cluster.
-# Expects BIN (the orbit-server binary), WORK (a scratch directory) and a
-# PIDS array, which it extends so the caller's cleanup stops the nodes.
+# Helpers the bench scripts source: a scratch directory whose processes
+# stop on exit, and a local 3-node Orbit cluster.
+
+# bench_workdir PREFIX: makes WORK, a scratch directory, and PIDS; on exit
+# every process in PIDS is stopped and WORK removed. start_cluster needs BIN
+# (the orbit-server binary) and extends PIDS.
+bench_workdir() {
+    WORK="$(mktemp -d "/tmp/$1.XXXXXX")"
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
 
 # start_cluster RESP1 RESP2 RESP3 RAFT1 RAFT2 RAFT3: founds a 3-node cluster.
 # Three nodes share this machine's cores, so each runs one worker thread

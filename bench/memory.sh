@@ -11,14 +11,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 KEYS="${1:-1000000}"
-WORK="$(mktemp -d /tmp/orbit-memory.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/cluster.sh
+source bench/cluster.sh
+bench_workdir orbit-memory
 
 command -v redis-cli >/dev/null || { echo "redis-cli is missing (apt-get install redis-tools)"; exit 1; }
 cargo build --release --bin orbit-server --quiet
@@ -26,8 +21,6 @@ BIN=target/release/orbit-server
 
 RESP=(17301 17302 17303)
 RAFT=(17401 17402 17403)
-# shellcheck source=bench/cluster.sh
-source bench/cluster.sh
 start_cluster "${RESP[@]}" "${RAFT[@]}"
 
 LEADER=$(find_leader "${RESP[@]}")

@@ -17,14 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS="${1:-200000}"
 CLIENTS=50
-WORK="$(mktemp -d /tmp/orbit-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/cluster.sh
+source bench/cluster.sh
+bench_workdir orbit-bench
 
 for tool in redis-server redis-benchmark redis-cli; do
     command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install redis-server)"; exit 1; }
@@ -39,8 +34,6 @@ ORBIT_RAFT=(17101 17102 17103)
 REDIS_FSYNC=17201
 REDIS_MEMORY=17202
 
-# shellcheck source=bench/cluster.sh
-source bench/cluster.sh
 start_cluster "${ORBIT_RESP[@]}" "${ORBIT_RAFT[@]}"
 
 redis-server --port "$REDIS_FSYNC" --dir "$WORK" --dbfilename fsync.rdb --save '' \
