@@ -9,9 +9,10 @@
 //! node can make durable per second. The log lives on the real disk (under
 //! cargo's target tmp directory), because an fsync on tmpfs costs nothing.
 //!
-//! Today only followers reach batches above 1: openraft 0.9.25 appends each
-//! client write as its own entry and awaits its flush before the next, so a
-//! leader syncs once per write (see docs/ARCHITECTURE.md, "Group commit").
+//! The directory preallocates like a node's, so appends use direct I/O
+//! where the file system has it. A loaded leader packs many client writes
+//! into one entry (`commit_writes`, docs/ARCHITECTURE.md, "Group commit"),
+//! and a follower gets many entries per append.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

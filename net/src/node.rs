@@ -41,12 +41,18 @@ const ENTRY_OPS_MAX: usize = 1024;
 /// anyway, so more entries in flight only make them smaller.
 const WRITES_IN_FLIGHT: usize = 1;
 /// How long `commit_writes` waits, at most, for the clients of the last
-/// entry to send again before it proposes the next (see there). Far below one
-/// replication round (about 1 ms on loopback with fsync), so a client that
-/// does not come back costs little.
-const LINGER_MAX: Duration = Duration::from_micros(250);
-/// Yields within one linger, at most: the simulator's clock does not move
-/// while tasks yield, so time alone would not end a linger there.
+/// entry to send again before it proposes the next (see there): about one
+/// replication round, so that a whole pipelined crowd makes one entry (50
+/// clients sending 16 commands each took 1.3 ms to come back).
+const LINGER_MAX: Duration = Duration::from_millis(2);
+/// The linger also ends once no client has come back for this long: the
+/// ones still out are doing something else, and a client that does not come
+/// back costs the others no more than this.
+const LINGER_GAP: Duration = Duration::from_micros(200);
+/// Yields within one linger, at most: the simulators' clocks (madsim's, and
+/// turmoil's paused tokio clock) do not move while tasks yield, so time
+/// alone would not end a linger there. In production a yield takes about a
+/// microsecond when nothing else runs, so the time limits end it first.
 #[cfg(not(madsim))]
 const LINGER_YIELDS_MAX: usize = 4096;
 #[cfg(madsim)]
@@ -637,18 +643,26 @@ impl Node {
             // two groups of 25 that took turns, each waiting a whole round
             // (bench/redis_compare.sh, 3 nodes: 25k SET/s; 64 blind yields
             // 27k, 256 yields 38k, 1024 yields 25k: spinning once all came).
-            let linger_until = tokio::time::Instant::now() + LINGER_MAX;
+            //
+            // The limits came from bench/redis_compare.sh with 50 clients:
+            // 250 µs at most gave SET 34-39k/s and -P 16 207-232k/s; 2 ms at
+            // most, ending 200 µs after the last arrival, 42-44k/s and
+            // 207-274k/s (-P 16 entries went from about 400 ops to 800).
+            let linger_start = tokio::time::Instant::now();
+            let mut last_arrival = linger_start;
             let mut yields = 0;
             while gather && ops < ENTRY_OPS_MAX {
                 match queue.try_recv() {
                     Ok(proposal) => {
                         ops += proposal.ops.len();
                         batch.push(proposal);
+                        last_arrival = tokio::time::Instant::now();
                     }
                     Err(_)
                         if shard.returning.load(Ordering::Relaxed) > 0
                             && yields < LINGER_YIELDS_MAX
-                            && tokio::time::Instant::now() < linger_until =>
+                            && tokio::time::Instant::now() < linger_start + LINGER_MAX
+                            && tokio::time::Instant::now() < last_arrival + LINGER_GAP =>
                     {
                         yields += 1;
                         yield_to_others().await;

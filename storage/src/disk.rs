@@ -30,7 +30,20 @@ pub trait Disk: Send + Sync + 'static {
     fn preallocates(&self) -> bool {
         false
     }
+    /// A second handle on `name` for direct I/O (`O_DIRECT`: past the page
+    /// cache), or `None` where the disk does not offer it. Its writes must
+    /// start at a multiple of [`DIRECT_BLOCK`], be a multiple of it long, and
+    /// come from memory aligned to it; the file's ordinary handle still reads
+    /// and syncs. Offered only with [`Disk::preallocates`]: direct writes pad
+    /// files to whole blocks, and only a preallocating log expects zeros
+    /// after its last record.
+    fn open_direct(&self, _name: &str) -> io::Result<Option<Arc<dyn DiskFile>>> {
+        Ok(None)
+    }
 }
+
+/// The alignment of direct I/O: offsets, lengths and buffers.
+pub const DIRECT_BLOCK: usize = 4096;
 
 /// One open file.
 pub trait DiskFile: Send + Sync {
@@ -120,6 +133,24 @@ impl Disk for FsDisk {
 
     fn preallocates(&self) -> bool {
         self.preallocate
+    }
+
+    #[cfg(target_os = "linux")]
+    fn open_direct(&self, name: &str) -> io::Result<Option<Arc<dyn DiskFile>>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !self.preallocate {
+            return Ok(None);
+        }
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(self.dir.join(name))
+        {
+            Ok(file) => Ok(Some(Arc::new(FsFile { file }))),
+            // The file system has no direct I/O (tmpfs, say).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -32,7 +32,9 @@ use std::sync::Arc;
 use openraft::{Entry, LogId, Vote};
 use orbit_core::TypeConfig;
 
-use crate::disk::{read_file, write_file_atomic, Disk, DiskFile};
+use rkyv::util::AlignedVec;
+
+use crate::disk::{read_file, write_file_atomic, Disk, DiskFile, DIRECT_BLOCK};
 use crate::record::{
     decode_framed, encode_framed, from_rkyv, log_id, read_frame, to_rkyv, write_frame, FrameError,
     LogIdRecord, LogRecord, VoteRecord,
@@ -83,6 +85,26 @@ struct Segment {
     name: String,
     file: Arc<dyn DiskFile>,
     len: u64,
+    direct: Direct,
+}
+
+/// How appends reach a segment's file.
+enum Direct {
+    /// Not known until the first append (recovery and truncation leave it so).
+    Unknown,
+    /// Through the page cache, with `Segment::file`.
+    Off,
+    /// With direct I/O (see [`Disk::open_direct`]), in whole blocks: `tail`
+    /// holds the bytes of the last, partly filled block, which the next
+    /// append writes again, followed by its own bytes and zeros to the end
+    /// of its last block. Beside a preallocated file the page cache only
+    /// copied the bytes once more: an fdatasync after a 60 KB write took
+    /// 0.13 ms direct and 0.20 ms buffered on the bench machine, and zeroing
+    /// a spare took 8 ms of CPU direct where it took 34-210 ms buffered.
+    On {
+        file: Arc<dyn DiskFile>,
+        tail: Vec<u8>,
+    },
 }
 
 /// Files written since the last sync; the flusher syncs them.
@@ -116,6 +138,8 @@ pub struct SegmentLog {
     /// for when the active segment is half full: early enough to be ready,
     /// late enough that a small log never holds one.
     spare_requested: bool,
+    /// The aligned buffer of direct appends, kept between them.
+    scratch: AlignedVec<DIRECT_BLOCK>,
 }
 
 /// A spare, zero-filled to the segment size and synced, once ready. Empty
@@ -254,18 +278,60 @@ fn make_spare(
 ) -> io::Result<Arc<dyn DiskFile>> {
     let file = disk.open(SPARE_FILE, true)?;
     file.truncate(0)?;
-    let zeros = vec![0u8; ZERO_CHUNK];
+    let direct = disk.open_direct(SPARE_FILE)?;
+    let mut zeros = AlignedVec::<DIRECT_BLOCK>::with_capacity(ZERO_CHUNK);
+    zeros.resize(ZERO_CHUNK, 0);
     let mut at = 0u64;
     while at < segment_size {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(io::Error::other("the log is closing"));
         }
         let len = usize::try_from((segment_size - at).min(ZERO_CHUNK as u64)).expect("fits");
-        file.write_at(at, &zeros[..len])?;
+        match &direct {
+            Some(direct) if len % DIRECT_BLOCK == 0 => direct.write_at(at, &zeros[..len])?,
+            _ => file.write_at(at, &zeros[..len])?,
+        }
         file.sync()?;
         at += len as u64;
     }
     Ok(file)
+}
+
+/// Writes `data` at the end of `seg` (whose `len` the caller then moves).
+fn write_segment(
+    disk: &dyn Disk,
+    seg: &mut Segment,
+    scratch: &mut AlignedVec<DIRECT_BLOCK>,
+    data: &[u8],
+) -> io::Result<()> {
+    if matches!(seg.direct, Direct::Unknown) {
+        seg.direct = match if std::env::var("ORBIT_NODIRECT").is_ok() {
+            None
+        } else {
+            disk.open_direct(&seg.name)?
+        } {
+            None => Direct::Off,
+            Some(file) => {
+                let start = seg.len - seg.len % DIRECT_BLOCK as u64;
+                let mut tail = vec![0u8; usize::try_from(seg.len - start).expect("below a block")];
+                seg.file.read_at(start, &mut tail)?;
+                Direct::On { file, tail }
+            }
+        };
+    }
+    let Direct::On { file, tail } = &mut seg.direct else {
+        return seg.file.write_at(seg.len, data);
+    };
+    let start = seg.len - tail.len() as u64;
+    scratch.clear();
+    scratch.extend_from_slice(tail);
+    scratch.extend_from_slice(data);
+    let end = scratch.len();
+    scratch.resize(end.next_multiple_of(DIRECT_BLOCK), 0);
+    file.write_at(start, scratch)?;
+    tail.clear();
+    tail.extend_from_slice(&scratch[end - end % DIRECT_BLOCK..end]);
+    Ok(())
 }
 
 fn segment_name(first_index: u64) -> String {
@@ -304,6 +370,7 @@ impl SegmentLog {
             recent_bytes: 0,
             spares: None,
             spare_requested: false,
+            scratch: AlignedVec::new(),
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
         let mut firsts: Vec<(u64, String)> = names
@@ -405,6 +472,7 @@ impl SegmentLog {
                 name: name.to_string(),
                 file,
                 len: offset as u64,
+                direct: Direct::Unknown,
             },
         );
         Ok(recovered)
@@ -463,6 +531,13 @@ impl SegmentLog {
             term: record.term,
         });
         Ok(())
+    }
+
+    /// Whether the last append wrote its segment with direct I/O.
+    pub fn writes_direct(&self) -> bool {
+        self.segments
+            .last_key_value()
+            .is_some_and(|(_, seg)| matches!(seg.direct, Direct::On { .. }))
     }
 
     /// Whether a spare segment was asked for since the last rotation.
@@ -584,8 +659,7 @@ impl SegmentLog {
         let mut last = self.segments.last_entry().expect("a segment exists");
         let first = *last.key();
         let seg = last.get_mut();
-        seg.file
-            .write_at(seg.len, buf)
+        write_segment(&*self.disk, seg, &mut self.scratch, buf)
             .map_err(io_err(&*self.disk, &seg.name))?;
         seg.len += buf.len() as u64;
         self.unsynced.insert(first);
@@ -629,8 +703,15 @@ impl SegmentLog {
             }
         };
 
-        self.segments
-            .insert(first_index, Segment { name, file, len: 0 });
+        self.segments.insert(
+            first_index,
+            Segment {
+                name,
+                file,
+                len: 0,
+                direct: Direct::Unknown,
+            },
+        );
         self.dir_unsynced = true;
         Ok(())
     }
@@ -741,6 +822,7 @@ impl SegmentLog {
                 .map_err(io_err(&*self.disk, &seg.name))?;
             seg.file.sync().map_err(io_err(&*self.disk, &seg.name))?;
             seg.len = cut.offset;
+            seg.direct = Direct::Unknown;
         }
         self.disk.sync_dir().map_err(io_err(&*self.disk, "."))
     }
