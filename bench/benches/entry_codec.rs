@@ -1,5 +1,6 @@
 //! What one big log entry costs the CPU on its way through a node, per
-//! step: the leader encodes it into its log (rkyv frame), encodes it for
+//! step: the leader encodes it into its log (rkyv frame, as `SegmentLog`
+//! does), encodes it for
 //! each follower (bincode, `orbit_net::wire`), each follower decodes it and
 //! encodes it into its own log; openraft clones entries between these steps.
 //!
@@ -11,7 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
 use orbit_core::{Command, Op, Request, SetCondition, SetExpiry, TypeConfig};
-use orbit_storage::record::{to_rkyv, write_frame, LogRecord};
+use orbit_storage::record::{to_rkyv, write_entry_frame, LogRecord};
 
 const OPS_PER_ENTRY: usize = 400;
 
@@ -53,9 +54,10 @@ fn bench_entry_codec(c: &mut Criterion) {
     group.bench_function("clone", |b| b.iter(|| entry.clone()));
     group.bench_function("log_frame", |b| {
         let mut buf = Vec::new();
+        let mut scratch = rkyv::util::AlignedVec::new();
         b.iter(|| {
             buf.clear();
-            write_frame(&mut buf, &to_rkyv(&LogRecord::from_entry(&entry)));
+            write_entry_frame(&mut buf, &mut scratch, &entry);
             buf.len()
         })
     });

@@ -36,7 +36,7 @@ use rkyv::util::AlignedVec;
 
 use crate::disk::{read_file, write_file_atomic, Disk, DiskFile, DIRECT_BLOCK};
 use crate::record::{
-    decode_framed, encode_framed, from_rkyv, log_id, read_frame, to_rkyv, write_frame, FrameError,
+    decode_framed, encode_framed, from_rkyv, log_id, read_frame, write_entry_frame, FrameError,
     LogIdRecord, LogRecord, VoteRecord,
 };
 
@@ -140,6 +140,8 @@ pub struct SegmentLog {
     spare_requested: bool,
     /// The aligned buffer of direct appends, kept between them.
     scratch: AlignedVec<DIRECT_BLOCK>,
+    /// The buffer records are encoded in, kept between appends.
+    encode_scratch: AlignedVec,
 }
 
 /// A spare, zero-filled to the segment size and synced, once ready. Empty
@@ -371,6 +373,7 @@ impl SegmentLog {
             spares: None,
             spare_requested: false,
             scratch: AlignedVec::new(),
+            encode_scratch: AlignedVec::new(),
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
         let mut firsts: Vec<(u64, String)> = names
@@ -641,7 +644,7 @@ impl SegmentLog {
             }
             let (segment, seg) = self.segments.last_key_value().expect("a segment exists");
             let start = buf.len();
-            write_frame(&mut buf, &to_rkyv(&LogRecord::from_entry(entry)));
+            write_entry_frame(&mut buf, &mut self.encode_scratch, entry);
             staged.push(Loc {
                 segment: *segment,
                 offset: seg.len + start as u64,
