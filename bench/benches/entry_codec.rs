@@ -33,7 +33,7 @@ fn entry() -> Entry<TypeConfig> {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), 7),
         payload: EntryPayload::Normal(Request {
             ts_ms: 1_700_000_000_000,
-            ops,
+            ops: std::sync::Arc::new(ops),
         }),
     }
 }

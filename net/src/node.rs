@@ -730,7 +730,7 @@ impl Node {
             .map_err(|e| Proposed::Failed(e.to_string()))?;
         let request = Request {
             ts_ms: self.inner.stamper.stamp(clock_ms),
-            ops,
+            ops: Arc::new(ops),
         };
         if orbit_core::buggify!() {
             let delay_ms = orbit_core::fault::random_below(200);

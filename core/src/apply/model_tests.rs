@@ -656,7 +656,9 @@ proptest! {
             let ts_ms = group[0].ts_ms;
             let entry = Request {
                 ts_ms,
-                ops: group.iter().map(|r| Op { db: r.db, cmd: r.cmd.clone() }).collect(),
+                ops: std::sync::Arc::new(
+                    group.iter().map(|r| Op { db: r.db, cmd: r.cmd.clone() }).collect(),
+                ),
             };
             let together = apply(&ctx, &entry, &mut batched).expect("applies");
             let mut apart = Vec::new();
