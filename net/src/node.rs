@@ -51,8 +51,8 @@ const LINGER_MAX: Duration = Duration::from_millis(2);
 const LINGER_GAP: Duration = Duration::from_micros(200);
 /// Yields within one linger, at most: the simulators' clocks (madsim's, and
 /// turmoil's paused tokio clock) do not move while tasks yield, so time
-/// alone would not end a linger there. In production a yield takes about a
-/// microsecond when nothing else runs, so the time limits end it first.
+/// alone would not end a linger there. In production the 200 µs gap
+/// usually ends it first.
 #[cfg(not(madsim))]
 const LINGER_YIELDS_MAX: usize = 4096;
 #[cfg(madsim)]

@@ -307,11 +307,7 @@ fn write_segment(
     data: &[u8],
 ) -> io::Result<()> {
     if matches!(seg.direct, Direct::Unknown) {
-        seg.direct = match if std::env::var("ORBIT_NODIRECT").is_ok() {
-            None
-        } else {
-            disk.open_direct(&seg.name)?
-        } {
+        seg.direct = match disk.open_direct(&seg.name)? {
             None => Direct::Off,
             Some(file) => {
                 let start = seg.len - seg.len % DIRECT_BLOCK as u64;
