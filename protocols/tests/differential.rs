@@ -582,6 +582,15 @@ fn connection_commands_queue_inside_multi_like_redis() {
             &["CONFIG", "GET", "databases"],
             &["EXEC"],
             &["CLIENT", "GETNAME"],
+            // WAIT queues; its errors come at EXEC, or abort it for arity.
+            &["MULTI"],
+            &["WAIT", "x", "0"],
+            &["WAIT", "1", "-1"],
+            &["SET", "k", "w"],
+            &["EXEC"],
+            &["MULTI"],
+            &["WAIT", "1"],
+            &["EXEC"],
         ],
     );
 }

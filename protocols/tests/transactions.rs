@@ -65,6 +65,29 @@ fn watch_aborts_exec_after_a_write_through_another_node() {
     run(&mut a, &["SET", "ghost", "mine"]);
     assert_eq!(run(&mut a, &["EXEC"]), Value::Nil);
     assert_eq!(run(&mut a, &["EXISTS", "ghost"]), Value::Int(0));
+
+    // WAIT inside MULTI answers at once, with the replicas that hold the
+    // log then (Redis does not block there either), even when it asks for
+    // more replicas than exist. (Its argument errors, in EXEC's array, are
+    // compared with Redis in differential.rs.)
+    run(&mut a, &["MULTI"]);
+    run(&mut a, &["SET", "waited", "1"]);
+    run(&mut a, &["WAIT", "5", "60000"]);
+    let started = std::time::Instant::now();
+    let replies = run(&mut a, &["EXEC"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "WAIT blocked inside EXEC"
+    );
+    let Value::Array(items) = replies else {
+        panic!("EXEC replied {replies:?}");
+    };
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], Value::Okay);
+    assert!(
+        matches!(items[1], Value::Int(n) if (0..=2).contains(&n)),
+        "{items:?}"
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@
 //! doom the transaction (EXECABORT); other errors happen at EXEC time, in
 //! the reply array; MULTI cannot nest; WATCH is refused inside MULTI; EXEC
 //! and DISCARD forget the watched keys; SELECT inside MULTI applies to the
-//! commands queued after it and to the connection once EXEC ran.
+//! commands queued after it and to the connection once EXEC ran; WAIT
+//! inside MULTI answers at EXEC, after the transaction committed, with the
+//! replicas that hold the log then, without blocking. Not kept: Redis
+//! queues SUBSCRIBE and its family; Orbit refuses them inside MULTI.
 
 use orbit_core::command::Watched;
 use orbit_core::{Command, Op, Output};
@@ -27,6 +30,9 @@ pub(super) enum Queued {
     /// A connection command (CLIENT, INFO, HELLO, COMMAND, ...): run by the
     /// session at EXEC, its reply in its place.
     Connection(String, Vec<Vec<u8>>),
+    /// WAIT: at EXEC, the replicas that hold the log now, without blocking
+    /// (as Redis answers WAIT inside a transaction).
+    Wait(Vec<Vec<u8>>),
 }
 
 pub(super) struct Transaction {
@@ -91,6 +97,7 @@ impl Session {
                     Err(frame) => transaction.queued.push(Queued::Reply(frame)),
                 },
                 "unwatch" => transaction.queued.push(Queued::Reply(ok())),
+                "wait" => transaction.queued.push(Queued::Wait(args)),
                 "client" | "info" | "hello" | "command" | "config" | "acl" | "pubsub" | "auth" => {
                     transaction.queued.push(Queued::Connection(name, args));
                 }
@@ -116,7 +123,9 @@ impl Session {
             .iter()
             .filter_map(|queued| match queued {
                 Queued::Op(op) => Some((op.db, op.cmd.clone())),
-                Queued::Reply(_) | Queued::Select(_) | Queued::Connection(..) => None,
+                Queued::Reply(_) | Queued::Select(_) | Queued::Connection(..) | Queued::Wait(_) => {
+                    None
+                }
             })
             .collect();
         let outcome = self
@@ -156,6 +165,7 @@ impl Session {
                 Queued::Connection(name, args) => {
                     Box::pin(self.session_command(&name, &args[1..])).await.0
                 }
+                Queued::Wait(args) => self.wait(&args[1..], false).await,
             });
         }
         Frame::Array(replies)

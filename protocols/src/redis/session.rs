@@ -350,7 +350,7 @@ impl Session {
             "info" => info::reply(&self.shared, rest).await,
             "auth" => self.auth(rest),
             "pubsub" => self.pubsub(rest),
-            "wait" => self.wait(rest).await,
+            "wait" => self.wait(rest, true).await,
             "config" => self.config(rest),
             "acl" => self.acl(rest),
             "multi" => self.multi(),
@@ -370,7 +370,9 @@ impl Session {
 
     /// WAIT numreplicas timeout: how many followers hold every write
     /// acknowledged so far (Raft already had a quorum hold each one).
-    async fn wait(&mut self, args: &[Vec<u8>]) -> Frame {
+    /// WAIT numreplicas timeout. Inside a transaction (`may_block` false) it
+    /// counts the replicas that hold the log now and returns at once.
+    pub(super) async fn wait(&mut self, args: &[Vec<u8>], may_block: bool) -> Frame {
         let Some(wanted) = lower::parse_i64(&args[0]) else {
             return err(orbit_core::output::errors::NOT_INTEGER);
         };
@@ -379,7 +381,11 @@ impl Session {
             Some(ms) if ms < 0 => return err("ERR timeout is negative"),
             Some(ms) => u64::try_from(ms).unwrap_or(0),
         };
-        let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
+        let timeout = if may_block {
+            (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms))
+        } else {
+            Some(std::time::Duration::ZERO)
+        };
         let wanted = u64::try_from(wanted).unwrap_or(0);
         match self.shared.node.wait_replicas(wanted, timeout).await {
             Ok(count) => Frame::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
