@@ -1431,7 +1431,7 @@ fn preallocated_segments_recover_and_continue() {
 
 #[test]
 fn preallocated_segments_are_written_direct_where_the_file_system_can() {
-    // Goal: on a file system with O_DIRECT, a preallocating log appends with direct I/O in whole blocks, records straddling block boundaries read back after reopening and after a truncation inside a block; where direct I/O is refused (tmpfs before Linux 6.6), the log falls back to the page cache and works the same.
+    // Goal: on a file system with O_DIRECT, a preallocating log appends with direct I/O in whole blocks, records straddling block boundaries read back after reopening and after a truncation inside a block; where direct I/O is refused (tmpfs on older kernels, say), the log falls back to the page cache and works the same.
     PREALLOCATE.set(true);
     let target_tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a directory");
     let shm = Path::new("/dev/shm");
