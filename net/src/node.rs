@@ -648,21 +648,20 @@ impl Node {
             // 250 µs at most gave SET 34-39k/s and -P 16 207-232k/s; 2 ms at
             // most, ending 200 µs after the last arrival, 42-44k/s and
             // 207-274k/s (-P 16 entries went from about 400 ops to 800).
-            let linger_start = tokio::time::Instant::now();
-            let mut last_arrival = linger_start;
+            let linger_end = tokio::time::Instant::now() + LINGER_MAX;
+            let mut gap_end = tokio::time::Instant::now() + LINGER_GAP;
             let mut yields = 0;
             while gather && ops < ENTRY_OPS_MAX {
                 match queue.try_recv() {
                     Ok(proposal) => {
                         ops += proposal.ops.len();
                         batch.push(proposal);
-                        last_arrival = tokio::time::Instant::now();
+                        gap_end = tokio::time::Instant::now() + LINGER_GAP;
                     }
                     Err(_)
                         if shard.returning.load(Ordering::Relaxed) > 0
                             && yields < LINGER_YIELDS_MAX
-                            && tokio::time::Instant::now() < linger_start + LINGER_MAX
-                            && tokio::time::Instant::now() < last_arrival + LINGER_GAP =>
+                            && tokio::time::Instant::now() < linger_end.min(gap_end) =>
                     {
                         yields += 1;
                         yield_to_others().await;

@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::Cluster;
 
@@ -43,9 +42,7 @@ fn redis_cli_works() {
     // Goal: redis-cli's everyday commands, its error display and its
     // startup handshake (COMMAND DOCS) work against a node.
     require("redis-cli", &["--version"]);
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let port = cluster.servers[0].resp_port;
     assert_eq!(redis_cli(port, &["PING"]), "PONG");
     assert_eq!(redis_cli(port, &["SET", "greeting", "hello world"]), "OK");
@@ -86,9 +83,7 @@ fn redis_cli_works() {
 fn redis_py_works() {
     // Goal: redis-py (RESP2 and RESP3) runs a typical session unchanged.
     require("python3", &["-c", "import redis"]);
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/redis_py_smoke.py"

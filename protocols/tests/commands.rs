@@ -45,9 +45,7 @@ fn okay() -> Value {
 }
 
 fn start() -> (Cluster, Connection) {
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let con = cluster.servers[0].connection().expect("connect");
     (cluster, con)
 }

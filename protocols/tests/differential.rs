@@ -131,9 +131,7 @@ fn compare(orbit: &mut Connection, redis: &mut Connection, script: &[&[&str]]) {
 }
 
 fn servers() -> (Cluster, RedisServer, Connection, Connection) {
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let orbit = cluster.servers[0].connection().expect("orbit");
     let redis = RedisServer::start();
     let redis_con = redis.connection().expect("redis");

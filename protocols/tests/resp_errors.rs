@@ -121,9 +121,7 @@ fn a_bulk_over_the_limit_is_refused_before_its_body_is_sent() {
 fn truncated_frames_and_garbage_do_not_hurt_the_server() {
     // Goal: clients that vanish mid-frame or send random bytes leave the
     // server healthy.
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let port = cluster.servers[0].resp_port;
     for bytes in [
         &b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..],

@@ -106,9 +106,7 @@ fn config_acl_debug_time_and_info() {
     // Goal: CONFIG GET/SET for the settings Orbit has (errors for the rest),
     // the ACL answers for the one user, DEBUG refused, TIME near the
     // wall clock, INFO with Redis's sections.
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let mut con = connect(cluster.servers[0].resp_port, None);
     assert_eq!(
         run(&mut con, &["AUTH", "x"]),
@@ -186,15 +184,11 @@ fn client_kill_closes_the_named_connection() {
     // Goal: CLIENT KILL ID closes that client's connection (its next
     // command fails) and replies how many were killed; SKIPME spares the
     // caller; the old CLIENT KILL addr form says "No such client" when none.
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let port = cluster.servers[0].resp_port;
     let mut admin = connect(port, None);
     let mut victim = connect(port, None);
-    let Ok(Value::Int(victim_id)) = run(&mut victim, &["CLIENT", "ID"]) else {
-        panic!("CLIENT ID");
-    };
+    let victim_id = client_id(&mut victim);
     assert_eq!(
         run(
             &mut admin,
@@ -211,9 +205,7 @@ fn client_kill_closes_the_named_connection() {
         run(&mut admin, &["CLIENT", "KILL", "1.2.3.4:5"]),
         Err("ERR No such client".into())
     );
-    let Ok(Value::Int(admin_id)) = run(&mut admin, &["CLIENT", "ID"]) else {
-        panic!("CLIENT ID");
-    };
+    let admin_id = client_id(&mut admin);
     assert_eq!(
         run(&mut admin, &["CLIENT", "KILL", "ID", &admin_id.to_string()]),
         Ok(Value::Int(0)),
@@ -261,9 +253,7 @@ fn client_list_shows_each_clients_state() {
     // and its queued count, a blocked BLPOP flags=b and cmd=blpop, a RESP3
     // client resp=3, the caller cmd=client|list; TYPE and ID filter; bad
     // options get Redis's errors.
-    let mut cluster = Cluster::new(1, &[]);
-    cluster.start_all();
-    cluster.wait_leader(Duration::from_secs(15));
+    let cluster = Cluster::single_node();
     let port = cluster.servers[0].resp_port;
     let mut admin = connect(port, None);
 

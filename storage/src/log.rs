@@ -594,13 +594,17 @@ impl SegmentLog {
             self.recent.push_back((entry, frame_len));
         }
         while self.recent.len() > RECENT_ENTRIES_MAX || self.recent_bytes > RECENT_BYTES_MAX {
-            let Some((_, frame_len)) = self.recent.pop_front() else {
-                break;
-            };
+            self.forget_oldest_recent();
+        }
+        Ok(())
+    }
+
+    /// Drops the oldest entry kept in memory, if any.
+    fn forget_oldest_recent(&mut self) {
+        if let Some((_, frame_len)) = self.recent.pop_front() {
             self.recent_bytes -= u64::from(frame_len);
             self.recent_first += 1;
         }
-        Ok(())
     }
 
     fn forget_recent(&mut self) {
@@ -852,12 +856,8 @@ impl SegmentLog {
             .min(self.locs.len() as u64);
         self.locs
             .drain(..usize::try_from(drop_count).expect("fits"));
-        while self.recent_first <= upto.index {
-            let Some((_, frame_len)) = self.recent.pop_front() else {
-                break;
-            };
-            self.recent_bytes -= u64::from(frame_len);
-            self.recent_first += 1;
+        while self.recent_first <= upto.index && !self.recent.is_empty() {
+            self.forget_oldest_recent();
         }
         self.first = self.first.max(upto.index + 1);
         self.drop_purged_segments()

@@ -96,38 +96,12 @@ pub enum RecordPayload {
     Membership(MembershipRecord),
 }
 
-/// A [`LogRecord`] that borrows its entry's request, so that an append
-/// encodes the commands without copying them first (the copy was 27 µs of
-/// the 42 µs a 400-SET entry took, `bench/benches/entry_codec.rs`). It
-/// archives to exactly the bytes of the `LogRecord` it stands for: the same
-/// fields in the same order, and `Inline` archives `&Request` as a `Request`.
-#[derive(Archive, Serialize)]
-struct LogRecordRef<'a> {
-    index: u64,
-    term: u64,
-    payload: RecordPayloadRef<'a>,
-}
-
-#[derive(Archive, Serialize)]
-enum RecordPayloadRef<'a> {
-    Blank,
-    Normal(#[rkyv(with = rkyv::with::Inline)] &'a Request),
-    Membership(MembershipRecord),
-}
-
 /// Appends `entry`'s frame to `out`, encoding through `scratch`, which keeps
-/// its capacity from one call to the next.
+/// its capacity from one call to the next. The record holds the entry's
+/// request by its shared ops (`Request::ops` is an `Arc`), so building it
+/// copies no command.
 pub fn write_entry_frame(out: &mut Vec<u8>, scratch: &mut AlignedVec, entry: &Entry<TypeConfig>) {
-    let payload = match &entry.payload {
-        EntryPayload::Blank => RecordPayloadRef::Blank,
-        EntryPayload::Normal(request) => RecordPayloadRef::Normal(request),
-        EntryPayload::Membership(m) => RecordPayloadRef::Membership(membership_to_record(m)),
-    };
-    let record = LogRecordRef {
-        index: entry.log_id.index,
-        term: entry.log_id.leader_id.term,
-        payload,
-    };
+    let record = LogRecord::from_entry(entry);
     let mut buffer = std::mem::take(scratch);
     buffer.clear();
     let buffer = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&record, buffer)
@@ -370,7 +344,7 @@ mod tests {
             let back: LogRecord = from_rkyv(&bytes).expect("decodes");
             assert_eq!(back.clone().into_entry(), entry);
             assert_eq!(back, record);
-            // The borrowing encoder writes the very same frame.
+            // The buffer-reusing encoder writes the very same frame.
             let mut framed = Vec::new();
             write_frame(&mut framed, &bytes);
             let mut borrowed = Vec::new();

@@ -369,9 +369,9 @@ impl Session {
     }
 
     /// WAIT numreplicas timeout: how many followers hold every write
-    /// acknowledged so far (Raft already had a quorum hold each one).
-    /// WAIT numreplicas timeout. Inside a transaction (`may_block` false) it
-    /// counts the replicas that hold the log now and returns at once.
+    /// acknowledged so far (Raft already had a quorum hold each one). Inside
+    /// a transaction (`may_block` false) it counts them now and returns at
+    /// once.
     pub(super) async fn wait(&mut self, args: &[Vec<u8>], may_block: bool) -> Frame {
         let Some(wanted) = lower::parse_i64(&args[0]) else {
             return err(orbit_core::output::errors::NOT_INTEGER);

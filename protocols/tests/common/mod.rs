@@ -162,6 +162,14 @@ impl Cluster {
         Cluster { dir, servers }
     }
 
+    /// One node, started, once it leads.
+    pub fn single_node() -> Cluster {
+        let mut cluster = Cluster::new(1, &[]);
+        cluster.start_all();
+        cluster.wait_leader(Duration::from_secs(15));
+        cluster
+    }
+
     pub fn start_all(&mut self) {
         for server in &mut self.servers {
             server.start();
