@@ -10,13 +10,14 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
-use orbit_core::{Command, Op, Request, SetCondition, SetExpiry, TypeConfig};
+use openraft::EntryPayload;
+use orbit_core::raft::types::{log_id, Entry};
+use orbit_core::{Command, Op, Request, SetCondition, SetExpiry};
 use orbit_storage::record::{to_rkyv, write_entry_frame, LogRecord};
 
 const OPS_PER_ENTRY: usize = 400;
 
-fn entry() -> Entry<TypeConfig> {
+fn entry() -> Entry {
     let ops = (0..OPS_PER_ENTRY)
         .map(|i| Op {
             db: 0,
@@ -30,7 +31,7 @@ fn entry() -> Entry<TypeConfig> {
         })
         .collect();
     Entry {
-        log_id: LogId::new(CommittedLeaderId::new(1, 1), 7),
+        log_id: log_id(1, 7),
         payload: EntryPayload::Normal(Request {
             ts_ms: 1_700_000_000_000,
             ops: std::sync::Arc::new(ops),
@@ -65,7 +66,7 @@ fn bench_entry_codec(c: &mut Criterion) {
         b.iter(|| bincode::serialize(&entry).expect("encodes"))
     });
     group.bench_function("wire_decode", |b| {
-        b.iter(|| bincode::deserialize::<Entry<TypeConfig>>(&wire).expect("decodes"))
+        b.iter(|| bincode::deserialize::<Entry>(&wire).expect("decodes"))
     });
     group.finish();
 }

@@ -18,17 +18,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
-use orbit_core::{Command, Request, SetCondition, SetExpiry, TypeConfig};
+use openraft::EntryPayload;
+use orbit_core::raft::types::{log_id, Entry};
+use orbit_core::{Command, Request, SetCondition, SetExpiry};
 use orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT;
 use orbit_storage::{Disk, FsDisk, SegmentLog};
 
 const BATCH_SIZES: [usize; 3] = [1, 16, 256];
 const VALUE_LEN_BYTES: usize = 64;
 const TERM: u64 = 1;
-const LEADER: u64 = 1;
 
-fn entry(index: u64) -> Entry<TypeConfig> {
+fn entry(index: u64) -> Entry {
     let cmd = Command::Set {
         key: format!("key:{:012}", index % 10_000).into_bytes(),
         value: vec![b'v'; VALUE_LEN_BYTES],
@@ -38,7 +38,7 @@ fn entry(index: u64) -> Entry<TypeConfig> {
     };
     let request = Request::one(1_700_000_000_000 + index, 0, cmd);
     Entry {
-        log_id: LogId::new(CommittedLeaderId::new(TERM, LEADER), index),
+        log_id: log_id(TERM, index),
         payload: EntryPayload::Normal(request),
     }
 }
@@ -61,8 +61,7 @@ fn bench_log_append(c: &mut Criterion) {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iters {
                     // Building the entries is the proposer's work, not the log's.
-                    let batch: Vec<Entry<TypeConfig>> = (next_index
-                        ..next_index + batch_size as u64)
+                    let batch: Vec<Entry> = (next_index..next_index + batch_size as u64)
                         .map(entry)
                         .collect();
                     next_index += batch_size as u64;

@@ -9,11 +9,50 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use openraft::async_runtime::{AsyncRuntime, TokioOneShotSender};
-use openraft::{OptionalSend, TokioInstant};
+use openraft_rt::{AsyncRuntime, OptionalSend};
+use openraft_rt_tokio::{TokioInstant, TokioMpsc, TokioMutex, TokioOneshot, TokioWatch};
 
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct MadsimRuntime;
+/// openraft's runtime in the simulator. The instance (only for
+/// `AsyncRuntime::new` / `block_on`, which openraft's own test helpers use)
+/// holds a madsim runtime; openraft itself uses the associated functions,
+/// which run on whatever madsim runtime is current.
+pub struct MadsimRuntime {
+    rt: madsim::runtime::Runtime,
+}
+
+impl fmt::Debug for MadsimRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MadsimRuntime").finish()
+    }
+}
+
+/// madsim's seeded global rng, as a rand 0.10 generator: every draw
+/// openraft makes (election timeouts, tick jitter) comes from the seed.
+pub struct SeededRng(madsim::rand::GlobalRng);
+
+impl rand_core::TryRng for SeededRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(madsim::rand::RngCore::next_u32(&mut self.0))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(madsim::rand::RngCore::next_u64(&mut self.0))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        madsim::rand::RngCore::fill_bytes(&mut self.0, dst);
+        Ok(())
+    }
+}
+
+/// How long from now until `deadline`. openraft's instants are tokio's,
+/// whose clock is madsim's in the simulator, so this is simulated time (which
+/// does not move while a task runs).
+fn until(deadline: TokioInstant) -> Duration {
+    openraft_rt::Instant::saturating_duration_since(&deadline, openraft_rt::Instant::now())
+}
 
 /// A timeout elapsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +121,11 @@ impl AsyncRuntime for MadsimRuntime {
     type Instant = TokioInstant;
     type TimeoutError = Elapsed;
     type Timeout<R, T: Future<Output = R> + OptionalSend> = Timeout<T>;
-    type ThreadLocalRng = madsim::rand::GlobalRng;
-    type OneshotSender<T: OptionalSend> = TokioOneShotSender<T>;
-    type OneshotReceiver<T: OptionalSend> = tokio::sync::oneshot::Receiver<T>;
-    type OneshotReceiverError = tokio::sync::oneshot::error::RecvError;
+    type ThreadLocalRng = SeededRng;
+    type Mpsc = TokioMpsc;
+    type Watch = TokioWatch;
+    type Oneshot = TokioOneshot;
+    type Mutex<T: OptionalSend + 'static> = TokioMutex<T>;
 
     fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
     where
@@ -102,7 +142,7 @@ impl AsyncRuntime for MadsimRuntime {
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        madsim::time::sleep_until(deadline.into_std())
+        madsim::time::sleep(until(deadline))
     }
 
     fn timeout<R, F: Future<Output = R> + OptionalSend>(
@@ -121,7 +161,7 @@ impl AsyncRuntime for MadsimRuntime {
     ) -> Self::Timeout<R, F> {
         Timeout {
             future,
-            sleep: madsim::time::sleep_until(deadline.into_std()),
+            sleep: madsim::time::sleep(until(deadline)),
         }
     }
 
@@ -130,14 +170,19 @@ impl AsyncRuntime for MadsimRuntime {
     }
 
     fn thread_rng() -> Self::ThreadLocalRng {
-        madsim::rand::thread_rng()
+        SeededRng(madsim::rand::thread_rng())
     }
 
-    fn oneshot<T>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>)
+    fn new(_threads: usize) -> Self {
+        MadsimRuntime {
+            rt: madsim::runtime::Runtime::new(),
+        }
+    }
+
+    fn block_on<F, T>(&mut self, future: F) -> T
     where
-        T: OptionalSend,
+        F: Future<Output = T>,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        (TokioOneShotSender(tx), rx)
+        self.rt.block_on(future)
     }
 }

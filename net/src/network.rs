@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use std::future::Future;
+
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, RaftNetworkV2};
+use orbit_core::raft::types::{Snapshot, Vote};
+use orbit_core::raft::SnapshotData;
 use orbit_core::{ShardId, TypeConfig};
 
 use crate::transport::{Transport, TransportError};
@@ -49,7 +50,14 @@ struct UnexpectedResponse {
     what: String,
 }
 
-fn transport_error<E: std::error::Error>(e: TransportError) -> RPCError<u64, BasicNode, E> {
+#[derive(Debug, thiserror::Error)]
+#[error("node {target} failed the request: {why}")]
+struct RemoteFailure {
+    target: u64,
+    why: String,
+}
+
+fn transport_error(e: TransportError) -> RPCError<TypeConfig> {
     match e {
         TransportError::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
         TransportError::Timeout(_) | TransportError::Closed(_) => {
@@ -59,99 +67,120 @@ fn transport_error<E: std::error::Error>(e: TransportError) -> RPCError<u64, Bas
 }
 
 impl PeerNetwork {
-    async fn call<E: std::error::Error>(
+    async fn call(
         &self,
         request: PeerRequest,
         option: &RPCOption,
-    ) -> Result<PeerResponse, RPCError<u64, BasicNode, E>> {
+    ) -> Result<PeerResponse, RPCError<TypeConfig>> {
         self.transport
             .call(self.target, self.addr.clone(), request, option.hard_ttl())
             .await
             .map_err(transport_error)
     }
 
-    fn unexpected<E: std::error::Error>(
-        &self,
-        response: &PeerResponse,
-    ) -> RPCError<u64, BasicNode, E> {
+    fn unexpected(&self, response: &PeerResponse) -> RPCError<TypeConfig> {
         let what = format!("{response:?}").chars().take(200).collect();
         RPCError::Network(NetworkError::new(&UnexpectedResponse {
             target: self.target,
             what,
         }))
     }
+
+    /// The peer answered with an error of its own (its Raft stopped or is
+    /// stopping): as good as unreachable, so openraft backs off.
+    fn remote_failure(&self, why: impl std::fmt::Display) -> RPCError<TypeConfig> {
+        RPCError::Unreachable(Unreachable::new(&RemoteFailure {
+            target: self.target,
+            why: why.to_string(),
+        }))
+    }
+
+    async fn vote_call(
+        &mut self,
+        request: PeerRequest,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(request, &option).await? {
+            PeerResponse::Vote(Ok(response)) => Ok(response),
+            PeerResponse::Vote(Err(e)) => Err(self.remote_failure(e)),
+            other => Err(self.unexpected(&other)),
+        }
+    }
 }
 
-impl RaftNetwork<TypeConfig> for PeerNetwork {
+impl RaftNetworkV2<TypeConfig> for PeerNetwork {
+    type SnapshotData = SnapshotData;
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self
-            .call(
-                PeerRequest::AppendEntries {
-                    shard: self.shard,
-                    rpc,
-                },
-                &option,
-            )
-            .await?
-        {
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = PeerRequest::AppendEntries {
+            shard: self.shard,
+            rpc,
+        };
+        match self.call(request, &option).await? {
             PeerResponse::AppendEntries(Ok(response)) => Ok(response),
-            PeerResponse::AppendEntries(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(self.unexpected(&other)),
-        }
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
-    > {
-        match self
-            .call(
-                PeerRequest::InstallSnapshot {
-                    shard: self.shard,
-                    rpc,
-                },
-                &option,
-            )
-            .await?
-        {
-            PeerResponse::InstallSnapshot(Ok(response)) => Ok(response),
-            PeerResponse::InstallSnapshot(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
+            PeerResponse::AppendEntries(Err(e)) => Err(self.remote_failure(e)),
             other => Err(self.unexpected(&other)),
         }
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<u64>,
+        rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self
-            .call(
-                PeerRequest::Vote {
-                    shard: self.shard,
-                    rpc,
-                },
-                &option,
-            )
-            .await?
-        {
-            PeerResponse::Vote(Ok(response)) => Ok(response),
-            PeerResponse::Vote(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(self.unexpected(&other)),
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = PeerRequest::Vote {
+            shard: self.shard,
+            rpc,
+        };
+        self.vote_call(request, option).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = PeerRequest::PreVote {
+            shard: self.shard,
+            rpc,
+        };
+        self.vote_call(request, option).await
+    }
+
+    /// Sends the whole snapshot in one call, unless replication to this
+    /// peer closes first.
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let request = PeerRequest::Snapshot {
+            shard: self.shard,
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        };
+        let response = tokio::select! {
+            biased;
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            response = self.call(request, &option) => response,
+        };
+        let to_streaming = |e: RPCError<TypeConfig>| match e {
+            RPCError::Timeout(e) => StreamingError::Timeout(e),
+            RPCError::Unreachable(e) => StreamingError::Unreachable(e),
+            RPCError::Network(e) => StreamingError::Network(e),
+            RPCError::RemoteError(e) => StreamingError::Network(NetworkError::new(&e)),
+        };
+        match response.map_err(to_streaming)? {
+            PeerResponse::Snapshot(Ok(response)) => Ok(response),
+            PeerResponse::Snapshot(Err(why)) => Err(to_streaming(self.remote_failure(why))),
+            other => Err(to_streaming(self.unexpected(&other))),
         }
     }
 }

@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, RaftError};
+use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
+use orbit_core::raft::types::{RaftMetrics, Snapshot};
 use orbit_core::{Command, Op, Output, Request, ShardId, TypeConfig};
 use orbit_storage::engine::{FjallEngine, KvEngine};
 use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
@@ -200,9 +202,12 @@ pub struct ShardStatus {
     pub members: Vec<u64>,
 }
 
+/// One shard's Raft: openraft 0.10 names the state machine in the type.
+type ShardRaft = openraft::Raft<TypeConfig, StateMachine>;
+
 struct Shard {
     id: ShardId,
-    raft: Raft<TypeConfig>,
+    raft: ShardRaft,
     state: Arc<ShardState>,
     log: LogStore,
     /// (term, last log index when this process first saw itself lead that
@@ -231,7 +236,7 @@ impl Shard {
         if orbit_core::fault::bug("forget-read-floor") {
             return 0;
         }
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics().borrow_watched().clone();
         let mut floor = self.read_floor.lock().expect("read floor lock");
         if floor.0 != metrics.current_term {
             *floor = (metrics.current_term, metrics.last_log_index.unwrap_or(0));
@@ -442,7 +447,7 @@ impl Node {
         };
         let mut metrics = shard.raft.metrics();
         let target = {
-            let now = metrics.borrow();
+            let now = metrics.borrow_watched();
             if now.current_leader != Some(self.id()) {
                 let leader = now.current_leader;
                 let node =
@@ -451,7 +456,7 @@ impl Node {
             }
             now.last_log_index.unwrap_or(0)
         };
-        let count_now = |metrics: &openraft::RaftMetrics<u64, BasicNode>| {
+        let count_now = |metrics: &RaftMetrics| {
             metrics.replication.as_ref().map_or(0, |replication| {
                 replication
                     .iter()
@@ -877,15 +882,16 @@ impl Node {
             return Err(Proposed::Failed(format!("{shard_id} is not hosted here")));
         };
         let timeout = self.inner.config.request_timeout;
-        let read_log_id = match tokio::time::timeout(timeout, shard.raft.get_read_log_id()).await {
+        let confirm = shard.raft.get_read_log_id(ReadPolicy::ReadIndex);
+        let read_index = match tokio::time::timeout(timeout, confirm).await {
             Err(_) => return Err(Proposed::Failed("timed out confirming leadership".into())),
-            Ok(Ok((read_log_id, _applied))) => read_log_id,
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+            Ok(Ok((read_log_id, _applied))) => read_log_id.log_id().index,
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
                 return Err(Proposed::NotLeader(f.leader_id, f.leader_node));
             }
             Ok(Err(e)) => return Err(Proposed::Failed(e.to_string())),
         };
-        Ok(read_log_id.map_or(0, |id| id.index).max(shard.read_floor()))
+        Ok(read_index.max(shard.read_floor()))
     }
 
     async fn forward(
@@ -956,7 +962,7 @@ impl Node {
             }
             let mut voters: BTreeSet<u64> = raft
                 .metrics()
-                .borrow()
+                .borrow_watched()
                 .membership_config
                 .membership()
                 .voter_ids()
@@ -1009,12 +1015,8 @@ impl Node {
     pub async fn status(&self) -> Vec<ShardStatus> {
         let mut out = Vec::new();
         for shard in self.inner.shards.values() {
-            let metrics = shard.raft.metrics().borrow().clone();
-            let commit_index = shard
-                .raft
-                .with_raft_state(|st| st.committed.map_or(0, |id| id.index))
-                .await
-                .unwrap_or(0);
+            let metrics = shard.raft.metrics().borrow_watched().clone();
+            let commit_index = metrics.local_committed.map_or(0, |id| id.index);
             let membership = metrics.membership_config.membership();
             let leader_addr = metrics
                 .current_leader
@@ -1084,7 +1086,7 @@ impl Node {
             let Some(shard) = self.shard(shard_id) else {
                 return;
             };
-            let metrics = shard.raft.metrics().borrow().clone();
+            let metrics = shard.raft.metrics().borrow_watched().clone();
             let voter = metrics
                 .membership_config
                 .membership()
@@ -1092,7 +1094,7 @@ impl Node {
                 .any(|id| id == self.id());
             if metrics.current_leader.is_none() && voter && metrics.running_state.is_ok() {
                 tracing::debug!(shard = %shard_id, term = metrics.current_term, "no leader known; starting an election");
-                let _ = shard.raft.trigger().elect().await;
+                let _ = shard.raft.trigger().elect(false).await;
             }
         }
     }
@@ -1107,7 +1109,7 @@ impl Node {
             let Some(shard) = self.shard(shard_id) else {
                 return;
             };
-            if shard.raft.metrics().borrow().current_leader != Some(self.id()) {
+            if shard.raft.metrics().borrow_watched().current_leader != Some(self.id()) {
                 continue;
             }
             let due = match shard.state.earliest_deadline_ms() {
@@ -1140,7 +1142,7 @@ impl Node {
     /// The shard's current term and whether this node leads it.
     pub fn raft_role(&self, shard: ShardId) -> Option<(u64, bool)> {
         let shard = self.shard(shard)?;
-        let metrics = shard.raft.metrics().borrow().clone();
+        let metrics = shard.raft.metrics().borrow_watched().clone();
         Some((metrics.current_term, metrics.state == ServerState::Leader))
     }
 
@@ -1149,7 +1151,7 @@ impl Node {
         self.inner
             .shards
             .values()
-            .all(|s| s.raft.metrics().borrow().running_state.is_ok())
+            .all(|s| s.raft.metrics().borrow_watched().running_state.is_ok())
     }
 
     /// Asks this node to start an election (a leader transfer when the
@@ -1159,7 +1161,7 @@ impl Node {
         shard
             .raft
             .trigger()
-            .elect()
+            .elect(false)
             .await
             .map_err(|e| e.to_string())
     }
@@ -1170,7 +1172,7 @@ impl Node {
             let mut voters: BTreeSet<u64> = shard
                 .raft
                 .metrics()
-                .borrow()
+                .borrow_watched()
                 .membership_config
                 .membership()
                 .voter_ids()
@@ -1286,6 +1288,9 @@ async fn open_shard(
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
         max_in_snapshot_log_to_keep: config.log_entries_kept,
         install_snapshot_timeout: 2_000,
+        // Standard Raft: a leader that restarts must win an election again
+        // (its applied state may be behind what it had committed).
+        enable_leader_restore: Some(false),
         ..Default::default()
     }
     .validate()
@@ -1294,7 +1299,7 @@ async fn open_shard(
         transport,
         shard: id,
     };
-    let raft = Raft::new(
+    let raft = ShardRaft::new(
         config.node_id,
         Arc::new(raft_config),
         network,
@@ -1340,8 +1345,28 @@ impl Node {
                 Some(s) => PeerResponse::Vote(s.raft.vote(rpc).await),
                 None => PeerResponse::NoSuchShard(shard),
             },
-            PeerRequest::InstallSnapshot { shard, rpc } => match self.shard(shard) {
-                Some(s) => PeerResponse::InstallSnapshot(s.raft.install_snapshot(rpc).await),
+            PeerRequest::PreVote { shard, rpc } => match self.shard(shard) {
+                Some(s) => PeerResponse::Vote(s.raft.pre_vote(rpc).await),
+                None => PeerResponse::NoSuchShard(shard),
+            },
+            PeerRequest::Snapshot {
+                shard,
+                vote,
+                meta,
+                data,
+            } => match self.shard(shard) {
+                Some(s) => {
+                    let snapshot = Snapshot {
+                        meta,
+                        snapshot: std::io::Cursor::new(data),
+                    };
+                    PeerResponse::Snapshot(
+                        s.raft
+                            .install_full_snapshot(vote, snapshot)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    )
+                }
                 None => PeerResponse::NoSuchShard(shard),
             },
             PeerRequest::Write { shard, ops } => {

@@ -5,11 +5,11 @@
 //! A frame over [`FRAME_LEN_MAX`] or with a bad checksum closes the
 //! connection: the peer reconnects and openraft retries.
 
-use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::error::RaftError;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use orbit_core::raft::types::{SnapshotMeta, Vote};
 use orbit_core::{Op, Output, ShardId, TypeConfig};
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +25,21 @@ pub enum PeerRequest {
     },
     Vote {
         shard: ShardId,
-        rpc: VoteRequest<u64>,
+        rpc: VoteRequest<TypeConfig>,
     },
-    InstallSnapshot {
+    /// Pre-Vote: would the receiver vote for this candidate (no state
+    /// changes)? Keeps a node that was cut off from disrupting the leader
+    /// with a higher term when it comes back.
+    PreVote {
         shard: ShardId,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+        rpc: VoteRequest<TypeConfig>,
+    },
+    /// A whole snapshot in one frame (so at most `FRAME_LEN_MAX` bytes).
+    Snapshot {
+        shard: ShardId,
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: Vec<u8>,
     },
     /// Client writes forwarded to the leader, which stamps and proposes
     /// them (in order, in one entry or consecutive ones).
@@ -63,9 +73,10 @@ pub enum ForwardError {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum PeerResponse {
-    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
-    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    AppendEntries(Result<AppendEntriesResponse<TypeConfig>, RaftError<TypeConfig>>),
+    Vote(Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>>),
+    /// The snapshot was installed (the receiver's vote), or why not.
+    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
     /// One output per forwarded op.
     Outputs(Result<Vec<Output>, ForwardError>),
     Joined(Result<(), String>),

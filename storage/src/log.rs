@@ -29,8 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::sync::Arc;
 
-use openraft::{Entry, LogId, Vote};
-use orbit_core::TypeConfig;
+use orbit_core::raft::types::{Entry, LogId, Vote};
 
 use rkyv::util::AlignedVec;
 
@@ -71,6 +70,18 @@ pub enum LogError {
         offset: u64,
         reason: String,
     },
+}
+
+/// openraft 0.10's storage traits speak `io::Error`; the message keeps the
+/// file and, for corruption, the offset.
+impl From<LogError> for io::Error {
+    fn from(e: LogError) -> io::Error {
+        let kind = match &e {
+            LogError::Io { source, .. } => source.kind(),
+            LogError::Corrupt { .. } => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,14 +131,14 @@ pub struct SegmentLog {
     locs: VecDeque<Loc>,
     /// Index of `locs[0]` (or of the next entry when empty).
     first: u64,
-    purged: Option<LogId<u64>>,
+    purged: Option<LogId>,
     segment_size_max: u64,
     unsynced: BTreeSet<u64>,
     dir_unsynced: bool,
     /// Entries as appended, with their frame sizes: `recent[i]` has index
     /// `recent_first + i`. A copy of what the segments hold, never more:
     /// whatever removes entries from the log removes them here too.
-    recent: VecDeque<(Entry<TypeConfig>, u32)>,
+    recent: VecDeque<(Entry, u32)>,
     recent_first: u64,
     /// Frame bytes of the entries in `recent`.
     recent_bytes: u64,
@@ -561,11 +572,11 @@ impl SegmentLog {
         self.first + self.locs.len() as u64
     }
 
-    pub fn purged(&self) -> Option<LogId<u64>> {
+    pub fn purged(&self) -> Option<LogId> {
         self.purged
     }
 
-    pub fn last_log_id(&self) -> Option<LogId<u64>> {
+    pub fn last_log_id(&self) -> Option<LogId> {
         match self.locs.back() {
             Some(loc) => Some(log_id(loc.term, self.next_index() - 1)),
             None => self.purged,
@@ -574,7 +585,7 @@ impl SegmentLog {
 
     /// [`Self::append`], keeping the newest entries in memory for the reads
     /// that follow (replication).
-    pub fn append_owned(&mut self, entries: Vec<Entry<TypeConfig>>) -> Result<(), LogError> {
+    pub fn append_owned(&mut self, entries: Vec<Entry>) -> Result<(), LogError> {
         let Some(first) = entries.first().map(|e| e.log_id.index) else {
             return Ok(());
         };
@@ -614,14 +625,14 @@ impl SegmentLog {
     }
 
     /// The entry at `index` from memory, if it is there.
-    fn recent_entry(&self, index: u64) -> Option<Entry<TypeConfig>> {
+    fn recent_entry(&self, index: u64) -> Option<Entry> {
         let at = usize::try_from(index.checked_sub(self.recent_first)?).ok()?;
         self.recent.get(at).map(|(entry, _)| entry.clone())
     }
 
     /// Appends entries; they are readable at once and durable after the next
     /// sync of [`Self::take_unsynced`].
-    pub fn append(&mut self, entries: &[Entry<TypeConfig>]) -> Result<(), LogError> {
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), LogError> {
         let mut buf = Vec::new();
         let mut staged: Vec<Loc> = Vec::new();
         for entry in entries {
@@ -748,7 +759,7 @@ impl SegmentLog {
     }
 
     /// Reads the entry at `index`, verifying its checksum.
-    pub fn entry(&self, index: u64) -> Result<Entry<TypeConfig>, LogError> {
+    pub fn entry(&self, index: u64) -> Result<Entry, LogError> {
         assert!(
             index >= self.first && index < self.next_index(),
             "entry {index} is not held"
@@ -778,11 +789,11 @@ impl SegmentLog {
                 loc.term, record.index, record.term
             )));
         }
-        Ok(record.into_entry())
+        record.into_entry().map_err(|e| corrupt(e.to_string()))
     }
 
     /// Reads entries in `start..end`, clamped to what is held.
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>, LogError> {
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Entry>, LogError> {
         let start = start.max(self.first);
         let end = end.min(self.next_index());
         (start..end).map(|index| self.entry(index)).collect()
@@ -843,7 +854,7 @@ impl SegmentLog {
     /// Forgets every entry up to and including `upto`, which the state
     /// machine already holds in a durable snapshot. The purge point is written
     /// first, so a crash in between only leaves extra files behind.
-    pub fn purge(&mut self, upto: LogId<u64>) -> Result<(), LogError> {
+    pub fn purge(&mut self, upto: LogId) -> Result<(), LogError> {
         if self.purged.is_some_and(|p| p.index >= upto.index) {
             return Ok(());
         }
@@ -883,17 +894,15 @@ impl SegmentLog {
         Ok(())
     }
 
-    pub fn save_vote(&self, vote: &Vote<u64>) -> Result<(), LogError> {
+    pub fn save_vote(&self, vote: &Vote) -> Result<(), LogError> {
         let record = encode_framed(&VoteRecord::from_vote(vote));
         write_file_atomic(&*self.disk, VOTE_FILE, &record).map_err(io_err(&*self.disk, VOTE_FILE))
     }
 
-    pub fn read_vote(&self) -> Result<Option<Vote<u64>>, LogError> {
+    pub fn read_vote(&self) -> Result<Option<Vote>, LogError> {
         match read_file(&*self.disk, VOTE_FILE).map_err(io_err(&*self.disk, VOTE_FILE))? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(
-                decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote(),
-            )),
+            Some(bytes) => Ok(decode_meta::<VoteRecord>(&*self.disk, VOTE_FILE, &bytes)?.to_vote()),
         }
     }
 }

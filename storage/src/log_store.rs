@@ -9,8 +9,10 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
-use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{Entry, LogId, StorageError, StorageIOError, Vote};
+use std::io;
+
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use orbit_core::raft::types::{Entry, LogId, Vote};
 use orbit_core::TypeConfig;
 
 use crate::disk::Disk;
@@ -24,7 +26,7 @@ const READ_BATCH_ENTRIES_MAX: u64 = 4096;
 
 struct FlushRequest {
     job: SyncJob,
-    callback: LogFlushed<TypeConfig>,
+    callback: IOFlushed<TypeConfig>,
 }
 
 /// The handle openraft owns; clones share one log.
@@ -32,18 +34,6 @@ struct FlushRequest {
 pub struct LogStore {
     log: Arc<Mutex<SegmentLog>>,
     flush_tx: tokio::sync::mpsc::Sender<FlushRequest>,
-}
-
-fn storage_err(e: LogError) -> StorageError<u64> {
-    StorageError::IO {
-        source: StorageIOError::write_logs(&e),
-    }
-}
-
-fn read_err(e: LogError) -> StorageError<u64> {
-    StorageError::IO {
-        source: StorageIOError::read_logs(&e),
-    }
 }
 
 impl LogStore {
@@ -83,7 +73,7 @@ impl LogStore {
     }
 
     /// The last log id held (for status reports).
-    pub fn last_log_id(&self) -> Option<LogId<u64>> {
+    pub fn last_log_id(&self) -> Option<LogId> {
         self.lock().last_log_id()
     }
 }
@@ -155,7 +145,7 @@ fn flush_round(
             Ok(()) => Ok(()),
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
         };
-        request.callback.log_io_completed(outcome);
+        request.callback.io_completed(outcome);
     }
 }
 
@@ -177,29 +167,33 @@ impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+    ) -> Result<Vec<Entry>, io::Error> {
         let (start, end) = range_to_bounds(&range);
-        self.lock().entries(start, end).map_err(read_err)
+        Ok(self.lock().entries(start, end)?)
     }
 
     async fn limited_get_log_entries(
         &mut self,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+    ) -> Result<Vec<Entry>, io::Error> {
         let mut end = end.min(start.saturating_add(READ_BATCH_ENTRIES_MAX));
         if orbit_core::buggify!() {
             // Tiny replication batches.
             end = end.min(start + 1 + orbit_core::fault::random_below(3));
         }
-        self.lock().entries(start, end).map_err(read_err)
+        Ok(self.lock().entries(start, end)?)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.lock().read_vote()?)
     }
 }
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let log = self.lock();
         Ok(LogState {
             last_purged_log_id: log.purged(),
@@ -211,49 +205,46 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        self.lock().save_vote(vote).map_err(|e| StorageError::IO {
-            source: StorageIOError::write_vote(&e),
-        })
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        Ok(self.lock().save_vote(vote)?)
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        self.lock().read_vote().map_err(|e| StorageError::IO {
-            source: StorageIOError::read_vote(&e),
-        })
-    }
-
+    /// Returns once the entries are in the segment (page cache, or the
+    /// device for direct I/O) and queued for the flusher; the callback
+    /// reports them durable. openraft goes on meanwhile: it replicates them
+    /// and proposes the next entries while this flush runs.
     async fn append<I>(
         &mut self,
         entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError<u64>>
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let job = {
             let mut log = self.lock();
-            log.append_owned(entries).map_err(storage_err)?;
+            log.append_owned(entries)?;
             log.take_unsynced()
         };
         self.flush_tx
             .send(FlushRequest { job, callback })
             .await
-            .map_err(|_| {
-                storage_err(LogError::Io {
-                    file: "flusher thread".into(),
-                    source: std::io::Error::other("flusher stopped"),
-                })
-            })
+            .map_err(|_| io::Error::other("the log's flusher thread stopped"))
     }
 
-    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        self.lock().truncate(log_id.index).map_err(storage_err)
+    /// Keeps the entries up to `last_log_id` and removes every later one.
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let mut log = self.lock();
+        let from = match last_log_id {
+            Some(id) => id.index + 1,
+            None => log.first_index(),
+        };
+        Ok(log.truncate(from)?)
     }
 
-    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        self.lock().purge(log_id).map_err(storage_err)
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        Ok(self.lock().purge(log_id)?)
     }
 }

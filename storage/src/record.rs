@@ -8,8 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use openraft::{BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
-use orbit_core::{Request, TypeConfig};
+use openraft::{BasicNode, EntryPayload};
+pub use orbit_core::raft::types::log_id;
+use orbit_core::raft::types::{Entry, LogId, Membership, Vote};
+use orbit_core::Request;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -100,7 +102,7 @@ pub enum RecordPayload {
 /// its capacity from one call to the next. The record holds the entry's
 /// request by its shared ops (`Request::ops` is an `Arc`), so building it
 /// copies no command.
-pub fn write_entry_frame(out: &mut Vec<u8>, scratch: &mut AlignedVec, entry: &Entry<TypeConfig>) {
+pub fn write_entry_frame(out: &mut Vec<u8>, scratch: &mut AlignedVec, entry: &Entry) {
     let record = LogRecord::from_entry(entry);
     let mut buffer = std::mem::take(scratch);
     buffer.clear();
@@ -133,7 +135,7 @@ pub struct LogIdRecord {
     pub index: u64,
 }
 
-pub fn membership_to_record(membership: &Membership<u64, BasicNode>) -> MembershipRecord {
+pub fn membership_to_record(membership: &Membership) -> MembershipRecord {
     MembershipRecord {
         configs: membership
             .get_joint_config()
@@ -147,7 +149,7 @@ pub fn membership_to_record(membership: &Membership<u64, BasicNode>) -> Membersh
     }
 }
 
-pub fn membership_from_record(record: &MembershipRecord) -> Membership<u64, BasicNode> {
+pub fn membership_from_record(record: &MembershipRecord) -> Result<Membership, FrameError> {
     let configs: Vec<BTreeSet<u64>> = record
         .configs
         .iter()
@@ -159,10 +161,11 @@ pub fn membership_from_record(record: &MembershipRecord) -> Membership<u64, Basi
         .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
         .collect();
     Membership::new(configs, nodes)
+        .map_err(|e| FrameError::Decode(format!("membership {:?}: {e}", record.configs)))
 }
 
 impl LogRecord {
-    pub fn from_entry(entry: &Entry<TypeConfig>) -> LogRecord {
+    pub fn from_entry(entry: &Entry) -> LogRecord {
         let payload = match &entry.payload {
             EntryPayload::Blank => RecordPayload::Blank,
             EntryPayload::Normal(request) => RecordPayload::Normal(request.clone()),
@@ -175,55 +178,49 @@ impl LogRecord {
         }
     }
 
-    pub fn into_entry(self) -> Entry<TypeConfig> {
+    pub fn into_entry(self) -> Result<Entry, FrameError> {
         let payload = match self.payload {
             RecordPayload::Blank => EntryPayload::Blank,
             RecordPayload::Normal(request) => EntryPayload::Normal(request),
-            RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)),
+            RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)?),
         };
-        Entry {
+        Ok(Entry {
             log_id: log_id(self.term, self.index),
             payload,
-        }
+        })
     }
 }
 
-/// A log id. Orbit runs standard Raft (openraft's `single-term-leader`): one
-/// leader per term, so a log id is a term and an index.
-pub fn log_id(term: u64, index: u64) -> LogId<u64> {
-    LogId::new(CommittedLeaderId::new(term, 0), index)
-}
-
 impl LogIdRecord {
-    pub fn from_log_id(id: &LogId<u64>) -> LogIdRecord {
+    pub fn from_log_id(id: &LogId) -> LogIdRecord {
         LogIdRecord {
             term: id.leader_id.term,
             index: id.index,
         }
     }
 
-    pub fn to_log_id(self) -> LogId<u64> {
+    pub fn to_log_id(self) -> LogId {
         log_id(self.term, self.index)
     }
 }
 
 impl VoteRecord {
-    pub fn from_vote(vote: &Vote<u64>) -> VoteRecord {
+    pub fn from_vote(vote: &Vote) -> VoteRecord {
         VoteRecord {
             term: vote.leader_id.term,
-            voted_for: vote.leader_id.voted_for,
+            voted_for: Some(vote.leader_id.voted_for),
             committed: vote.committed,
         }
     }
 
-    pub fn to_vote(self) -> Vote<u64> {
-        Vote {
-            leader_id: openraft::LeaderId {
-                term: self.term,
-                voted_for: self.voted_for,
-            },
-            committed: self.committed,
-        }
+    /// The vote, or `None` for a record without a candidate: openraft 0.9
+    /// could store one (a term with no vote cast); 0.10's votes always name
+    /// their candidate, and a node that has not voted has no vote at all.
+    pub fn to_vote(self) -> Option<Vote> {
+        let voted_for = self.voted_for?;
+        let mut vote = Vote::new(self.term, voted_for);
+        vote.committed = self.committed;
+        Some(vote)
     }
 }
 
@@ -320,7 +317,7 @@ mod tests {
             ]),
         );
         let entries = vec![
-            Entry::<TypeConfig> {
+            Entry {
                 log_id: log_id(1, 1),
                 payload: EntryPayload::Blank,
             },
@@ -334,7 +331,7 @@ mod tests {
             },
             Entry {
                 log_id: log_id(2, 3),
-                payload: EntryPayload::Membership(membership),
+                payload: EntryPayload::Membership(membership.expect("a valid membership")),
             },
         ];
         let mut scratch = AlignedVec::new();
@@ -342,7 +339,7 @@ mod tests {
             let record = LogRecord::from_entry(&entry);
             let bytes = to_rkyv(&record);
             let back: LogRecord = from_rkyv(&bytes).expect("decodes");
-            assert_eq!(back.clone().into_entry(), entry);
+            assert_eq!(back.clone().into_entry().expect("valid record"), entry);
             assert_eq!(back, record);
             // The buffer-reusing encoder writes the very same frame.
             let mut framed = Vec::new();

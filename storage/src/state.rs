@@ -15,10 +15,11 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::{
-    Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
-};
+use futures_util::StreamExt;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::EntryPayload;
+use orbit_core::raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
+use orbit_core::raft::SnapshotData;
 use orbit_core::{ApplyCtx, Command, Output, Store, StoreError, TypeConfig};
 use rkyv::{Archive, Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -67,24 +68,24 @@ struct SnapshotTrailer {
     pair_count: u64,
 }
 
-fn sm_err(e: impl std::fmt::Display) -> StorageError<u64> {
-    StorageError::IO {
-        source: StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())),
-    }
+fn sm_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("state machine: {e}"))
 }
 
-fn encode_membership(m: &StoredMembership<u64, openraft::BasicNode>) -> StoredMembershipRecord {
+fn encode_membership(m: &StoredMembership) -> StoredMembershipRecord {
     StoredMembershipRecord {
         log_id: m.log_id().as_ref().map(LogIdRecord::from_log_id),
         membership: membership_to_record(m.membership()),
     }
 }
 
-fn decode_membership(r: &StoredMembershipRecord) -> StoredMembership<u64, openraft::BasicNode> {
-    StoredMembership::new(
+fn decode_membership(r: &StoredMembershipRecord) -> Result<StoredMembership, StoreError> {
+    let membership = membership_from_record(&r.membership)
+        .map_err(|e| StoreError(format!("metadata record: {e}")))?;
+    Ok(StoredMembership::new(
         r.log_id.map(LogIdRecord::to_log_id),
-        membership_from_record(&r.membership),
-    )
+        membership,
+    ))
 }
 
 /// The shared, readable state of one shard.
@@ -130,14 +131,14 @@ impl ShardState {
         DataView(self.engine.view())
     }
 
-    pub fn applied(&self) -> Result<Option<LogId<u64>>, StoreError> {
+    pub fn applied(&self) -> Result<Option<LogId>, StoreError> {
         read_applied(&*self.engine.view())
     }
 
-    fn membership(&self) -> Result<StoredMembership<u64, openraft::BasicNode>, StoreError> {
+    fn membership(&self) -> Result<StoredMembership, StoreError> {
         match self.engine.view().get(Space::Meta, META_MEMBERSHIP)? {
             None => Ok(StoredMembership::default()),
-            Some(bytes) => Ok(decode_membership(&decode_one(&bytes)?)),
+            Some(bytes) => decode_membership(&decode_one(&bytes)?),
         }
     }
 
@@ -225,7 +226,7 @@ impl ShardState {
     }
 }
 
-fn read_applied(view: &dyn KvView) -> Result<Option<LogId<u64>>, StoreError> {
+fn read_applied(view: &dyn KvView) -> Result<Option<LogId>, StoreError> {
     match view.get(Space::Meta, META_APPLIED)? {
         None => Ok(None),
         Some(bytes) => Ok(Some(decode_one::<LogIdRecord>(&bytes)?.to_log_id())),
@@ -348,16 +349,19 @@ impl StateMachine {
         }
     }
 
-    fn apply_batch(
+    /// Applies `entries` as one batch (one engine write) and returns each
+    /// entry's outputs; `RaftStateMachine::apply` answers proposers with
+    /// them. Tests call it directly.
+    pub async fn apply_entries(
         &mut self,
-        entries: Vec<Entry<TypeConfig>>,
-    ) -> Result<Vec<Vec<Output>>, StorageError<u64>> {
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Vec<Vec<Output>>, std::io::Error> {
         let state = self.state.clone();
         let mut overlay = Overlay {
             base: state.engine.view(),
             writes: BTreeMap::new(),
         };
-        let mut outputs = Vec::with_capacity(entries.len());
+        let mut outputs = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
         let mut published: Vec<Published> = Vec::new();
@@ -384,14 +388,8 @@ impl StateMachine {
                         index: entry.log_id.index,
                         term: entry.log_id.leader_id.term,
                     };
-                    let applied = orbit_core::apply(&ctx, request, &mut overlay).map_err(|e| {
-                        StorageError::IO {
-                            source: StorageIOError::apply(
-                                entry.log_id,
-                                &std::io::Error::other(e.to_string()),
-                            ),
-                        }
-                    })?;
+                    let applied = orbit_core::apply(&ctx, request, &mut overlay)
+                        .map_err(|e| sm_err(format!("applying entry {}: {e}", entry.log_id)))?;
                     for (op, output) in request.ops.iter().zip(&applied) {
                         for (channel, message) in op.cmd.published(output) {
                             published.push((channel.to_vec(), message.to_vec()));
@@ -458,9 +456,7 @@ pub struct SnapshotBuilder {
 }
 
 /// Serializes the whole shard at one instant into snapshot bytes.
-fn build_snapshot_bytes(
-    state: &ShardState,
-) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
+fn build_snapshot_bytes(state: &ShardState) -> Result<(SnapshotMeta, String, Vec<u8>), StoreError> {
     let view = state.engine.view();
     let applied = match view.get(Space::Meta, META_APPLIED)? {
         None => None,
@@ -515,10 +511,9 @@ fn build_snapshot_bytes(
     );
     let meta = SnapshotMeta {
         last_log_id: applied.map(LogIdRecord::to_log_id),
-        last_membership: decode_membership(&membership),
-        snapshot_id,
+        last_membership: decode_membership(&membership)?,
     };
-    Ok((meta, out))
+    Ok((meta, snapshot_id, out))
 }
 
 /// A parsed, fully verified snapshot.
@@ -564,41 +559,35 @@ fn parse_snapshot(bytes: &[u8]) -> Result<ParsedSnapshot, StoreError> {
     Ok(ParsedSnapshot { header, pairs })
 }
 
-fn meta_from_header(header: &SnapshotHeader) -> SnapshotMeta<u64, openraft::BasicNode> {
-    SnapshotMeta {
+fn meta_from_header(header: &SnapshotHeader) -> Result<SnapshotMeta, StoreError> {
+    Ok(SnapshotMeta {
         last_log_id: header.last_applied.map(LogIdRecord::to_log_id),
-        last_membership: decode_membership(&header.membership),
-        snapshot_id: header.snapshot_id.clone(),
-    }
+        last_membership: decode_membership(&header.membership)?,
+    })
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, std::io::Error> {
         // Everything the snapshot covers must be durable before openraft
         // purges the log behind it.
         self.state.engine.persist().map_err(sm_err)?;
-        let (meta, bytes) = build_snapshot_bytes(&self.state).map_err(sm_err)?;
+        let (meta, snapshot_id, bytes) = build_snapshot_bytes(&self.state).map_err(sm_err)?;
         write_file_atomic(&*self.disk, SNAPSHOT_FILE, &bytes).map_err(sm_err)?;
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built snapshot");
+        tracing::info!(snapshot = %snapshot_id, bytes = bytes.len(), "built snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Cursor::new(bytes),
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<
-        (
-            Option<LogId<u64>>,
-            StoredMembership<u64, openraft::BasicNode>,
-        ),
-        StorageError<u64>,
-    > {
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), std::io::Error> {
         #[allow(unused_mut)]
         let mut applied = self.state.applied().map_err(sm_err)?;
         #[cfg(madsim)]
@@ -622,12 +611,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied, membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Output>>, StorageError<u64>>
+    /// Applies every entry the stream holds as one batch (one engine write),
+    /// then answers each entry's proposer.
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), std::io::Error>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
-        I::IntoIter: Send,
+        Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, std::io::Error>>
+            + Unpin
+            + Send,
     {
-        self.apply_batch(entries.into_iter().collect())
+        let mut batch = Vec::new();
+        let mut responders = Vec::new();
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            batch.push(entry);
+            responders.push(responder);
+        }
+        let outputs = self.apply_entries(batch).await?;
+        for (responder, output) in responders.into_iter().zip(outputs) {
+            if let Some(responder) = responder {
+                responder.send(output);
+            }
+        }
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -637,20 +642,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, openraft::BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<u64>> {
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> Result<(), std::io::Error> {
         let bytes = snapshot.into_inner();
         let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
-        if meta_from_header(&parsed.header).last_log_id != meta.last_log_id {
+        let parsed_id = parsed.header.snapshot_id.clone();
+        if meta_from_header(&parsed.header)
+            .map_err(sm_err)?
+            .last_log_id
+            != meta.last_log_id
+        {
             return Err(sm_err(format!(
                 "snapshot header disagrees with its meta {:?}",
                 meta.last_log_id
@@ -685,21 +689,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         state
             .applied_tx
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
-        tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
+        tracing::info!(snapshot = %parsed_id, "installed snapshot");
         Ok(())
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, std::io::Error> {
         let Some(bytes) = read_file(&*self.disk, SNAPSHOT_FILE).map_err(sm_err)? else {
             return Ok(None);
         };
         let parsed = parse_snapshot(&bytes).map_err(sm_err)?;
-        let meta = meta_from_header(&parsed.header);
+        let meta = meta_from_header(&parsed.header).map_err(sm_err)?;
         Ok(Some(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Cursor::new(bytes),
         }))
     }
 }

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{RaftLogReader, RaftLogStorage};
-use openraft::testing::{StoreBuilder, Suite};
-use openraft::{BasicNode, Entry, EntryPayload, LogId, Membership, StorageError, Vote};
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::{BasicNode, EntryPayload, StorageError};
+use orbit_core::raft::types::{Entry, LogId, Membership, Vote};
 use orbit_core::{Command, Request, SetCondition, SetExpiry, TypeConfig};
 use orbit_storage::disk::DiskFile;
 use orbit_storage::record::{from_rkyv, log_id, read_frame, LogRecord};
@@ -47,7 +48,7 @@ fn open(dir: &Path) -> SegmentLog {
     SegmentLog::open(disk(dir), SEGMENT_SIZE_MAX).expect("the log opens")
 }
 
-fn membership(index: u64) -> Membership<u64, BasicNode> {
+fn membership(index: u64) -> Membership {
     let nodes: BTreeMap<u64, BasicNode> = (1..=5)
         .map(|id| {
             (
@@ -64,7 +65,7 @@ fn membership(index: u64) -> Membership<u64, BasicNode> {
     } else {
         vec![BTreeSet::from([1, 2, 3])]
     };
-    Membership::new(configs, nodes)
+    Membership::new(configs, nodes).expect("a valid membership")
 }
 
 fn request(index: u64, term: u64) -> Request {
@@ -95,7 +96,7 @@ fn request(index: u64, term: u64) -> Request {
 
 /// The entry at `index` written in `term`: its payload kind and size follow
 /// from the index, so every kind appears and records differ in length.
-fn entry(index: u64, term: u64) -> Entry<TypeConfig> {
+fn entry(index: u64, term: u64) -> Entry {
     let payload = match index % 5 {
         0 => EntryPayload::Blank,
         1 => EntryPayload::Membership(membership(index)),
@@ -107,7 +108,7 @@ fn entry(index: u64, term: u64) -> Entry<TypeConfig> {
     }
 }
 
-fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry<TypeConfig>> {
+fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     indexes.map(|index| entry(index, term)).collect()
 }
 
@@ -205,7 +206,7 @@ fn assert_layout(dir: &Path) {
     }
 }
 
-fn read_all(log: &SegmentLog) -> Vec<Entry<TypeConfig>> {
+fn read_all(log: &SegmentLog) -> Vec<Entry> {
     log.entries(0, u64::MAX)
         .expect("every held entry reads back")
 }
@@ -301,7 +302,7 @@ fn build_log(dir: &Path, last: u64, term: u64) -> SegmentLog {
 fn round_trip_across_segment_rotations() {
     // Goal: entries of every payload kind, appended in batches of varied size across several segment rotations, read back identical before and after reopening.
     let dir = tempdir();
-    let expected: Vec<Entry<TypeConfig>> = (1..=150).map(|i| entry(i, 1 + i / 50)).collect();
+    let expected: Vec<Entry> = (1..=150).map(|i| entry(i, 1 + i / 50)).collect();
     let mut log = open(dir.path());
     assert_eq!(
         (log.last_log_id(), log.purged(), log.next_index()),
@@ -993,7 +994,7 @@ struct Model {
     first: u64,
     /// The term of every held index from `first` on.
     terms: Vec<u64>,
-    purged: Option<LogId<u64>>,
+    purged: Option<LogId>,
     term: u64,
 }
 
@@ -1002,7 +1003,7 @@ impl Model {
         self.first + self.terms.len() as u64
     }
 
-    fn last_log_id(&self) -> Option<LogId<u64>> {
+    fn last_log_id(&self) -> Option<LogId> {
         match self.terms.last() {
             Some(term) => Some(log_id(*term, self.next() - 1)),
             None => self.purged,
@@ -1118,7 +1119,7 @@ fn check(log: &SegmentLog, model: &Model) {
         (log.first_index(), log.next_index()),
         (model.first, model.next())
     );
-    let expected: Vec<Entry<TypeConfig>> = model
+    let expected: Vec<Entry> = model
         .terms
         .iter()
         .enumerate()
@@ -1206,7 +1207,10 @@ async fn log_store_through_openraft_traits() {
     let mut reader = store.get_log_reader().await;
     assert_eq!(reader.try_get_log_entries(..).await.expect("read"), all);
 
-    store.truncate(log_id(1, 50)).await.expect("truncate");
+    store
+        .truncate_after(Some(log_id(1, 49)))
+        .await
+        .expect("truncate");
     assert_eq!(
         store.get_log_state().await.expect("state").last_log_id,
         Some(log_id(1, 49))
@@ -1259,7 +1263,7 @@ async fn log_store_through_openraft_traits() {
 struct Builder;
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
-    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<u64>> {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir = tempdir();
         let log =
             LogStore::open(disk(&dir.path().join("log")), SEGMENT_SIZE_MAX).expect("log opens");
@@ -1306,11 +1310,19 @@ mod openraft_suite {
         get_initial_state_with_state,
         get_initial_state_last_log_gt_sm,
         get_initial_state_last_log_lt_sm,
+        get_initial_state_membership_from_empty_log_and_sm,
+        get_initial_state_membership_from_sm_inlog_is_smaller,
+        get_initial_state_membership_from_log_insm_is_smaller,
+        get_initial_state_inverted_log_order,
+        get_initial_state_conflict_at_same_index,
         get_initial_state_log_ids,
         get_initial_state_re_apply_committed,
         save_vote,
         get_log_entries,
         limited_get_log_entries,
+        leader_bounded_stream,
+        entries_stream,
+        log_reader_reads_new_entries,
         try_get_log_entry,
         initial_logs,
         get_log_state,
@@ -1320,10 +1332,13 @@ mod openraft_suite {
         purge_logs_upto_0,
         purge_logs_upto_5,
         purge_logs_upto_20,
-        delete_logs_since_11,
-        delete_logs_since_0,
+        delete_logs_after_11,
+        delete_logs_after_5,
+        delete_logs_after_0,
+        delete_logs_after_none,
         append_to_log,
         snapshot_meta,
+        snapshot_meta_optional,
         apply_single,
         apply_multiple,
     );

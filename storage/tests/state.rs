@@ -6,13 +6,13 @@
 //! currently implements.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::{BasicNode, Entry, EntryPayload, LogId, Membership, SnapshotMeta, StoredMembership};
-use orbit_core::{Command, Output, Request, SetCondition, SetExpiry, TypeConfig};
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{BasicNode, EntryPayload};
+use orbit_core::raft::types::{Entry, LogId, Membership, Snapshot, SnapshotMeta, StoredMembership};
+use orbit_core::{Command, Output, Request, SetCondition, SetExpiry};
 use orbit_storage::record::log_id;
 use orbit_storage::{Disk, FsDisk, ShardState, StateMachine};
 use tempfile::TempDir;
@@ -33,7 +33,7 @@ fn open(dir: &Path) -> (Arc<ShardState>, StateMachine) {
     (state.clone(), StateMachine::new(state, disk))
 }
 
-fn membership(voters: &[u64]) -> Membership<u64, BasicNode> {
+fn membership(voters: &[u64]) -> Membership {
     let nodes: BTreeMap<u64, BasicNode> = voters
         .iter()
         .map(|id| {
@@ -49,9 +49,10 @@ fn membership(voters: &[u64]) -> Membership<u64, BasicNode> {
         vec![voters.iter().copied().collect::<BTreeSet<u64>>()],
         nodes,
     )
+    .expect("a valid membership")
 }
 
-fn normal(index: u64, db: u8, cmd: Command) -> Entry<TypeConfig> {
+fn normal(index: u64, db: u8, cmd: Command) -> Entry {
     let request = Request::one(TS_MS_BASE + index * 10, db, cmd);
     Entry {
         log_id: log_id(TERM, index),
@@ -59,14 +60,14 @@ fn normal(index: u64, db: u8, cmd: Command) -> Entry<TypeConfig> {
     }
 }
 
-fn blank(index: u64) -> Entry<TypeConfig> {
+fn blank(index: u64) -> Entry {
     Entry {
         log_id: log_id(TERM, index),
         payload: EntryPayload::Blank,
     }
 }
 
-fn member(index: u64, voters: &[u64]) -> Entry<TypeConfig> {
+fn member(index: u64, voters: &[u64]) -> Entry {
     Entry {
         log_id: log_id(TERM, index),
         payload: EntryPayload::Membership(membership(voters)),
@@ -112,9 +113,9 @@ fn key_names(output: Output) -> Vec<String> {
 struct Summary {
     /// The applied index and a hash of every data key and value.
     content_hash: (u64, u64),
-    applied: Option<LogId<u64>>,
-    membership: StoredMembership<u64, BasicNode>,
-    current_snapshot: Option<SnapshotMeta<u64, BasicNode>>,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    current_snapshot: Option<SnapshotMeta>,
 }
 
 async fn summary(state: &ShardState, sm: &mut StateMachine) -> Summary {
@@ -135,8 +136,8 @@ async fn summary(state: &ShardState, sm: &mut StateMachine) -> Summary {
 
 /// The first batch of the apply test: every payload kind, and reads inside
 /// the batch that must see the writes before them.
-fn first_batch() -> (Vec<Entry<TypeConfig>>, Vec<Output>) {
-    let steps: Vec<(Entry<TypeConfig>, Output)> = vec![
+fn first_batch() -> (Vec<Entry>, Vec<Output>) {
+    let steps: Vec<(Entry, Output)> = vec![
         (blank(1), Output::Ok),
         (member(2, &[1, 2, 3]), Output::Ok),
         (normal(3, 0, set("a", "1")), Output::Ok),
@@ -213,7 +214,11 @@ async fn apply_batch_then_reopen() {
     let (state, mut sm) = open(dir.path());
     let applied_rx = state.subscribe_applied();
     assert_eq!(summary(&state, &mut sm).await.applied, None);
-    assert!(sm.apply(Vec::new()).await.expect("empty batch").is_empty());
+    assert!(sm
+        .apply_entries(Vec::new())
+        .await
+        .expect("empty batch")
+        .is_empty());
     assert_eq!(
         state.applied().expect("applied"),
         None,
@@ -221,7 +226,7 @@ async fn apply_batch_then_reopen() {
     );
 
     let (entries, expected) = first_batch();
-    let outputs = per_entry(sm.apply(entries).await.expect("apply"));
+    let outputs = per_entry(sm.apply_entries(entries).await.expect("apply"));
     assert_eq!(outputs, expected);
     assert_eq!(state.applied().expect("applied"), Some(log_id(TERM, 15)));
     assert_eq!(*applied_rx.borrow(), 15);
@@ -233,7 +238,7 @@ async fn apply_batch_then_reopen() {
 
     // A second batch: its KEYS sees committed keys, its own pending writes and deletes.
     let outputs = per_entry(
-        sm.apply(vec![
+        sm.apply_entries(vec![
             normal(
                 16,
                 0,
@@ -314,7 +319,7 @@ async fn read_answers_from_applied_state() {
     let dir = tempdir();
     let (state, mut sm) = open(dir.path());
     let (entries, _) = first_batch();
-    sm.apply(entries).await.expect("apply");
+    sm.apply_entries(entries).await.expect("apply");
     let read = |db: u8, cmd: Command| state.read(0, db, &cmd).expect("read");
     assert_eq!(read(0, get("a")), text("1x"));
     assert_eq!(read(0, get("b")), Output::Nil);
@@ -403,7 +408,7 @@ async fn read_answers_from_applied_state() {
     }
     assert_eq!(state.content_hash().expect("hash"), hash);
 
-    sm.apply(vec![normal(16, 0, set("b", "back"))])
+    sm.apply_entries(vec![normal(16, 0, set("b", "back"))])
         .await
         .expect("apply");
     assert_eq!(read(0, get("b")), text("back"));
@@ -423,7 +428,9 @@ async fn read_time_never_runs_behind_the_shard_clock() {
         get: false,
     };
     // Entry 1 at TS_MS_BASE + 10 sets a deadline of TS_MS_BASE + 1010.
-    sm.apply(vec![normal(1, 0, expiring)]).await.expect("apply");
+    sm.apply_entries(vec![normal(1, 0, expiring)])
+        .await
+        .expect("apply");
     let deadline_ms = TS_MS_BASE + 1_010;
     assert_eq!(
         state.read(0, 0, &get("k")).expect("read"),
@@ -440,7 +447,7 @@ async fn read_time_never_runs_behind_the_shard_clock() {
     );
     // A later entry moves the shard clock past the deadline: a lagging wall clock no longer sees the key.
     let late = Request::one(deadline_ms + 5_000, 0, set("other", "x"));
-    sm.apply(vec![Entry {
+    sm.apply_entries(vec![Entry {
         log_id: log_id(TERM, 2),
         payload: EntryPayload::Normal(late),
     }])
@@ -463,7 +470,7 @@ fn per_entry(outputs: Vec<Vec<Output>>) -> Vec<Output> {
 }
 
 /// Builds a snapshot and returns its meta and bytes.
-async fn build(sm: &mut StateMachine) -> (SnapshotMeta<u64, BasicNode>, Vec<u8>) {
+async fn build(sm: &mut StateMachine) -> (SnapshotMeta, Vec<u8>) {
     let Snapshot { meta, snapshot } = sm
         .get_snapshot_builder()
         .await
@@ -474,16 +481,8 @@ async fn build(sm: &mut StateMachine) -> (SnapshotMeta<u64, BasicNode>, Vec<u8>)
 }
 
 /// Sends `bytes` to `sm` the way openraft does and installs them.
-async fn install(
-    sm: &mut StateMachine,
-    meta: &SnapshotMeta<u64, BasicNode>,
-    bytes: &[u8],
-) -> Result<(), String> {
-    let mut cursor = sm
-        .begin_receiving_snapshot()
-        .await
-        .map_err(|e| e.to_string())?;
-    cursor.write_all(bytes).expect("writing to memory");
+async fn install(sm: &mut StateMachine, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), String> {
+    let cursor = std::io::Cursor::new(bytes.to_vec());
     sm.install_snapshot(meta, cursor)
         .await
         .map_err(|e| e.to_string())
@@ -493,7 +492,7 @@ async fn install(
 async fn source(dir: &Path) -> (Arc<ShardState>, StateMachine) {
     let (state, mut sm) = open(dir);
     let (entries, _) = first_batch();
-    sm.apply(entries).await.expect("apply");
+    sm.apply_entries(entries).await.expect("apply");
     (state, sm)
 }
 
@@ -504,7 +503,7 @@ async fn busy_target(dir: &Path) -> (Arc<ShardState>, StateMachine) {
     let mut entries = vec![member(1, &[7, 8])];
     entries.extend((2..=30).map(|i| normal(i, (i % 3) as u8, set(&format!("t{i}"), "target"))));
     entries.push(normal(31, 0, set("a", "target's a")));
-    sm.apply(entries).await.expect("apply");
+    sm.apply_entries(entries).await.expect("apply");
     (state, sm)
 }
 
@@ -541,7 +540,7 @@ async fn snapshot_round_trip_into_a_fresh_store() {
     assert_eq!(summary(&target_state, &mut target_sm).await, expected);
     // The installed store keeps applying where the snapshot ended.
     target_sm
-        .apply(vec![normal(16, 0, get("a"))])
+        .apply_entries(vec![normal(16, 0, get("a"))])
         .await
         .expect("apply after install");
     assert_eq!(
@@ -592,7 +591,7 @@ async fn snapshot_of_an_empty_store_empties_the_target() {
     let (source_dir, target_dir, fresh_dir) = (tempdir(), tempdir(), tempdir());
     let (source_state, mut source_sm) = open(source_dir.path());
     source_sm
-        .apply(vec![blank(1), member(2, &[4, 5, 6]), blank(3)])
+        .apply_entries(vec![blank(1), member(2, &[4, 5, 6]), blank(3)])
         .await
         .expect("apply");
     let (meta, bytes) = build(&mut source_sm).await;
@@ -666,10 +665,10 @@ async fn snapshot_spanning_several_chunks() {
     let (source_dir, target_dir) = (tempdir(), tempdir());
     let (source_state, mut source_sm) = open(source_dir.path());
     let value = "v".repeat(64 * 1024);
-    let entries: Vec<Entry<TypeConfig>> = (1..=24)
+    let entries: Vec<Entry> = (1..=24)
         .map(|i| normal(i, 0, set(&format!("big{i:02}"), &value)))
         .collect();
-    source_sm.apply(entries).await.expect("apply");
+    source_sm.apply_entries(entries).await.expect("apply");
     let (meta, bytes) = build(&mut source_sm).await;
     assert!(bytes.len() > 3 * 512 * 1024);
     let (target_state, mut target_sm) = open(target_dir.path());
@@ -707,7 +706,7 @@ async fn current_snapshot_survives_reopening() {
         .is_none());
     let (_, first_bytes) = build(&mut source_sm).await;
     source_sm
-        .apply(vec![normal(16, 0, set("late", "1"))])
+        .apply_entries(vec![normal(16, 0, set("late", "1"))])
         .await
         .expect("apply");
     let (meta, bytes) = build(&mut source_sm).await;
