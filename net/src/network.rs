@@ -3,6 +3,14 @@
 use std::sync::Arc;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
+use openraft::base::{BoxFuture, BoxStream};
+use openraft::raft::StreamAppendResult;
+use orbit_core::raft::types::LogId;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
@@ -15,6 +23,11 @@ use orbit_core::raft::SnapshotData;
 use orbit_core::{ShardId, TypeConfig};
 
 use crate::transport::{Transport, TransportError};
+
+/// Appends sent to one follower and not yet answered, at most. With more
+/// than one, the leader's next entries travel while the follower writes and
+/// syncs the previous ones (its flusher then syncs them together).
+const APPENDS_IN_FLIGHT: usize = 8;
 use crate::wire::{PeerRequest, PeerResponse};
 
 /// Creates one [`PeerNetwork`] per replication target of one shard.
@@ -67,6 +80,15 @@ fn transport_error(e: TransportError) -> RPCError<TypeConfig> {
 }
 
 impl PeerNetwork {
+    fn clone_handle(&self) -> PeerNetwork {
+        PeerNetwork {
+            transport: self.transport.clone(),
+            shard: self.shard,
+            target: self.target,
+            addr: self.addr.clone(),
+        }
+    }
+
     async fn call(
         &self,
         request: PeerRequest,
@@ -127,6 +149,34 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         }
     }
 
+    /// Pipelined: up to `APPENDS_IN_FLIGHT` appends travel at once, in order
+    /// on one connection; the follower's transport feeds them to its Raft in
+    /// that order (`Raft::stream_append`) and answers in that order.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        let pipelined = Pipelined {
+            input: Some(input),
+            calls: FuturesOrdered::new(),
+            network: self.clone_handle(),
+            ttl: option.hard_ttl(),
+            done: false,
+        };
+        let stream: BoxStream<'s, _> = Box::pin(pipelined);
+        Box::pin(async move { Ok(stream) })
+    }
+
     async fn vote(
         &mut self,
         rpc: VoteRequest<TypeConfig>,
@@ -181,6 +231,90 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
             PeerResponse::Snapshot(Ok(response)) => Ok(response),
             PeerResponse::Snapshot(Err(why)) => Err(to_streaming(self.remote_failure(why))),
             other => Err(to_streaming(self.unexpected(&other))),
+        }
+    }
+}
+
+/// One call of a pipelined append stream: the last log id it carries (what
+/// a full success matches) and the peer's answer.
+type AppendCall = BoxFuture<'static, (Option<LogId>, Result<PeerResponse, TransportError>)>;
+
+/// `PeerNetwork::stream_append`'s stream: sends requests as they come, up to
+/// `APPENDS_IN_FLIGHT` unanswered, and yields their results in order; ends
+/// after the first error, conflict or partial success, as openraft expects.
+struct Pipelined<S> {
+    input: Option<S>,
+    calls: FuturesOrdered<AppendCall>,
+    network: PeerNetwork,
+    ttl: Duration,
+    done: bool,
+}
+
+impl<S> Pipelined<S> {
+    fn start(&self, rpc: AppendEntriesRequest<TypeConfig>) -> AppendCall {
+        let last = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
+        let network = self.network.clone_handle();
+        let ttl = self.ttl;
+        Box::pin(async move {
+            let request = PeerRequest::StreamAppend {
+                shard: network.shard,
+                rpc,
+            };
+            let answer = network
+                .transport
+                .call(network.target, network.addr.clone(), request, ttl)
+                .await;
+            (last, answer)
+        })
+    }
+
+    fn result(
+        &mut self,
+        last: Option<LogId>,
+        answer: Result<PeerResponse, TransportError>,
+    ) -> Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>> {
+        let outcome = match answer {
+            Err(e) => Err(transport_error(e)),
+            Ok(PeerResponse::StreamAppend(Ok(result))) => Ok(result),
+            Ok(PeerResponse::StreamAppend(Err(why))) => Err(self.network.remote_failure(why)),
+            Ok(other) => Err(self.network.unexpected(&other)),
+        };
+        // Anything but a full success ends the stream: openraft restarts
+        // replication from what the follower reported.
+        self.done = !matches!(&outcome, Ok(Ok(matched)) if *matched == last);
+        outcome
+    }
+}
+
+impl<S> Stream for Pipelined<S>
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    type Item = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        // Send what is ready, in order, while the window has room.
+        while this.calls.len() < APPENDS_IN_FLIGHT {
+            let Some(input) = this.input.as_mut() else {
+                break;
+            };
+            match input.poll_next_unpin(cx) {
+                Poll::Ready(Some(rpc)) => {
+                    let call = this.start(rpc);
+                    this.calls.push_back(call);
+                }
+                Poll::Ready(None) => this.input = None,
+                Poll::Pending => break,
+            }
+        }
+        match this.calls.poll_next_unpin(cx) {
+            Poll::Ready(Some((last, answer))) => Poll::Ready(Some(this.result(last, answer))),
+            Poll::Ready(None) if this.input.is_none() => Poll::Ready(None),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -7,13 +7,16 @@
 //! head-of-line waits. A broken connection fails every call in flight and is
 //! re-established by the next call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
+use orbit_core::{ShardId, TypeConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -21,6 +24,14 @@ use crate::netio::{Listener, Net, Stream};
 use crate::wire::{encode, read_frame, PeerRequest, PeerResponse};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxStream<'a, T> = Pin<Box<dyn futures_util::Stream<Item = T> + Send + 'a>>;
+
+/// The results of one pipelined append stream, in request order.
+pub type AppendResults = BoxStream<'static, Result<StreamAppendResult<TypeConfig>, String>>;
+
+/// Appends one connection may have queued for a shard's Raft and not yet
+/// answered, at most; the leader keeps far fewer in flight.
+const APPEND_QUEUE_MAX: usize = 64;
 
 /// Frames queued for one connection's writer, at most.
 const WRITE_QUEUE_MAX: usize = 1024;
@@ -53,6 +64,16 @@ pub trait Transport: Send + Sync + 'static {
 /// Answers requests from peers.
 pub trait PeerHandler: Send + Sync + 'static {
     fn handle(&self, request: PeerRequest) -> BoxFuture<'static, PeerResponse>;
+
+    /// Starts a pipelined append stream into `shard`'s Raft: the requests
+    /// sent on `input` reach it in order, and their results come out in the
+    /// same order. The stream ends after the first error. `None`: the shard
+    /// is not hosted here.
+    fn stream_append(
+        &self,
+        shard: ShardId,
+        input: mpsc::Receiver<AppendEntriesRequest<TypeConfig>>,
+    ) -> Option<AppendResults>;
 }
 
 type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<PeerResponse>>>>;
@@ -262,24 +283,20 @@ async fn serve_connection(stream: Box<dyn Stream>, handler: Arc<dyn PeerHandler>
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
     let write_task = tokio::spawn(async move { pump_frames(&mut rx, &mut writer).await });
+    let mut appends: BTreeMap<ShardId, Arc<Mutex<AppendSink>>> = BTreeMap::new();
     loop {
         match read_frame::<_, PeerRequest>(&mut reader).await {
+            Ok(Some((id, PeerRequest::StreamAppend { shard, rpc }))) => {
+                // In the read loop, not a task: the order on the wire is the
+                // order into Raft.
+                queue_append(&*handler, &mut appends, &tx, shard, id, rpc);
+            }
             Ok(Some((id, request))) => {
                 let handler = handler.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let response = handler.handle(request).await;
-                    if orbit_core::buggify!() {
-                        // The response is lost on the way back: the caller
-                        // times out without knowing the outcome.
-                        return;
-                    }
-                    match encode(id, &response) {
-                        Ok(frame) => {
-                            let _ = tx.send(frame).await;
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot encode a peer response"),
-                    }
+                    send_response(&tx, id, &response).await;
                 });
             }
             Ok(None) => break,
@@ -289,6 +306,118 @@ async fn serve_connection(stream: Box<dyn Stream>, handler: Arc<dyn PeerHandler>
             }
         }
     }
+    drop(appends);
     drop(tx);
     let _ = write_task.await;
+}
+
+async fn send_response(tx: &mpsc::Sender<Vec<u8>>, id: u64, response: &PeerResponse) {
+    if orbit_core::buggify!() {
+        // The response is lost on the way back: the caller times out
+        // without knowing the outcome.
+        return;
+    }
+    match encode(id, response) {
+        Ok(frame) => {
+            let _ = tx.send(frame).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a peer response"),
+    }
+}
+
+/// One connection's pipelined appends into one shard: the call ids waiting
+/// for a result, oldest first.
+struct AppendSink {
+    input: mpsc::Sender<AppendEntriesRequest<TypeConfig>>,
+    ids: VecDeque<u64>,
+    /// The result stream ended (after an error): a new request starts a
+    /// new stream.
+    ended: bool,
+}
+
+fn stream_ended(why: &str) -> PeerResponse {
+    PeerResponse::StreamAppend(Err(why.to_string()))
+}
+
+/// Queues one pipelined append, starting the shard's stream if it has none
+/// (or its last one ended).
+fn queue_append(
+    handler: &dyn PeerHandler,
+    appends: &mut BTreeMap<ShardId, Arc<Mutex<AppendSink>>>,
+    tx: &mpsc::Sender<Vec<u8>>,
+    shard: ShardId,
+    id: u64,
+    rpc: AppendEntriesRequest<TypeConfig>,
+) {
+    let live = appends
+        .get(&shard)
+        .filter(|sink| !sink.lock().expect("append sink lock").ended)
+        .cloned();
+    let sink = match live {
+        Some(sink) => sink,
+        None => {
+            let (input, input_rx) = mpsc::channel(APPEND_QUEUE_MAX);
+            let Some(results) = handler.stream_append(shard, input_rx) else {
+                reply_now(tx, id, PeerResponse::NoSuchShard(shard));
+                return;
+            };
+            let sink = Arc::new(Mutex::new(AppendSink {
+                input,
+                ids: VecDeque::new(),
+                ended: false,
+            }));
+            tokio::spawn(answer_appends(results, sink.clone(), tx.clone()));
+            appends.insert(shard, sink.clone());
+            sink
+        }
+    };
+    let mut guard = sink.lock().expect("append sink lock");
+    if guard.ended {
+        drop(guard);
+        reply_now(tx, id, stream_ended("the append stream ended; retry"));
+        return;
+    }
+    match guard.input.try_send(rpc) {
+        Ok(()) => guard.ids.push_back(id),
+        Err(_) => {
+            drop(guard);
+            reply_now(tx, id, stream_ended("too many appends queued"));
+        }
+    }
+}
+
+/// Sends a response without waiting (from the read loop): a full write
+/// queue drops it, and the caller times out.
+fn reply_now(tx: &mpsc::Sender<Vec<u8>>, id: u64, response: PeerResponse) {
+    match encode(id, &response) {
+        Ok(frame) => {
+            let _ = tx.try_send(frame);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a peer response"),
+    }
+}
+
+/// Sends each result of a pipelined append stream to its caller, in order;
+/// once the stream ends, fails the calls it will not answer.
+async fn answer_appends(
+    mut results: AppendResults,
+    sink: Arc<Mutex<AppendSink>>,
+    tx: mpsc::Sender<Vec<u8>>,
+) {
+    while let Some(result) = results.next().await {
+        let id = sink.lock().expect("append sink lock").ids.pop_front();
+        let Some(id) = id else {
+            tracing::error!("an append result without a waiting call");
+            break;
+        };
+        send_response(&tx, id, &PeerResponse::StreamAppend(result)).await;
+    }
+    let orphans = {
+        let mut guard = sink.lock().expect("append sink lock");
+        guard.ended = true;
+        std::mem::take(&mut guard.ids)
+    };
+    for id in orphans {
+        send_response(&tx, id, &stream_ended("the append stream ended; retry")).await;
+    }
 }

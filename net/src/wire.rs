@@ -7,7 +7,8 @@
 
 use openraft::error::RaftError;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use orbit_core::raft::types::{SnapshotMeta, Vote};
 use orbit_core::{Op, Output, ShardId, TypeConfig};
@@ -20,6 +21,13 @@ pub const FRAME_HEADER_LEN: usize = 8;
 #[derive(Serialize, Deserialize, Debug)]
 pub enum PeerRequest {
     AppendEntries {
+        shard: ShardId,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    },
+    /// One append of a pipelined stream: a connection's stream appends
+    /// for a shard reach its Raft in the order they arrive, and are answered
+    /// in that order (`PeerResponse::StreamAppend`).
+    StreamAppend {
         shard: ShardId,
         rpc: AppendEntriesRequest<TypeConfig>,
     },
@@ -74,6 +82,8 @@ pub enum ForwardError {
 #[derive(Serialize, Deserialize, Debug)]
 pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<TypeConfig>, RaftError<TypeConfig>>),
+    /// A stream append's result, or why the stream could not take it.
+    StreamAppend(Result<StreamAppendResult<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>>),
     /// The snapshot was installed (the receiver's vote), or why not.
     Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
