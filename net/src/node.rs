@@ -59,16 +59,9 @@ const WRITES_IN_FLIGHT: usize = 1;
 const LINGER_MAX: Duration = Duration::from_millis(2);
 /// The linger also ends once no client has come back for this long: the
 /// ones still out are doing something else, and a client that does not come
-/// back costs the others no more than this.
+/// back costs the others no more than this (plus the timer's rounding: tokio's
+/// timers fire on millisecond ticks, so up to about 1 ms in production).
 const LINGER_GAP: Duration = Duration::from_micros(200);
-/// Yields within one linger, at most: the simulators' clocks (madsim's, and
-/// turmoil's paused tokio clock) do not move while tasks yield, so time
-/// alone would not end a linger there. In production the 200 µs gap
-/// usually ends it first.
-#[cfg(not(madsim))]
-const LINGER_YIELDS_MAX: usize = 4096;
-#[cfg(madsim)]
-const LINGER_YIELDS_MAX: usize = 256;
 /// Writes and reads waiting for their turn, per shard; senders wait beyond.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -656,8 +649,7 @@ impl Node {
             // write again: wait for them, briefly, so that they make this
             // entry rather than the next. Without it, 50 clients split into
             // two groups of 25 that took turns, each waiting a whole round
-            // (bench/redis_compare.sh, 3 nodes: 25k SET/s; 64 blind yields
-            // 27k, 256 yields 38k, 1024 yields 25k: spinning once all came).
+            // (bench/redis_compare.sh, 3 nodes: 25k SET/s).
             //
             // The limits came from bench/redis_compare.sh with 50 clients:
             // 250 µs at most gave SET 34-39k/s and -P 16 207-232k/s; 2 ms at
@@ -665,21 +657,26 @@ impl Node {
             // 207-274k/s (-P 16 entries went from about 400 ops to 800).
             let linger_end = tokio::time::Instant::now() + LINGER_MAX;
             let mut gap_end = tokio::time::Instant::now() + LINGER_GAP;
-            let mut yields = 0;
             while gather && ops < ENTRY_OPS_MAX {
-                match queue.try_recv() {
-                    Ok(proposal) => {
-                        ops += proposal.ops.len();
-                        batch.push(proposal);
-                        gap_end = tokio::time::Instant::now() + LINGER_GAP;
-                    }
+                let proposal = match queue.try_recv() {
+                    Ok(proposal) => Some(proposal),
                     Err(_)
                         if shard.returning.load(Ordering::Relaxed) > 0
-                            && yields < LINGER_YIELDS_MAX
                             && tokio::time::Instant::now() < linger_end.min(gap_end) =>
                     {
-                        yields += 1;
-                        yield_to_others().await;
+                        // Sleep until a writer comes back or the linger
+                        // ends. (It used to spin on yields, up to 4,096 per
+                        // entry, because tokio's timers are coarse: waiting
+                        // instead freed the leader's CPU and measured -P 16
+                        // SET 231-260k/s against 197-233k.)
+                        tokio::select! {
+                            biased;
+                            proposal = queue.recv() => match proposal {
+                                Some(proposal) => Some(proposal),
+                                None => break,
+                            },
+                            _ = tokio::time::sleep_until(linger_end.min(gap_end)) => None,
+                        }
                     }
                     Err(_) => {
                         // Whoever has not come back by now is doing
@@ -687,6 +684,11 @@ impl Node {
                         shard.returning.store(0, Ordering::Relaxed);
                         break;
                     }
+                };
+                if let Some(proposal) = proposal {
+                    ops += proposal.ops.len();
+                    batch.push(proposal);
+                    gap_end = tokio::time::Instant::now() + LINGER_GAP;
                 }
             }
             tokio::spawn(self.clone().write_entry(shard_id, batch, slot));
@@ -1207,36 +1209,6 @@ impl Node {
                 tracing::warn!(shard = %shard.id, error = %e, "raft shutdown failed");
             }
         }
-    }
-}
-
-/// Lets the other ready tasks run before this one goes on.
-///
-/// In production this is tokio's `yield_now`. In the simulator it must not
-/// be: tokio's defers the wake-up to the real tokio runtime, which the
-/// simulator enters only to seed tokio's rng (`sim/src/runner.rs`) and which
-/// never runs anything, so the task would sleep forever (the simulator
-/// caught exactly that). There a self-wake puts the task back in madsim's
-/// ready queue, which picks the next task at random.
-async fn yield_to_others() {
-    #[cfg(not(madsim))]
-    {
-        #[allow(clippy::disallowed_methods)]
-        tokio::task::yield_now().await;
-    }
-    #[cfg(madsim)]
-    {
-        let mut yielded = false;
-        std::future::poll_fn(|cx| {
-            if yielded {
-                std::task::Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            }
-        })
-        .await;
     }
 }
 
