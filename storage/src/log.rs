@@ -118,9 +118,13 @@ enum Direct {
     },
 }
 
-/// Files written since the last sync; the flusher syncs them.
+/// What the flusher does for appends: the writes deferred to it (in
+/// order), then a sync of the files written since the last sync.
 #[derive(Default)]
 pub struct SyncJob {
+    pub writes: Vec<PendingWrite>,
+    /// The log's next index once `writes` are done (with `writes`).
+    pub written_to: Option<u64>,
     pub files: Vec<Arc<dyn DiskFile>>,
     pub dir: bool,
 }
@@ -149,6 +153,12 @@ pub struct SegmentLog {
     /// for when the active segment is half full: early enough to be ready,
     /// late enough that a small log never holds one.
     spare_requested: bool,
+    /// Deferred writes (see [`SegmentLog::defer_writes`]) not yet taken by
+    /// the flusher, in order.
+    deferred: Option<Vec<PendingWrite>>,
+    /// With deferred writes: the index below which every entry is on its
+    /// file (the flusher moves it). Entries at or above it stay in `recent`.
+    written: Arc<std::sync::atomic::AtomicU64>,
     /// The aligned buffer of direct appends, kept between them.
     scratch: AlignedVec<DIRECT_BLOCK>,
     /// The buffer records are encoded in, kept between appends.
@@ -311,6 +321,67 @@ fn make_spare(
 }
 
 /// Writes `data` at the end of `seg` (whose `len` the caller then moves).
+/// One write to a segment, ready to run: what `write_segment` would do,
+/// handed to the flusher when writes are deferred.
+pub struct PendingWrite {
+    file: Arc<dyn DiskFile>,
+    offset: u64,
+    bytes: PendingBytes,
+}
+
+enum PendingBytes {
+    Plain(Vec<u8>),
+    /// Whole blocks from an aligned buffer, for a direct-I/O file.
+    Aligned(AlignedVec<DIRECT_BLOCK>),
+}
+
+impl PendingWrite {
+    fn run(&self) -> io::Result<()> {
+        match &self.bytes {
+            PendingBytes::Plain(bytes) => self.file.write_at(self.offset, bytes),
+            PendingBytes::Aligned(bytes) => self.file.write_at(self.offset, bytes),
+        }
+    }
+}
+
+/// Builds the write that appends `data` to `seg` (the whole blocks from the
+/// partly filled one on, for direct I/O) and moves `seg`'s tail past it.
+fn plan_segment_write(disk: &dyn Disk, seg: &mut Segment, data: &[u8]) -> io::Result<PendingWrite> {
+    if matches!(seg.direct, Direct::Unknown) {
+        seg.direct = match disk.open_direct(&seg.name)? {
+            None => Direct::Off,
+            Some(file) => {
+                let start = seg.len - seg.len % DIRECT_BLOCK as u64;
+                let mut tail = vec![0u8; usize::try_from(seg.len - start).expect("below a block")];
+                seg.file.read_at(start, &mut tail)?;
+                Direct::On { file, tail }
+            }
+        };
+    }
+    let Direct::On { file, tail } = &mut seg.direct else {
+        return Ok(PendingWrite {
+            file: seg.file.clone(),
+            offset: seg.len,
+            bytes: PendingBytes::Plain(data.to_vec()),
+        });
+    };
+    let start = seg.len - tail.len() as u64;
+    let mut blocks = AlignedVec::<DIRECT_BLOCK>::with_capacity(
+        (tail.len() + data.len()).next_multiple_of(DIRECT_BLOCK),
+    );
+    blocks.extend_from_slice(tail);
+    blocks.extend_from_slice(data);
+    let end = blocks.len();
+    blocks.resize(end.next_multiple_of(DIRECT_BLOCK), 0);
+    tail.clear();
+    tail.extend_from_slice(&blocks[end - end % DIRECT_BLOCK..end]);
+    Ok(PendingWrite {
+        file: file.clone(),
+        offset: start,
+        bytes: PendingBytes::Aligned(blocks),
+    })
+}
+
 fn write_segment(
     disk: &dyn Disk,
     seg: &mut Segment,
@@ -379,6 +450,8 @@ impl SegmentLog {
             recent_bytes: 0,
             spares: None,
             spare_requested: false,
+            deferred: None,
+            written: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             scratch: AlignedVec::new(),
             encode_scratch: AlignedVec::new(),
         };
@@ -604,7 +677,10 @@ impl SegmentLog {
             self.recent_bytes += u64::from(frame_len);
             self.recent.push_back((entry, frame_len));
         }
-        while self.recent.len() > RECENT_ENTRIES_MAX || self.recent_bytes > RECENT_BYTES_MAX {
+        let written = self.written_index();
+        while (self.recent.len() > RECENT_ENTRIES_MAX || self.recent_bytes > RECENT_BYTES_MAX)
+            && self.recent_first < written
+        {
             self.forget_oldest_recent();
         }
         Ok(())
@@ -673,8 +749,14 @@ impl SegmentLog {
         let mut last = self.segments.last_entry().expect("a segment exists");
         let first = *last.key();
         let seg = last.get_mut();
-        write_segment(&*self.disk, seg, &mut self.scratch, buf)
-            .map_err(io_err(&*self.disk, &seg.name))?;
+        match &mut self.deferred {
+            Some(deferred) => deferred.push(
+                plan_segment_write(&*self.disk, seg, buf)
+                    .map_err(io_err(&*self.disk, &seg.name))?,
+            ),
+            None => write_segment(&*self.disk, seg, &mut self.scratch, buf)
+                .map_err(io_err(&*self.disk, &seg.name))?,
+        }
         seg.len += buf.len() as u64;
         self.unsynced.insert(first);
         self.locs.extend(staged.drain(..));
@@ -737,10 +819,49 @@ impl SegmentLog {
             .into_iter()
             .filter_map(|first| self.segments.get(&first).map(|s| s.file.clone()))
             .collect();
+        let writes = self
+            .deferred
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         SyncJob {
+            written_to: (!writes.is_empty()).then(|| self.next_index()),
+            writes,
             files,
             dir: std::mem::take(&mut self.dir_unsynced),
         }
+    }
+
+    /// From now on appends only plan their writes; [`Self::take_unsynced`]
+    /// hands them to the flusher, which runs them (in order) before it
+    /// syncs, off the caller's thread. Until a write has run, its entries are
+    /// served from memory, so readers never see a hole. Whoever truncates or
+    /// purges must first let the flusher finish what it was given.
+    pub fn defer_writes(&mut self) {
+        self.written
+            .store(self.next_index(), std::sync::atomic::Ordering::SeqCst);
+        self.deferred = Some(Vec::new());
+    }
+
+    /// Where the flusher reports how far deferred writes reached.
+    pub fn written_marker(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.written.clone()
+    }
+
+    /// The index below which entries are on their files.
+    fn written_index(&self) -> u64 {
+        match self.deferred {
+            Some(_) => self.written.load(std::sync::atomic::Ordering::SeqCst),
+            None => u64::MAX,
+        }
+    }
+
+    /// Runs a job's deferred writes, in order (blocking; the flusher).
+    pub fn write_job(job: &SyncJob) -> io::Result<()> {
+        for write in &job.writes {
+            write.run()?;
+        }
+        Ok(())
     }
 
     /// Syncs a job's files (blocking; called by the flusher).
@@ -812,7 +933,13 @@ impl SegmentLog {
         let cut = self.locs[keep];
         self.locs.truncate(keep);
         // Truncations are rare (a leader change): start the copy afresh.
+        // With deferred writes the caller let the flusher finish first, so
+        // everything left is on its file.
         self.forget_recent();
+        if self.deferred.is_some() {
+            self.written
+                .store(self.next_index(), std::sync::atomic::Ordering::SeqCst);
+        }
         // Newest first, so that a crash part-way leaves a contiguous prefix
         // (unlinks in one directory reach the disk in order) and not a hole.
         let doomed: Vec<u64> = self

@@ -7,6 +7,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use std::io;
@@ -24,9 +25,15 @@ const FLUSH_QUEUE_MAX: usize = 4096;
 /// Entries returned by one `limited_get_log_entries` call at most.
 const READ_BATCH_ENTRIES_MAX: u64 = 4096;
 
-struct FlushRequest {
-    job: SyncJob,
-    callback: IOFlushed<TypeConfig>,
+enum FlushRequest {
+    /// Run the append's writes, sync, then report it flushed.
+    Append {
+        job: SyncJob,
+        callback: IOFlushed<TypeConfig>,
+    },
+    /// Answer once everything queued before it is written (truncation and
+    /// purging wait for it: they must not race a deferred write).
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The handle openraft owns; clones share one log.
@@ -39,13 +46,29 @@ pub struct LogStore {
 impl LogStore {
     /// Opens (recovering) the log and starts its flusher thread.
     pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<LogStore, LogError> {
-        let log = SegmentLog::open(disk.clone(), segment_size_max)?;
+        let mut log = SegmentLog::open(disk.clone(), segment_size_max)?;
+        // Appends only plan their writes; the flusher runs them, so the
+        // caller (openraft's RaftCore, which shares the thread with client
+        // I/O) does not wait for the device.
+        log.defer_writes();
+        let written = log.written_marker();
         let (flush_tx, flush_rx) = tokio::sync::mpsc::channel::<FlushRequest>(FLUSH_QUEUE_MAX);
-        start_flusher(disk, flush_rx)?;
+        start_flusher(disk, written, flush_rx)?;
         Ok(LogStore {
             log: Arc::new(Mutex::new(log)),
             flush_tx,
         })
+    }
+
+    /// Waits until the flusher has run every write queued so far.
+    async fn writes_done(&self) -> Result<(), io::Error> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let stopped = || io::Error::other("the log's flusher thread stopped");
+        self.flush_tx
+            .send(FlushRequest::Barrier(done_tx))
+            .await
+            .map_err(|_| stopped())?;
+        done_rx.await.map_err(|_| stopped())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SegmentLog> {
@@ -82,13 +105,14 @@ impl LogStore {
 #[cfg(not(madsim))]
 fn start_flusher(
     disk: Arc<dyn Disk>,
+    written: Arc<AtomicU64>,
     mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
 ) -> Result<(), LogError> {
     std::thread::Builder::new()
         .name("orbit-log-flush".into())
         .spawn(move || {
             while let Some(first) = rx.blocking_recv() {
-                flush_round(&*disk, first, &mut rx);
+                flush_round(&*disk, &written, first, &mut rx);
             }
         })
         .map(|_| ())
@@ -103,19 +127,22 @@ fn start_flusher(
 #[cfg(madsim)]
 fn start_flusher(
     disk: Arc<dyn Disk>,
+    written: Arc<AtomicU64>,
     mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
 ) -> Result<(), LogError> {
     madsim::task::spawn(async move {
         while let Some(first) = rx.recv().await {
-            flush_round(&*disk, first, &mut rx);
+            flush_round(&*disk, &written, first, &mut rx);
         }
     });
     Ok(())
 }
 
-/// Group commit: sync everything queued since the last round, then report.
+/// Group commit: run the writes of everything queued since the last round,
+/// in order, sync every file they touched once, then report.
 fn flush_round(
     disk: &dyn Disk,
+    written: &AtomicU64,
     first: FlushRequest,
     rx: &mut tokio::sync::mpsc::Receiver<FlushRequest>,
 ) {
@@ -123,29 +150,46 @@ fn flush_round(
     while let Ok(more) = rx.try_recv() {
         batch.push(more);
     }
-    // One sync per touched file for the whole round, however many
-    // appends touched it.
+    let mut appends = Vec::new();
     let mut merged = SyncJob::default();
-    for request in &mut batch {
-        let job = std::mem::take(&mut request.job);
-        merged.dir |= job.dir;
-        for file in job.files {
-            if !merged.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
-                merged.files.push(file);
+    let mut write_result = Ok(());
+    for request in batch {
+        match request {
+            FlushRequest::Append { mut job, callback } => {
+                if write_result.is_ok() {
+                    write_result = SegmentLog::write_job(&job);
+                    if let (Ok(()), Some(to)) = (&write_result, job.written_to) {
+                        written.store(to, Ordering::SeqCst);
+                    }
+                }
+                merged.dir |= job.dir;
+                for file in std::mem::take(&mut job.files) {
+                    if !merged.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                        merged.files.push(file);
+                    }
+                }
+                appends.push(callback);
+            }
+            // Everything before it is written (or failed, which stops Raft).
+            FlushRequest::Barrier(done) => {
+                let _ = done.send(());
             }
         }
+    }
+    if appends.is_empty() {
+        return;
     }
     #[cfg(madsim)]
     if orbit_core::fault::bug("skip-fsync") {
         merged = SyncJob::default();
     }
-    let result = SegmentLog::sync_job(disk, &merged);
-    for request in batch {
+    let result = write_result.and_then(|()| SegmentLog::sync_job(disk, &merged));
+    for callback in appends {
         let outcome = match &result {
             Ok(()) => Ok(()),
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
         };
-        request.callback.io_completed(outcome);
+        callback.io_completed(outcome);
     }
 }
 
@@ -229,13 +273,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log.take_unsynced()
         };
         self.flush_tx
-            .send(FlushRequest { job, callback })
+            .send(FlushRequest::Append { job, callback })
             .await
             .map_err(|_| io::Error::other("the log's flusher thread stopped"))
     }
 
     /// Keeps the entries up to `last_log_id` and removes every later one.
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        self.writes_done().await?;
         let mut log = self.lock();
         let from = match last_log_id {
             Some(id) => id.index + 1,
@@ -245,6 +290,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        self.writes_done().await?;
         Ok(self.lock().purge(log_id)?)
     }
 }
