@@ -159,8 +159,6 @@ pub struct SegmentLog {
     /// With deferred writes: the index below which every entry is on its
     /// file (the flusher moves it). Entries at or above it stay in `recent`.
     written: Arc<std::sync::atomic::AtomicU64>,
-    /// The aligned buffer of direct appends, kept between them.
-    scratch: AlignedVec<DIRECT_BLOCK>,
     /// The buffer records are encoded in, kept between appends.
     encode_scratch: AlignedVec,
 }
@@ -382,38 +380,6 @@ fn plan_segment_write(disk: &dyn Disk, seg: &mut Segment, data: &[u8]) -> io::Re
     })
 }
 
-fn write_segment(
-    disk: &dyn Disk,
-    seg: &mut Segment,
-    scratch: &mut AlignedVec<DIRECT_BLOCK>,
-    data: &[u8],
-) -> io::Result<()> {
-    if matches!(seg.direct, Direct::Unknown) {
-        seg.direct = match disk.open_direct(&seg.name)? {
-            None => Direct::Off,
-            Some(file) => {
-                let start = seg.len - seg.len % DIRECT_BLOCK as u64;
-                let mut tail = vec![0u8; usize::try_from(seg.len - start).expect("below a block")];
-                seg.file.read_at(start, &mut tail)?;
-                Direct::On { file, tail }
-            }
-        };
-    }
-    let Direct::On { file, tail } = &mut seg.direct else {
-        return seg.file.write_at(seg.len, data);
-    };
-    let start = seg.len - tail.len() as u64;
-    scratch.clear();
-    scratch.extend_from_slice(tail);
-    scratch.extend_from_slice(data);
-    let end = scratch.len();
-    scratch.resize(end.next_multiple_of(DIRECT_BLOCK), 0);
-    file.write_at(start, scratch)?;
-    tail.clear();
-    tail.extend_from_slice(&scratch[end - end % DIRECT_BLOCK..end]);
-    Ok(())
-}
-
 fn segment_name(first_index: u64) -> String {
     format!("{first_index:020}{SEGMENT_SUFFIX}")
 }
@@ -452,7 +418,6 @@ impl SegmentLog {
             spare_requested: false,
             deferred: None,
             written: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            scratch: AlignedVec::new(),
             encode_scratch: AlignedVec::new(),
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
@@ -754,7 +719,8 @@ impl SegmentLog {
                 plan_segment_write(&*self.disk, seg, buf)
                     .map_err(io_err(&*self.disk, &seg.name))?,
             ),
-            None => write_segment(&*self.disk, seg, &mut self.scratch, buf)
+            None => plan_segment_write(&*self.disk, seg, buf)
+                .and_then(|write| write.run())
                 .map_err(io_err(&*self.disk, &seg.name))?,
         }
         seg.len += buf.len() as u64;
