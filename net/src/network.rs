@@ -1,34 +1,30 @@
 //! openraft's network traits over a [`Transport`].
 
-use std::sync::Arc;
-
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
 use openraft::base::{BoxFuture, BoxStream};
-use openraft::raft::StreamAppendResult;
-use orbit_core::raft::types::LogId;
-
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use openraft::{BasicNode, RaftNetworkV2};
-use orbit_core::raft::types::{Snapshot, Vote};
+use orbit_core::raft::types::{LogId, Snapshot, Vote};
 use orbit_core::raft::SnapshotData;
 use orbit_core::{ShardId, TypeConfig};
 
 use crate::transport::{Transport, TransportError};
+use crate::wire::{PeerRequest, PeerResponse};
 
 /// Appends sent to one follower and not yet answered, at most. With more
 /// than one, the leader's next entries travel while the follower writes and
 /// syncs the previous ones (its flusher then syncs them together).
 const APPENDS_IN_FLIGHT: usize = 8;
-use crate::wire::{PeerRequest, PeerResponse};
 
 /// Creates one [`PeerNetwork`] per replication target of one shard.
 pub struct NetworkFactory {
@@ -36,6 +32,7 @@ pub struct NetworkFactory {
     pub shard: ShardId,
 }
 
+#[derive(Clone)]
 pub struct PeerNetwork {
     transport: Arc<dyn Transport>,
     shard: ShardId,
@@ -80,15 +77,6 @@ fn transport_error(e: TransportError) -> RPCError<TypeConfig> {
 }
 
 impl PeerNetwork {
-    fn clone_handle(&self) -> PeerNetwork {
-        PeerNetwork {
-            transport: self.transport.clone(),
-            shard: self.shard,
-            target: self.target,
-            addr: self.addr.clone(),
-        }
-    }
-
     async fn call(
         &self,
         request: PeerRequest,
@@ -169,8 +157,8 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         let pipelined = Pipelined {
             input: Some(input),
             calls: FuturesOrdered::new(),
-            network: self.clone_handle(),
-            ttl: option.hard_ttl(),
+            network: self.clone(),
+            option,
             done: false,
         };
         let stream: BoxStream<'s, _> = Box::pin(pipelined);
@@ -237,7 +225,7 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
 
 /// One call of a pipelined append stream: the last log id it carries (what
 /// a full success matches) and the peer's answer.
-type AppendCall = BoxFuture<'static, (Option<LogId>, Result<PeerResponse, TransportError>)>;
+type AppendCall = BoxFuture<'static, (Option<LogId>, Result<PeerResponse, RPCError<TypeConfig>>)>;
 
 /// `PeerNetwork::stream_append`'s stream: sends requests as they come, up to
 /// `APPENDS_IN_FLIGHT` unanswered, and yields their results in order; ends
@@ -246,35 +234,31 @@ struct Pipelined<S> {
     input: Option<S>,
     calls: FuturesOrdered<AppendCall>,
     network: PeerNetwork,
-    ttl: Duration,
+    option: RPCOption,
     done: bool,
 }
 
 impl<S> Pipelined<S> {
     fn start(&self, rpc: AppendEntriesRequest<TypeConfig>) -> AppendCall {
         let last = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
-        let network = self.network.clone_handle();
-        let ttl = self.ttl;
+        let network = self.network.clone();
+        let option = self.option.clone();
         Box::pin(async move {
             let request = PeerRequest::StreamAppend {
                 shard: network.shard,
                 rpc,
             };
-            let answer = network
-                .transport
-                .call(network.target, network.addr.clone(), request, ttl)
-                .await;
-            (last, answer)
+            (last, network.call(request, &option).await)
         })
     }
 
     fn result(
         &mut self,
         last: Option<LogId>,
-        answer: Result<PeerResponse, TransportError>,
+        answer: Result<PeerResponse, RPCError<TypeConfig>>,
     ) -> Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>> {
         let outcome = match answer {
-            Err(e) => Err(transport_error(e)),
+            Err(e) => Err(e),
             Ok(PeerResponse::StreamAppend(Ok(result))) => Ok(result),
             Ok(PeerResponse::StreamAppend(Err(why))) => Err(self.network.remote_failure(why)),
             Ok(other) => Err(self.network.unexpected(&other)),

@@ -239,10 +239,16 @@ impl Shard {
         if orbit_core::fault::bug("forget-read-floor") {
             return 0;
         }
-        let metrics = self.raft.metrics().borrow_watched().clone();
+        // Two fields, read in place: cloning openraft's metrics (memberships,
+        // log id lists) for every read batch is wasted work.
+        let (term, last_index) = {
+            let metrics = self.raft.metrics();
+            let now = metrics.borrow_watched();
+            (now.current_term, now.last_log_index.unwrap_or(0))
+        };
         let mut floor = self.read_floor.lock().expect("read floor lock");
-        if floor.0 != metrics.current_term {
-            *floor = (metrics.current_term, metrics.last_log_index.unwrap_or(0));
+        if floor.0 != term {
+            *floor = (term, last_index);
         }
         floor.1
     }

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use orbit_core::raft::types::{Entry, LogId, Vote};
@@ -158,7 +159,7 @@ pub struct SegmentLog {
     deferred: Option<Vec<PendingWrite>>,
     /// With deferred writes: the index below which every entry is on its
     /// file (the flusher moves it). Entries at or above it stay in `recent`.
-    written: Arc<std::sync::atomic::AtomicU64>,
+    written: Arc<AtomicU64>,
     /// The buffer records are encoded in, kept between appends.
     encode_scratch: AlignedVec,
 }
@@ -184,7 +185,7 @@ struct Spares {
 /// thread's spare).
 impl Drop for Spares {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
         self.want = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -277,7 +278,7 @@ fn spare_outcome(
     match make_spare(disk, segment_size, stop) {
         Ok(file) => Some(file),
         // Closing: the next owner of the directory removes the leftover.
-        Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => None,
+        Err(_) if stop.load(Ordering::SeqCst) => None,
         Err(e) => {
             tracing::warn!(error = %e, "cannot preallocate a log segment; rotations create plain segments");
             // Give back the space of a half-written spare.
@@ -304,7 +305,7 @@ fn make_spare(
     zeros.resize(ZERO_CHUNK, 0);
     let mut at = 0u64;
     while at < segment_size {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             return Err(io::Error::other("the log is closing"));
         }
         let len = usize::try_from((segment_size - at).min(ZERO_CHUNK as u64)).expect("fits");
@@ -318,9 +319,8 @@ fn make_spare(
     Ok(file)
 }
 
-/// Writes `data` at the end of `seg` (whose `len` the caller then moves).
-/// One write to a segment, ready to run: what `write_segment` would do,
-/// handed to the flusher when writes are deferred.
+/// One write to a segment, ready to run: now, or on the flusher when writes
+/// are deferred.
 pub struct PendingWrite {
     file: Arc<dyn DiskFile>,
     offset: u64,
@@ -342,9 +342,14 @@ impl PendingWrite {
     }
 }
 
-/// Builds the write that appends `data` to `seg` (the whole blocks from the
-/// partly filled one on, for direct I/O) and moves `seg`'s tail past it.
-fn plan_segment_write(disk: &dyn Disk, seg: &mut Segment, data: &[u8]) -> io::Result<PendingWrite> {
+/// Builds the write that appends `data` (taken) to `seg` (the whole blocks
+/// from the partly filled one on, for direct I/O) and moves `seg`'s tail
+/// past it; the caller then moves `seg.len`.
+fn plan_segment_write(
+    disk: &dyn Disk,
+    seg: &mut Segment,
+    data: &mut Vec<u8>,
+) -> io::Result<PendingWrite> {
     if matches!(seg.direct, Direct::Unknown) {
         seg.direct = match disk.open_direct(&seg.name)? {
             None => Direct::Off,
@@ -360,7 +365,7 @@ fn plan_segment_write(disk: &dyn Disk, seg: &mut Segment, data: &[u8]) -> io::Re
         return Ok(PendingWrite {
             file: seg.file.clone(),
             offset: seg.len,
-            bytes: PendingBytes::Plain(data.to_vec()),
+            bytes: PendingBytes::Plain(std::mem::take(data)),
         });
     };
     let start = seg.len - tail.len() as u64;
@@ -369,6 +374,7 @@ fn plan_segment_write(disk: &dyn Disk, seg: &mut Segment, data: &[u8]) -> io::Re
     );
     blocks.extend_from_slice(tail);
     blocks.extend_from_slice(data);
+    data.clear();
     let end = blocks.len();
     blocks.resize(end.next_multiple_of(DIRECT_BLOCK), 0);
     tail.clear();
@@ -417,7 +423,7 @@ impl SegmentLog {
             spares: None,
             spare_requested: false,
             deferred: None,
-            written: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
             encode_scratch: AlignedVec::new(),
         };
         let names = disk.list().map_err(io_err(&*disk, "."))?;
@@ -714,6 +720,7 @@ impl SegmentLog {
         let mut last = self.segments.last_entry().expect("a segment exists");
         let first = *last.key();
         let seg = last.get_mut();
+        let len = buf.len() as u64;
         match &mut self.deferred {
             Some(deferred) => deferred.push(
                 plan_segment_write(&*self.disk, seg, buf)
@@ -723,10 +730,9 @@ impl SegmentLog {
                 .and_then(|write| write.run())
                 .map_err(io_err(&*self.disk, &seg.name))?,
         }
-        seg.len += buf.len() as u64;
+        seg.len += len;
         self.unsynced.insert(first);
         self.locs.extend(staged.drain(..));
-        buf.clear();
         self.request_spare_if_due();
         Ok(())
     }
@@ -804,20 +810,19 @@ impl SegmentLog {
     /// served from memory, so readers never see a hole. Whoever truncates or
     /// purges must first let the flusher finish what it was given.
     pub fn defer_writes(&mut self) {
-        self.written
-            .store(self.next_index(), std::sync::atomic::Ordering::SeqCst);
+        self.written.store(self.next_index(), Ordering::SeqCst);
         self.deferred = Some(Vec::new());
     }
 
     /// Where the flusher reports how far deferred writes reached.
-    pub fn written_marker(&self) -> Arc<std::sync::atomic::AtomicU64> {
+    pub fn written_marker(&self) -> Arc<AtomicU64> {
         self.written.clone()
     }
 
     /// The index below which entries are on their files.
     fn written_index(&self) -> u64 {
         match self.deferred {
-            Some(_) => self.written.load(std::sync::atomic::Ordering::SeqCst),
+            Some(_) => self.written.load(Ordering::SeqCst),
             None => u64::MAX,
         }
     }
@@ -903,8 +908,7 @@ impl SegmentLog {
         // everything left is on its file.
         self.forget_recent();
         if self.deferred.is_some() {
-            self.written
-                .store(self.next_index(), std::sync::atomic::Ordering::SeqCst);
+            self.written.store(self.next_index(), Ordering::SeqCst);
         }
         // Newest first, so that a crash part-way leaves a contiguous prefix
         // (unlinks in one directory reach the disk in order) and not a hole.
