@@ -58,34 +58,32 @@ const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 /// Applies one committed log entry: its ops in order, each at the entry's
 /// stamp. `Err` is a failure of the store (fatal for the replica); command
 /// errors are `Ok(Output::Error(..))` in the op's place.
+///
+/// The shard clock moves once per entry, before its first op: every op of
+/// an entry runs at `max(stamp, clock)`, and no op moves the clock. An
+/// entry without ops leaves the clock alone.
 pub fn apply(
     ctx: &ApplyCtx,
     req: &Request,
     store: &mut impl Store,
 ) -> Result<Vec<Output>, StoreError> {
+    if req.ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now_ms = req.ts_ms.max(keys::read_clock(store)?);
+    keys::write_clock(store, now_ms, ctx.index)?;
     req.ops
         .iter()
-        .map(|op| apply_op(ctx, req.ts_ms, op.db, &op.cmd, store))
+        .map(|op| {
+            Shard {
+                store: &mut *store,
+                db: 0,
+                now_ms,
+                version: ctx.index,
+            }
+            .run_in(op.db, &op.cmd)
+        })
         .collect()
-}
-
-fn apply_op(
-    ctx: &ApplyCtx,
-    ts_ms: u64,
-    db: u8,
-    cmd: &Command,
-    store: &mut impl Store,
-) -> Result<Output, StoreError> {
-    let clock_ms = keys::read_clock(store)?;
-    let now_ms = ts_ms.max(clock_ms);
-    keys::write_clock(store, now_ms, ctx.index)?;
-    Shard {
-        store,
-        db: 0,
-        now_ms,
-        version: ctx.index,
-    }
-    .run_in(db, cmd)
 }
 
 /// Executes a read-only command at `now_ms` without writing anything. Time
@@ -400,7 +398,7 @@ fn take_oldest(store: &mut impl Store, age_tag: u8) -> Result<Vec<u8>, StoreErro
 fn stored_record(store: &impl Store, db: u8, key: &[u8]) -> Result<Option<Record>, StoreError> {
     store
         .get(&keys::data_key(db, key))?
-        .map(|bytes| Record::decode(&bytes))
+        .map(Record::decode_owned)
         .transpose()
 }
 
@@ -583,6 +581,17 @@ impl<S: Store> Shard<'_, S> {
         let mut shard = self.in_db(db);
         if cmd.is_read_only() {
             return read_command(&shard.view(), cmd);
+        }
+        if let Command::Set {
+            key,
+            value,
+            condition,
+            expiry,
+            get,
+        } = cmd
+        {
+            // SET reads its key once, for the purge and the write both.
+            return shard.set(key, value, *condition, *expiry, *get);
         }
         for key in named_keys(cmd) {
             shard.purge_if_expired(key)?;
@@ -788,11 +797,33 @@ impl<S: Store> Shard<'_, S> {
         expires_at_ms: Option<u64>,
         replace_elements: bool,
     ) -> Result<(), StoreError> {
+        let old = stored_record(self.store, self.db, key)?;
+        self.write_over(
+            key,
+            kind,
+            &payload,
+            expires_at_ms,
+            replace_elements,
+            old.as_ref(),
+        )
+    }
+
+    /// `write_record` for a caller that has just read `old`, the record
+    /// stored at `key` (expired or not).
+    fn write_over(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        payload: &[u8],
+        expires_at_ms: Option<u64>,
+        replace_elements: bool,
+        old: Option<&Record>,
+    ) -> Result<(), StoreError> {
         assert!(
             expires_at_ms.is_none_or(|deadline| deadline > self.now_ms),
             "a record is never written already expired"
         );
-        match stored_record(self.store, self.db, key)? {
+        match old {
             Some(old) => {
                 self.unindex(key, old.expires_at_ms)?;
                 if replace_elements && old.kind.has_elements() {
@@ -805,14 +836,8 @@ impl<S: Store> Shard<'_, S> {
             self.store
                 .put(&keys::expiry_key(deadline, self.db, key), &[])?;
         }
-        let record = Record {
-            kind,
-            expires_at_ms,
-            version: self.version,
-            payload,
-        };
-        self.store
-            .put(&keys::data_key(self.db, key), &record.encode())
+        let record = Record::encode_parts(kind, expires_at_ms, self.version, payload);
+        self.store.put_owned(keys::data_key(self.db, key), record)
     }
 
     /// Writes a counted collection's record (hash, set, sorted set) with
@@ -897,14 +922,20 @@ impl<S: Store> Shard<'_, S> {
         let Some(old) = stored_record(self.store, self.db, key)? else {
             return Ok(false);
         };
+        self.remove_stored(key, &old)?;
+        Ok(true)
+    }
+
+    /// `remove` for a caller that has just read `old`, the record stored at
+    /// `key`.
+    fn remove_stored(&mut self, key: &[u8], old: &Record) -> Result<(), StoreError> {
         self.unindex(key, old.expires_at_ms)?;
         if old.kind.has_elements() {
             self.delete_elements(key)?;
         }
         self.store.delete(&keys::data_key(self.db, key))?;
         self.adjust_count(false)?;
-        self.bury(key)?;
-        Ok(true)
+        self.bury(key)
     }
 
     /// Records that `key` was deleted by this entry (for WATCH), forgetting
@@ -965,6 +996,9 @@ impl<S: Store> Shard<'_, S> {
         keys::write_count(self.store, self.db, next)
     }
 
+    /// SET, reading its key once: an expired record is purged first (as
+    /// `run_in` does for other writes), and the write replaces what is
+    /// left.
     fn set(
         &mut self,
         key: &[u8],
@@ -973,7 +1007,13 @@ impl<S: Store> Shard<'_, S> {
         expiry: SetExpiry,
         get: bool,
     ) -> Result<Output, StoreError> {
-        let old = self.view().live(key)?;
+        let old = match stored_record(self.store, self.db, key)? {
+            Some(record) if record.is_expired(self.now_ms) => {
+                self.remove_stored(key, &record)?;
+                None
+            }
+            live => live,
+        };
         if get
             && old
                 .as_ref()
@@ -981,26 +1021,38 @@ impl<S: Store> Shard<'_, S> {
         {
             return Ok(Output::err(errors::WRONGTYPE));
         }
-        let reply = match (&old, get) {
-            (_, false) => Output::Ok,
-            (None, true) => Output::Nil,
-            (Some(record), true) => Output::Bytes(record.payload.clone()),
-        };
         let blocked = match condition {
             SetCondition::Always => false,
             SetCondition::IfAbsent => old.is_some(),
             SetCondition::IfPresent => old.is_none(),
         };
-        if blocked {
-            return Ok(if get { reply } else { Output::Nil });
-        }
         let when_ms = match expiry {
             SetExpiry::Clear => None,
-            SetExpiry::Keep => old.and_then(|record| record.expires_at_ms).map(i128::from),
+            SetExpiry::Keep => old
+                .as_ref()
+                .and_then(|record| record.expires_at_ms)
+                .map(i128::from),
             SetExpiry::At(expiry) => Some(deadline_ms(expiry, self.now_ms)),
         };
-        self.put_until(key, Kind::String, value.clone(), when_ms)?;
-        Ok(reply)
+        if !blocked {
+            match when_ms {
+                Some(when) if when <= i128::from(self.now_ms) => {
+                    if let Some(record) = &old {
+                        self.remove_stored(key, record)?;
+                    }
+                }
+                when => {
+                    let deadline = when.map(|when| u64::try_from(when).unwrap_or(u64::MAX));
+                    self.write_over(key, Kind::String, value, deadline, true, old.as_ref())?;
+                }
+            }
+        }
+        Ok(match (old, get, blocked) {
+            (None, true, _) => Output::Nil,
+            (Some(record), true, _) => Output::Bytes(record.payload),
+            (_, false, true) => Output::Nil,
+            (_, false, false) => Output::Ok,
+        })
     }
 
     fn getdel(&mut self, key: &[u8]) -> Result<Output, StoreError> {

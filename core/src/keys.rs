@@ -166,15 +166,31 @@ pub struct Record {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.payload.len());
-        out.push(self.kind as u8);
-        out.extend_from_slice(&self.expires_at_ms.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.payload);
+        Record::encode_parts(self.kind, self.expires_at_ms, self.version, &self.payload)
+    }
+
+    /// The encoding of a record with these fields, without building one.
+    pub fn encode_parts(
+        kind: Kind,
+        expires_at_ms: Option<u64>,
+        version: u64,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
+        out.push(kind as u8);
+        out.extend_from_slice(&expires_at_ms.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(payload);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+        Record::decode_owned(bytes.to_vec())
+    }
+
+    /// Decodes a record the caller owns the bytes of: the payload stays in
+    /// the same buffer.
+    pub fn decode_owned(mut bytes: Vec<u8>) -> Result<Record, StoreError> {
         if bytes.len() < RECORD_HEADER_LEN {
             return Err(StoreError(format!(
                 "value record of {} bytes is too short",
@@ -185,11 +201,12 @@ impl Record {
             .ok_or_else(|| StoreError(format!("unknown value kind {}", bytes[0])))?;
         let expires = u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
         let version = u64::from_le_bytes(bytes[9..17].try_into().expect("8 bytes"));
+        bytes.drain(..RECORD_HEADER_LEN);
         Ok(Record {
             kind,
             expires_at_ms: (expires != 0).then_some(expires),
             version,
-            payload: bytes[RECORD_HEADER_LEN..].to_vec(),
+            payload: bytes,
         })
     }
 

@@ -15,6 +15,11 @@ pub struct StoreError(pub String);
 pub trait Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// `put` for a caller that owns the bytes: a store that keeps them
+    /// takes them as they are instead of copying.
+    fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        self.put(&key, &value)
+    }
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
     /// Visits every key that starts with `prefix`, in ascending byte order,
     /// until `visit` returns false.
@@ -49,6 +54,11 @@ impl Store for MemStore {
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.map.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        self.map.insert(key, value);
         Ok(())
     }
 

@@ -285,6 +285,11 @@ impl Store for Overlay {
         Ok(())
     }
 
+    fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        self.writes.insert(key, Some(value));
+        Ok(())
+    }
+
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
         self.writes.insert(key.to_vec(), None);
         Ok(())

@@ -163,13 +163,6 @@ impl Shared {
     }
 
     /// A client's command starts: CLIENT LIST's `cmd` and `idle`.
-    pub fn note_command(&self, id: u64, cmd: std::borrow::Cow<'static, str>) {
-        self.update_client(id, |c| {
-            c.last_cmd = cmd;
-            c.last_active = Instant::now();
-        });
-    }
-
     pub fn count_command(&self) {
         self.commands_total.fetch_add(1, Ordering::Relaxed);
     }

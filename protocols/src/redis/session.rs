@@ -57,6 +57,10 @@ pub struct Session {
     pub(super) subscriptions: Option<super::pubsub::Subscriptions>,
     /// Turns true when the client closed its socket: blocked commands stop.
     pub(super) peer_closed: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The last command planned, for CLIENT LIST: noted in the client
+    /// registry once per batch of requests (`publish`), or before a
+    /// connection command runs, rather than under its lock per command.
+    pub(super) last_cmd: Option<Cow<'static, str>>,
 }
 
 pub(super) fn err(message: impl Into<String>) -> Frame {
@@ -136,6 +140,7 @@ impl Session {
             shared,
             transaction: None,
             watched: Vec::new(),
+            last_cmd: None,
         }
     }
 
@@ -189,6 +194,7 @@ impl Session {
                 }
                 Step::Session(name, args) => {
                     self.run_pending(&mut pending, replies).await;
+                    self.publish(false);
                     let (frame, after) = self.session_command(&name, &args[1..]).await;
                     replies.push(frame);
                     if after == After::Close {
@@ -205,7 +211,7 @@ impl Session {
     }
 
     /// Shows the session's state in CLIENT LIST.
-    fn publish(&self, blocked: bool) {
+    fn publish(&mut self, blocked: bool) {
         let (sub, psub) = self
             .subscriptions
             .as_ref()
@@ -221,7 +227,14 @@ impl Session {
                 2
             },
         };
-        self.shared.update_client(self.id, |c| c.state = state);
+        let last_cmd = self.last_cmd.take();
+        self.shared.update_client(self.id, |c| {
+            c.state = state;
+            if let Some(cmd) = last_cmd {
+                c.last_cmd = cmd;
+                c.last_active = std::time::Instant::now();
+            }
+        });
     }
 
     /// What a request needs: the node, the session, or nothing but a reply.
@@ -244,8 +257,7 @@ impl Session {
         }
         self.shared.count_command();
         let rest = &args[1..];
-        self.shared
-            .note_command(self.id, command_label(spec.name, rest));
+        self.last_cmd = Some(command_label(spec.name, rest));
         match name.as_str() {
             "debug" => Step::Reply(super::admin::debug_refused()),
             // Subscribed RESP2 clients get PING's reply as a pub/sub event.
