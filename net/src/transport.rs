@@ -77,7 +77,12 @@ pub trait PeerHandler: Send + Sync + 'static {
 }
 
 type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<PeerResponse>>>>;
-type Connections = Arc<Mutex<BTreeMap<(u64, String), Arc<Connection>>>>;
+/// One slot per (node, address). A caller holds the slot's lock while it
+/// dials, so calls racing at (re)connect share one connection: pipelined
+/// appends rely on every frame to a peer going out on one connection, in
+/// order.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
+type Connections = Arc<Mutex<BTreeMap<(u64, String), Slot>>>;
 
 struct Connection {
     tx: mpsc::Sender<Vec<u8>>,
@@ -119,13 +124,17 @@ impl TcpTransport {
     }
 
     async fn connection(&self, target: u64, addr: &str) -> Result<Arc<Connection>, TransportError> {
-        let key = (target, addr.to_string());
-        {
-            let map = self.connections.lock().expect("transport lock");
-            if let Some(conn) = map.get(&key) {
-                if !conn.closed.load(Ordering::SeqCst) {
-                    return Ok(conn.clone());
-                }
+        let slot = self
+            .connections
+            .lock()
+            .expect("transport lock")
+            .entry((target, addr.to_string()))
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            if !conn.closed.load(Ordering::SeqCst) {
+                return Ok(conn.clone());
             }
         }
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.net.connect(addr.to_string()))
@@ -133,10 +142,7 @@ impl TcpTransport {
             .map_err(|_| TransportError::Unreachable(format!("connect to {addr} timed out")))?
             .map_err(|e| TransportError::Unreachable(format!("connect to {addr}: {e}")))?;
         let conn = Arc::new(start_connection(stream));
-        self.connections
-            .lock()
-            .expect("transport lock")
-            .insert(key, conn.clone());
+        *slot = Some(conn.clone());
         Ok(conn)
     }
 }

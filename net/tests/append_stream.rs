@@ -206,6 +206,58 @@ async fn after_a_conflict_the_follower_starts_a_new_stream() {
     assert!(matches!(response, PeerResponse::NoSuchShard(ShardId(7))));
 }
 
+/// `TokioNet` whose connects take a while and are counted.
+struct SlowDialNet {
+    dials: Arc<AtomicUsize>,
+}
+
+impl Net for SlowDialNet {
+    fn bind(
+        &self,
+        addr: String,
+    ) -> BoxFuture<'static, std::io::Result<Box<dyn orbit_net::netio::Listener>>> {
+        TokioNet.bind(addr)
+    }
+
+    fn connect(
+        &self,
+        addr: String,
+    ) -> BoxFuture<'static, std::io::Result<Box<dyn orbit_net::netio::Stream>>> {
+        self.dials.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            TokioNet.connect(addr).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_racing_at_connect_share_one_connection() {
+    // Goal: appends sent together before any connection exists dial once
+    // and go out on that one connection, in order (two connections could
+    // deliver them out of order, which Raft answers with a conflict).
+    let (addr, arrived, streams, _shutdown) = start_follower(u64::MAX).await;
+    let dials = Arc::new(AtomicUsize::new(0));
+    let transport = TcpTransport::new(Arc::new(SlowDialNet {
+        dials: dials.clone(),
+    }));
+    let calls: Vec<_> = (1..=16)
+        .map(|i| call(&transport, &addr, append(i, i)))
+        .collect();
+    for (i, response) in (1..=16).zip(futures_util::future::join_all(calls).await) {
+        match response {
+            PeerResponse::StreamAppend(Ok(Ok(Some(id)))) => assert_eq!(id, log_id(TERM, i)),
+            other => panic!("append {i}: {other:?}"),
+        }
+    }
+    assert_eq!(dials.load(Ordering::SeqCst), 1, "one dial for all 16 calls");
+    assert_eq!(
+        *arrived.lock().expect("lock"),
+        (1..=16).collect::<Vec<u64>>()
+    );
+    assert_eq!(streams.load(Ordering::SeqCst), 1);
+}
+
 /// A transport that answers stream appends after a delay that shrinks with
 /// the index (so later calls finish first), counting how many are in flight.
 struct ReversingTransport {
