@@ -24,6 +24,10 @@ pub const PLANTED_BUGS: &[(&str, &str)] = &[
         "the log flusher reports entries durable without syncing",
     ),
     (
+        "skip-recovery-sync",
+        "log recovery trusts what it read without syncing it",
+    ),
+    (
         "apply-twice-after-restart",
         "a restarted node re-applies entries it had applied",
     ),

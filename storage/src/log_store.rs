@@ -17,7 +17,7 @@ use orbit_core::raft::types::{Entry, LogId, Vote};
 use orbit_core::TypeConfig;
 
 use crate::disk::Disk;
-use crate::log::{LogError, SegmentLog, SyncJob};
+use crate::log::{Flusher, LogError, SegmentLog, SyncJob};
 
 /// Appends waiting for the flusher, at most; `append` waits beyond that.
 const FLUSH_QUEUE_MAX: usize = 4096;
@@ -111,8 +111,9 @@ fn start_flusher(
     std::thread::Builder::new()
         .name("orbit-log-flush".into())
         .spawn(move || {
+            let mut flusher = Flusher::default();
             while let Some(first) = rx.blocking_recv() {
-                flush_round(&*disk, &written, first, &mut rx);
+                flush_round(&*disk, &mut flusher, &written, first, &mut rx);
             }
         })
         .map(|_| ())
@@ -131,8 +132,9 @@ fn start_flusher(
     mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
 ) -> Result<(), LogError> {
     madsim::task::spawn(async move {
+        let mut flusher = Flusher::default();
         while let Some(first) = rx.recv().await {
-            flush_round(&*disk, &written, first, &mut rx);
+            flush_round(&*disk, &mut flusher, &written, first, &mut rx);
         }
     });
     Ok(())
@@ -142,6 +144,7 @@ fn start_flusher(
 /// in order, sync every file they touched once, then report.
 fn flush_round(
     disk: &dyn Disk,
+    flusher: &mut Flusher,
     written: &AtomicU64,
     first: FlushRequest,
     rx: &mut tokio::sync::mpsc::Receiver<FlushRequest>,
@@ -152,13 +155,12 @@ fn flush_round(
     }
     let mut appends = Vec::new();
     let mut merged = SyncJob::default();
-    let mut write_result = Ok(());
     for request in batch {
         match request {
             FlushRequest::Append { mut job, callback } => {
-                if write_result.is_ok() {
-                    write_result = SegmentLog::write_job(&job);
-                    if let (Ok(()), Some(to)) = (&write_result, job.written_to) {
+                // Once one fails, the flusher runs no more (see `Flusher`).
+                if flusher.write(&job).is_ok() {
+                    if let Some(to) = job.written_to {
                         written.store(to, Ordering::SeqCst);
                     }
                 }
@@ -183,7 +185,7 @@ fn flush_round(
     if orbit_core::fault::bug("skip-fsync") {
         merged = SyncJob::default();
     }
-    let result = write_result.and_then(|()| SegmentLog::sync_job(disk, &merged));
+    let result = flusher.sync(disk, &merged);
     for callback in appends {
         let outcome = match &result {
             Ok(()) => Ok(()),

@@ -1585,3 +1585,139 @@ fn deferred_writes_reach_the_file_only_through_the_flusher_and_stay_readable() {
     let reopened = SegmentLog::open(disk(dir.path()), 1 << 20).expect("reopens");
     assert_eq!(read_all(&reopened), entries(0..=209, 1));
 }
+
+/// A directory whose files refuse writes while `failing` is set, as a disk
+/// with errors does (no direct I/O, so every write goes through `open`),
+/// and which records the files synced.
+struct FailingWrites {
+    inner: FsDisk,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    synced: Arc<Mutex<Vec<String>>>,
+}
+
+struct FailingFile {
+    inner: Arc<dyn DiskFile>,
+    name: String,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    synced: Arc<Mutex<Vec<String>>>,
+}
+
+impl DiskFile for FailingFile {
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(io::Error::other("injected write error"));
+        }
+        self.inner.write_at(offset, data)
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.inner.truncate(len)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.synced.lock().expect("lock").push(self.name.clone());
+        self.inner.sync()
+    }
+}
+
+impl Disk for FailingWrites {
+    fn list(&self) -> io::Result<Vec<String>> {
+        self.inner.list()
+    }
+    fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn DiskFile>> {
+        Ok(Arc::new(FailingFile {
+            inner: self.inner.open(name, create)?,
+            name: name.to_string(),
+            failing: self.failing.clone(),
+            synced: self.synced.clone(),
+        }))
+    }
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.inner.remove(name)
+    }
+    fn rename(&self, source: &str, target: &str) -> io::Result<()> {
+        self.inner.rename(source, target)
+    }
+    fn sync_dir(&self) -> io::Result<()> {
+        self.inner.sync_dir()
+    }
+    fn describe(&self, name: &str) -> String {
+        self.inner.describe(name)
+    }
+}
+
+#[test]
+fn after_a_failed_write_the_flusher_writes_and_syncs_nothing_more() {
+    // Goal: a deferred write that fails stops the flusher for good, so no
+    // later entry reaches the disk past the hole it left (a log that resumes
+    // after a gap cannot be opened again).
+    let dir = tempdir();
+    let faulty = failing_writes(dir.path());
+    let failing = faulty.failing.clone();
+    let mut log = SegmentLog::open(faulty.clone(), 4096).expect("the log opens");
+    log.defer_writes();
+    let mut flusher = orbit_storage::log::Flusher::default();
+    log.append_owned(entries(0..=9, 1)).expect("append");
+    let first = log.take_unsynced();
+    flusher.write(&first).expect("written");
+    flusher.sync(&*faulty, &first).expect("synced");
+    // Enough for a new segment, so the later job writes other files.
+    log.append_owned(entries(10..=59, 1)).expect("append");
+    let failed = log.take_unsynced();
+    log.append_owned(entries(60..=119, 1)).expect("append");
+    let later = log.take_unsynced();
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(flusher.write(&failed).is_err());
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        flusher.write(&later).is_err(),
+        "nothing runs after a failure"
+    );
+    assert!(flusher.sync(&*faulty, &later).is_err());
+    drop(log);
+    let reopened = SegmentLog::open(disk(dir.path()), 4096).expect("the log reopens");
+    assert_eq!(read_all(&reopened), entries(0..=9, 1));
+}
+
+fn failing_writes(dir: &Path) -> Arc<FailingWrites> {
+    Arc::new(FailingWrites {
+        inner: FsDisk::open(dir)
+            .expect("the directory opens")
+            .without_preallocation(),
+        failing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        synced: Arc::new(Mutex::new(Vec::new())),
+    })
+}
+
+#[test]
+fn recovery_syncs_every_segment_it_keeps() {
+    // Goal: entries a dead process wrote and never synced read back at the
+    // next open from the page cache; the open makes them durable before
+    // Raft counts them as stored, or later synced segments could outlive
+    // them in a power loss and leave a hole in the log.
+    let dir = tempdir();
+    let mut log = SegmentLog::open(disk(dir.path()), 4096).expect("the log opens");
+    log.append(&entries(0..=119, 1)).expect("append");
+    let held = segments(dir.path()).len();
+    assert!(held >= 2, "several segments");
+    drop(log); // never synced
+    let recording = failing_writes(dir.path());
+    let reopened = SegmentLog::open(recording.clone(), 4096).expect("the log reopens");
+    assert_eq!(read_all(&reopened), entries(0..=119, 1));
+    let synced: BTreeSet<String> = recording
+        .synced
+        .lock()
+        .expect("lock")
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(
+        synced.len(),
+        held,
+        "every segment synced at open: {synced:?}"
+    );
+}
