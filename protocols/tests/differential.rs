@@ -567,6 +567,38 @@ fn keyspace_commands_match_redis() {
 }
 
 #[test]
+fn subscribe_queues_inside_multi_like_redis() {
+    // Goal: SUBSCRIBE and its family queue inside MULTI and act at EXEC,
+    // their confirmations in the EXEC array, and the client is subscribed
+    // after it (one channel per command: see multi.rs for more).
+    let (_cluster, _redis, mut orbit, mut redis) = servers();
+    compare(
+        &mut orbit,
+        &mut redis,
+        &[
+            &["MULTI"],
+            &["SET", "k", "v"],
+            &["SUBSCRIBE", "news"],
+            &["PSUBSCRIBE", "n*"],
+            &["EXEC"],
+            &["PING"],
+            &["GET", "k"],
+            &["UNSUBSCRIBE", "news"],
+            &["PUNSUBSCRIBE", "n*"],
+            &["GET", "k"],
+            // Refused while queueing for arity: the transaction aborts.
+            &["MULTI"],
+            &["SUBSCRIBE"],
+            &["EXEC"],
+            // Unsubscribing from nothing inside MULTI.
+            &["MULTI"],
+            &["UNSUBSCRIBE"],
+            &["EXEC"],
+        ],
+    );
+}
+
+#[test]
 fn connection_commands_queue_inside_multi_like_redis() {
     let (_cluster, _redis, mut orbit, mut redis) = servers();
     compare(

@@ -11,8 +11,10 @@
 //! and DISCARD forget the watched keys; SELECT inside MULTI applies to the
 //! commands queued after it and to the connection once EXEC ran; WAIT
 //! inside MULTI answers at EXEC, after the transaction committed, with the
-//! replicas that hold the log then, without blocking. Not kept: Redis
-//! queues SUBSCRIBE and its family; Orbit refuses them inside MULTI.
+//! replicas that hold the log then, without blocking. SUBSCRIBE and its
+//! family queue too and act at EXEC, their confirmations in the reply
+//! array (one element per channel: Redis announces one element per command
+//! and writes one per channel, which only lines up for single channels).
 
 use orbit_core::command::Watched;
 use orbit_core::{Command, Op, Output};
@@ -33,6 +35,8 @@ pub(super) enum Queued {
     /// WAIT: at EXEC, the replicas that hold the log now, without blocking
     /// (as Redis answers WAIT inside a transaction).
     Wait(Vec<Vec<u8>>),
+    /// SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE or PUNSUBSCRIBE: acts at EXEC.
+    Subscription(String, Vec<Vec<u8>>),
 }
 
 pub(super) struct Transaction {
@@ -98,6 +102,9 @@ impl Session {
                 },
                 "unwatch" => transaction.queued.push(Queued::Reply(ok())),
                 "wait" => transaction.queued.push(Queued::Wait(args)),
+                "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" => {
+                    transaction.queued.push(Queued::Subscription(name, args));
+                }
                 "client" | "info" | "hello" | "command" | "config" | "acl" | "pubsub" | "auth" => {
                     transaction.queued.push(Queued::Connection(name, args));
                 }
@@ -123,9 +130,11 @@ impl Session {
             .iter()
             .filter_map(|queued| match queued {
                 Queued::Op(op) => Some((op.db, op.cmd.clone())),
-                Queued::Reply(_) | Queued::Select(_) | Queued::Connection(..) | Queued::Wait(_) => {
-                    None
-                }
+                Queued::Reply(_)
+                | Queued::Select(_)
+                | Queued::Connection(..)
+                | Queued::Wait(_)
+                | Queued::Subscription(..) => None,
             })
             .collect();
         let outcome = self
@@ -142,7 +151,7 @@ impl Session {
         let mut outputs = outputs.into_iter();
         let mut replies = Vec::with_capacity(transaction.queued.len());
         for queued in transaction.queued {
-            replies.push(match queued {
+            let reply = match queued {
                 Queued::Op(op) => match (outputs.next(), &op.cmd) {
                     (Some(_), Command::Publish { channel, .. }) => {
                         let receivers = self.shared.with_hub(|hub| hub.receivers(channel));
@@ -166,7 +175,18 @@ impl Session {
                     Box::pin(self.session_command(&name, &args[1..])).await.0
                 }
                 Queued::Wait(args) => self.wait(&args[1..], false).await,
-            });
+                // One confirmation per channel, each its own element.
+                Queued::Subscription(name, args) => {
+                    let patterns = name.starts_with('p');
+                    if name.ends_with("unsubscribe") {
+                        self.unsubscribe(&args[1..], patterns, &mut replies);
+                    } else {
+                        self.subscribe(&args[1..], patterns, &mut replies);
+                    }
+                    continue;
+                }
+            };
+            replies.push(reply);
         }
         Frame::Array(replies)
     }
