@@ -81,7 +81,23 @@ type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<PeerResponse>>>>;
 /// dials, so calls racing at (re)connect share one connection: pipelined
 /// appends rely on every frame to a peer going out on one connection, in
 /// order.
-type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
+type Slot = Arc<PeerSlot>;
+
+#[derive(Default)]
+struct PeerSlot {
+    dial: tokio::sync::Mutex<Dial>,
+    /// Dials finished so far: a call that waited while one failed fails
+    /// with it instead of dialing again (calls queued behind a peer that
+    /// is partitioned away would otherwise wait a connect timeout each).
+    dials: AtomicU64,
+}
+
+#[derive(Default)]
+struct Dial {
+    conn: Option<Arc<Connection>>,
+    /// Why the last dial failed, if it did.
+    failed: Option<String>,
+}
 type Connections = Arc<Mutex<BTreeMap<(u64, String), Slot>>>;
 
 struct Connection {
@@ -131,19 +147,35 @@ impl TcpTransport {
             .entry((target, addr.to_string()))
             .or_default()
             .clone();
-        let mut slot = slot.lock().await;
-        if let Some(conn) = slot.as_ref() {
+        let dials_seen = slot.dials.load(Ordering::SeqCst);
+        let mut dial = slot.dial.lock().await;
+        if let Some(conn) = dial.conn.as_ref() {
             if !conn.closed.load(Ordering::SeqCst) {
                 return Ok(conn.clone());
             }
         }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.net.connect(addr.to_string()))
+        if slot.dials.load(Ordering::SeqCst) != dials_seen {
+            if let Some(why) = &dial.failed {
+                return Err(TransportError::Unreachable(why.clone()));
+            }
+        }
+        let dialed = tokio::time::timeout(CONNECT_TIMEOUT, self.net.connect(addr.to_string()))
             .await
-            .map_err(|_| TransportError::Unreachable(format!("connect to {addr} timed out")))?
-            .map_err(|e| TransportError::Unreachable(format!("connect to {addr}: {e}")))?;
-        let conn = Arc::new(start_connection(stream));
-        *slot = Some(conn.clone());
-        Ok(conn)
+            .map_err(|_| format!("connect to {addr} timed out"))
+            .and_then(|connected| connected.map_err(|e| format!("connect to {addr}: {e}")));
+        slot.dials.fetch_add(1, Ordering::SeqCst);
+        match dialed {
+            Ok(stream) => {
+                let conn = Arc::new(start_connection(stream));
+                dial.conn = Some(conn.clone());
+                dial.failed = None;
+                Ok(conn)
+            }
+            Err(why) => {
+                dial.failed = Some(why.clone());
+                Err(TransportError::Unreachable(why))
+            }
+        }
     }
 }
 

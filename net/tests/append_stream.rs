@@ -206,9 +206,11 @@ async fn after_a_conflict_the_follower_starts_a_new_stream() {
     assert!(matches!(response, PeerResponse::NoSuchShard(ShardId(7))));
 }
 
-/// `TokioNet` whose connects take a while and are counted.
+/// `TokioNet` whose connects take a while and are counted; with `refuse`,
+/// they fail after that while.
 struct SlowDialNet {
     dials: Arc<AtomicUsize>,
+    refuse: bool,
 }
 
 impl Net for SlowDialNet {
@@ -224,8 +226,15 @@ impl Net for SlowDialNet {
         addr: String,
     ) -> BoxFuture<'static, std::io::Result<Box<dyn orbit_net::netio::Stream>>> {
         self.dials.fetch_add(1, Ordering::SeqCst);
+        let refuse = self.refuse;
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if refuse {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "refused",
+                ));
+            }
             TokioNet.connect(addr).await
         })
     }
@@ -240,6 +249,7 @@ async fn calls_racing_at_connect_share_one_connection() {
     let dials = Arc::new(AtomicUsize::new(0));
     let transport = TcpTransport::new(Arc::new(SlowDialNet {
         dials: dials.clone(),
+        refuse: false,
     }));
     let calls: Vec<_> = (1..=16)
         .map(|i| call(&transport, &addr, append(i, i)))
@@ -256,6 +266,44 @@ async fn calls_racing_at_connect_share_one_connection() {
         (1..=16).collect::<Vec<u64>>()
     );
     assert_eq!(streams.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_waiting_on_a_failed_dial_fail_with_it() {
+    // Goal: calls queued behind a dial that fails share its failure instead
+    // of dialing one after another (a partitioned peer would cost each a
+    // connect timeout); a call that comes later dials again.
+    let dials = Arc::new(AtomicUsize::new(0));
+    let transport = TcpTransport::new(Arc::new(SlowDialNet {
+        dials: dials.clone(),
+        refuse: true,
+    }));
+    let addr = free_addr();
+    let calls: Vec<_> = (1..=8)
+        .map(|i| {
+            let request = PeerRequest::StreamAppend {
+                shard: SHARD,
+                rpc: append(i, i),
+            };
+            transport.call(1, addr.clone(), request, Duration::from_secs(5))
+        })
+        .collect();
+    for result in futures_util::future::join_all(calls).await {
+        assert!(
+            matches!(result, Err(TransportError::Unreachable(_))),
+            "{result:?}"
+        );
+    }
+    assert_eq!(dials.load(Ordering::SeqCst), 1, "one dial for all 8 calls");
+    let request = PeerRequest::StreamAppend {
+        shard: SHARD,
+        rpc: append(9, 9),
+    };
+    let later = transport
+        .call(1, addr, request, Duration::from_secs(5))
+        .await;
+    assert!(matches!(later, Err(TransportError::Unreachable(_))));
+    assert_eq!(dials.load(Ordering::SeqCst), 2, "a later call dials again");
 }
 
 /// A transport that answers stream appends after a delay that shrinks with
