@@ -22,7 +22,18 @@ fn writes_through_any_node_survive_leader_kill_and_restart() {
     // Goal: any node accepts writes; after kill -9 of the leader the survivors
     // elect a new one and keep accepting writes; the killed node catches up
     // by log and all three hold byte-identical state.
-    let mut cluster = Cluster::new(3, &[]);
+    survive_leader_kill(&[]);
+}
+
+#[test]
+fn one_thread_nodes_survive_leader_kill_and_restart() {
+    // Goal: the same with `--threads 1` (tokio's single-thread scheduler, as
+    // the bench scripts run nodes).
+    survive_leader_kill(&["--threads", "1"]);
+}
+
+fn survive_leader_kill(extra: &[&str]) {
+    let mut cluster = Cluster::new(3, extra);
     cluster.start_all();
     cluster.wait_leader(ELECTION);
     for i in 0..60u64 {

@@ -23,8 +23,14 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = config.threads {
+    // One thread: tokio's single-thread scheduler, leaner than the
+    // multi-thread one with one worker (docs/OPERATIONS.md, `--threads`).
+    let mut builder = if config.threads == Some(1) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if let Some(threads) = config.threads.filter(|&t| t > 1) {
         builder.worker_threads(threads);
     }
     let runtime = builder.enable_all().build()?;
