@@ -898,21 +898,25 @@ impl<S: Store> Shard<'_, S> {
         Ok(())
     }
 
-    /// Writes `key` to expire at `when_ms` (`None`: never). A deadline at or
-    /// before now deletes the key instead, as in Redis.
+    /// Writes `key` over `old` (the record stored there, just read) to
+    /// expire at `when_ms` (`None`: never). A deadline at or before now
+    /// deletes the key instead, as in Redis.
     fn put_until(
         &mut self,
         key: &[u8],
         kind: Kind,
-        payload: Vec<u8>,
+        payload: &[u8],
         when_ms: Option<i128>,
+        old: Option<&Record>,
     ) -> Result<(), StoreError> {
         match when_ms {
-            None => self.put_kind(key, kind, payload, None),
-            Some(when) if when <= i128::from(self.now_ms) => self.remove(key).map(drop),
-            Some(when) => {
-                let deadline = u64::try_from(when).unwrap_or(u64::MAX);
-                self.put_kind(key, kind, payload, Some(deadline))
+            Some(when) if when <= i128::from(self.now_ms) => match old {
+                Some(old) => self.remove_stored(key, old),
+                None => Ok(()),
+            },
+            when => {
+                let deadline = when.map(|when| u64::try_from(when).unwrap_or(u64::MAX));
+                self.write_over(key, kind, payload, deadline, true, old)
             }
         }
     }
@@ -1035,17 +1039,7 @@ impl<S: Store> Shard<'_, S> {
             SetExpiry::At(expiry) => Some(deadline_ms(expiry, self.now_ms)),
         };
         if !blocked {
-            match when_ms {
-                Some(when) if when <= i128::from(self.now_ms) => {
-                    if let Some(record) = &old {
-                        self.remove_stored(key, record)?;
-                    }
-                }
-                when => {
-                    let deadline = when.map(|when| u64::try_from(when).unwrap_or(u64::MAX));
-                    self.write_over(key, Kind::String, value, deadline, true, old.as_ref())?;
-                }
-            }
+            self.put_until(key, Kind::String, value, when_ms, old.as_ref())?;
         }
         Ok(match (old, get, blocked) {
             (None, true, _) => Output::Nil,
@@ -1079,7 +1073,13 @@ impl<S: Store> Shard<'_, S> {
             GetExExpiry::Persist => self.put(key, record.payload, None)?,
             GetExExpiry::At(expiry) => {
                 let when_ms = deadline_ms(expiry, self.now_ms);
-                self.put_until(key, record.kind, record.payload, Some(when_ms))?;
+                self.put_until(
+                    key,
+                    record.kind,
+                    &record.payload,
+                    Some(when_ms),
+                    Some(&record),
+                )?;
             }
         }
         Ok(reply)

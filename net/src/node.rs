@@ -847,6 +847,9 @@ impl Node {
         mut queue: mpsc::Receiver<ReadWaiter>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let Some(shard) = self.shard(shard_id) else {
+            return;
+        };
         loop {
             let first = tokio::select! {
                 biased;
@@ -857,27 +860,23 @@ impl Node {
                 },
             };
             let mut waiters = vec![first];
-            match self.shard(shard_id) {
+            if orbit_core::buggify!() {
+                // buggify: no lingering, only the reads already waiting.
+                while let Ok(waiter) = queue.try_recv() {
+                    waiters.push(waiter);
+                }
+            } else {
                 // As for writes (see `commit_writes`): under load, wait
                 // briefly for the readers the last check answered, so that
                 // one check serves them all. 50 clients reading took about
                 // 14 reads per check without it, and each check costs the
                 // leader a send and a receive per follower.
-                Some(shard) if !orbit_core::buggify!() => {
-                    linger(&mut queue, &shard.readers_returning, &mut waiters, 1, |_| 1).await;
-                }
-                _ => {
-                    while let Ok(waiter) = queue.try_recv() {
-                        waiters.push(waiter);
-                    }
-                }
+                linger(&mut queue, &shard.readers_returning, &mut waiters, 1, |_| 1).await;
             }
             let index = self.read_index(shard_id).await;
-            if let Some(shard) = self.shard(shard_id) {
-                shard
-                    .readers_returning
-                    .fetch_add(waiters.len(), Ordering::Relaxed);
-            }
+            shard
+                .readers_returning
+                .fetch_add(waiters.len(), Ordering::Relaxed);
             for waiter in waiters {
                 let _ = waiter.send(index.clone());
             }

@@ -162,7 +162,7 @@ impl Shared {
         self.commands_total.store(0, Ordering::Relaxed);
     }
 
-    /// A client's command starts: CLIENT LIST's `cmd` and `idle`.
+    /// A command was received (INFO's `total_commands_processed`).
     pub fn count_command(&self) {
         self.commands_total.fetch_add(1, Ordering::Relaxed);
     }
