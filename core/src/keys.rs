@@ -299,14 +299,16 @@ fn read_u64(store: &impl Store, key: &[u8]) -> Result<u64, StoreError> {
 fn read_u64_at(store: &impl Store, key: &[u8], n: usize) -> Result<u64, StoreError> {
     match store.get(key)? {
         None => Ok(0),
-        Some(bytes) => {
-            let arr: [u8; 8] = bytes
-                .get(n * 8..n * 8 + 8)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError(format!("counter of {} bytes", bytes.len())))?;
-            Ok(u64::from_le_bytes(arr))
-        }
+        Some(bytes) => u64_at(&bytes, n),
     }
+}
+
+fn u64_at(bytes: &[u8], n: usize) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes
+        .get(n * 8..n * 8 + 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError(format!("counter of {} bytes", bytes.len())))?;
+    Ok(u64::from_le_bytes(arr))
 }
 
 fn write_u64_pair(store: &mut impl Store, key: &[u8], a: u64, b: u64) -> Result<(), StoreError> {
@@ -318,6 +320,11 @@ fn write_u64_pair(store: &mut impl Store, key: &[u8], a: u64, b: u64) -> Result<
 /// The shard clock: the highest timestamp applied so far.
 pub fn read_clock(store: &impl Store) -> Result<u64, StoreError> {
     read_u64_at(store, &CLOCK_KEY, 0)
+}
+
+/// The shard clock held by `record`, the value stored at `CLOCK_KEY`.
+pub fn clock_of(record: &[u8]) -> Result<u64, StoreError> {
+    u64_at(record, 0)
 }
 
 /// The log index of the last entry applied to this state (0 before any).

@@ -719,10 +719,7 @@ impl Node {
 
     /// Stamps `ops` as one entry and proposes it.
     async fn propose_entry(&self, shard: &Shard, ops: Vec<Op>) -> Result<Vec<Output>, Proposed> {
-        let clock_ms = shard
-            .state
-            .clock_ms()
-            .map_err(|e| Proposed::Failed(e.to_string()))?;
+        let clock_ms = shard.state.clock_ms();
         let request = Request {
             ts_ms: self.inner.stamper.stamp(clock_ms),
             ops: Arc::new(ops),

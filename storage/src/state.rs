@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -96,6 +97,11 @@ pub struct ShardState {
     /// subscribers.
     published_tx: broadcast::Sender<Published>,
     snapshots_built: std::sync::atomic::AtomicU64,
+    /// The shard clock (the highest timestamp applied), kept beside the
+    /// store so a read need not look it up. It moves forward before the
+    /// engine write that carries it, so when it is loaded after a view is
+    /// taken it is at least that view's clock.
+    clock_ms: AtomicU64,
 }
 
 /// A message an applied entry published: (channel, message).
@@ -116,7 +122,10 @@ impl ShardState {
             applied_tx: watch::channel(0).0,
             published_tx: broadcast::channel(PUBLISHED_BUFFER).0,
             snapshots_built: std::sync::atomic::AtomicU64::new(0),
+            clock_ms: AtomicU64::new(0),
         };
+        let clock_ms = orbit_core::keys::read_clock(&state.data_view())?;
+        state.clock_ms.store(clock_ms, Ordering::SeqCst);
         let applied = state.applied()?.map_or(0, |id| id.index);
         state.applied_tx.send_replace(applied);
         Ok(Arc::new(state))
@@ -156,29 +165,37 @@ impl ShardState {
     /// time judging expiry is never below the shard clock.
     pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
         let view = self.data_view();
-        let now_ms = wall_ms.max(orbit_core::keys::read_clock(&view)?);
+        let now_ms = wall_ms.max(self.clock_ms());
         orbit_core::apply::read(now_ms, db, cmd, &view)
     }
 
     /// Runs read-only `ops` against one consistent view at one time:
-    /// `stamp(clock)` of the view's shard clock, which must not be below it.
-    /// One view and one clock read for the whole run.
+    /// `stamp(clock)` of the shard clock, which must not be below it; the
+    /// clock is read after the view is taken, so it is at least the view's.
     pub fn read_ops(
         &self,
         stamp: impl FnOnce(u64) -> u64,
         ops: &[orbit_core::Op],
     ) -> Result<Vec<Output>, StoreError> {
         let view = self.data_view();
-        let clock_ms = orbit_core::keys::read_clock(&view)?;
+        let clock_ms = self.clock_ms();
         let now_ms = stamp(clock_ms).max(clock_ms);
         ops.iter()
             .map(|op| orbit_core::apply::read(now_ms, op.db, &op.cmd, &view))
             .collect()
     }
 
-    /// The shard clock: the highest timestamp applied.
-    pub fn clock_ms(&self) -> Result<u64, StoreError> {
-        orbit_core::keys::read_clock(&self.data_view())
+    /// The shard clock: the highest timestamp applied, or one about to be.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock up to the one `store` holds, ahead of the engine
+    /// write that makes `store`'s state visible.
+    fn advance_clock(&self, store: &impl Store) -> Result<(), StoreError> {
+        let clock_ms = orbit_core::keys::read_clock(store)?;
+        self.clock_ms.fetch_max(clock_ms, Ordering::SeqCst);
+        Ok(())
     }
 
     /// The applied index and a hash of every data key and value, taken
@@ -413,6 +430,7 @@ impl StateMachine {
         let Some(last_applied) = last_applied else {
             return Ok(outputs);
         };
+        state.advance_clock(&overlay).map_err(sm_err)?;
         let mut batch: Vec<BatchOp> = overlay
             .writes
             .into_iter()
@@ -666,6 +684,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             )));
         }
         let state = &self.state;
+        if let Some((_, record)) = parsed
+            .pairs
+            .iter()
+            .find(|(key, _)| key[..] == orbit_core::keys::CLOCK_KEY)
+        {
+            let clock_ms = orbit_core::keys::clock_of(record).map_err(sm_err)?;
+            state.clock_ms.fetch_max(clock_ms, Ordering::SeqCst);
+        }
         let mut batch: Vec<BatchOp> = Vec::new();
         state
             .engine

@@ -283,7 +283,7 @@ async fn apply_batch_then_reopen() {
     );
     assert_eq!(key_names(outputs[4].clone()), ["a", "c", "e", "f"]);
     assert_eq!(
-        state.clock_ms().expect("clock"),
+        state.clock_ms(),
         TS_MS_BASE + 200,
         "the shard clock is the last entry's time"
     );
@@ -293,6 +293,11 @@ async fn apply_batch_then_reopen() {
     drop((state, sm, applied_rx));
     let (state, mut sm) = open(dir.path());
     assert_eq!(summary(&state, &mut sm).await, before);
+    assert_eq!(
+        state.clock_ms(),
+        TS_MS_BASE + 200,
+        "reopening restores the clock"
+    );
     assert_eq!(*state.subscribe_applied().borrow(), 20);
     assert_eq!(state.read(0, 0, &get("a")).expect("read"), text("2"));
     assert_eq!(state.read(0, 1, &get("a")).expect("read"), text("other-db"));
@@ -453,7 +458,7 @@ async fn read_time_never_runs_behind_the_shard_clock() {
     }])
     .await
     .expect("apply");
-    assert_eq!(state.clock_ms().expect("clock"), deadline_ms + 5_000);
+    assert_eq!(state.clock_ms(), deadline_ms + 5_000);
     assert_eq!(state.read(0, 0, &get("k")).expect("read"), Output::Nil);
 }
 
@@ -527,6 +532,11 @@ async fn snapshot_round_trip_into_a_fresh_store() {
     assert_eq!(summary(&target_state, &mut target_sm).await, expected);
     assert_eq!(*target_state.subscribe_applied().borrow(), 15);
     assert_eq!(
+        target_state.clock_ms(),
+        source_state.clock_ms(),
+        "the installed store takes the snapshot's shard clock"
+    );
+    assert_eq!(
         target_state.read(0, 0, &get("a")).expect("read"),
         text("1x")
     );
@@ -538,6 +548,7 @@ async fn snapshot_round_trip_into_a_fresh_store() {
     drop((target_state, target_sm));
     let (target_state, mut target_sm) = open(target_dir.path());
     assert_eq!(summary(&target_state, &mut target_sm).await, expected);
+    assert_eq!(target_state.clock_ms(), source_state.clock_ms());
     // The installed store keeps applying where the snapshot ended.
     target_sm
         .apply_entries(vec![normal(16, 0, get("a"))])
