@@ -31,6 +31,8 @@ mod zset;
 mod model_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zset_model_tests;
 
 use crate::command::{
     Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value, Watched,

@@ -49,6 +49,16 @@ pub trait KvView: Send {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
+
+    /// The keys with `prefix` below `below` (all of them when None), in
+    /// descending order, as `Store::scan_rev`.
+    fn scan_rev(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
 }
 
 pub trait KvEngine: Send + Sync + 'static {
@@ -126,6 +136,26 @@ impl KvView for FjallView {
         for guard in self.snapshot.range(self.keyspace(space), from.to_vec()..) {
             let (k, v) = guard.into_inner().map_err(fjall_err)?;
             if !k.starts_with(prefix) || !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_rev(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        use fjall::Readable;
+        let Some(range) = orbit_core::store::rev_range(prefix, below) else {
+            return Ok(());
+        };
+        for guard in self.snapshot.range(self.keyspace(space), range).rev() {
+            let (k, v) = guard.into_inner().map_err(fjall_err)?;
+            if !visit(&k, &v) {
                 break;
             }
         }
@@ -215,6 +245,34 @@ impl KvView for MemView {
     ) -> Result<(), StoreError> {
         for ((s, k), v) in self.maps.range((space, from.max(prefix).to_vec())..) {
             if *s != space || !k.starts_with(prefix) || !visit(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_rev(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        use std::ops::Bound;
+        let Some((lower, upper)) = orbit_core::store::rev_range(prefix, below) else {
+            return Ok(());
+        };
+        let within = |bound: Bound<Vec<u8>>| match bound {
+            Bound::Included(key) => Bound::Included((space, key)),
+            Bound::Excluded(key) => Bound::Excluded((space, key)),
+            // Past every key of this space (spaces order after it excluded).
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        for ((s, k), v) in self.maps.range((within(lower), within(upper))).rev() {
+            if *s != space {
+                continue;
+            }
+            if !visit(k, v) {
                 break;
             }
         }

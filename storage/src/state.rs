@@ -280,6 +280,15 @@ impl Store for DataView {
     ) -> Result<(), StoreError> {
         self.0.scan_from(Space::Data, prefix, from, visit)
     }
+
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.0.scan_rev(Space::Data, prefix, below, visit)
+    }
 }
 
 /// The pending writes of one apply batch over the committed data, so that a
@@ -319,42 +328,76 @@ impl Store for Overlay {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let mut pending = self
+        let pending = self
             .writes
             .range(from.max(prefix).to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .peekable();
-        let mut stopped = false;
-        self.base
-            .scan_from(Space::Data, prefix, from, &mut |base_key, base_value| {
-                while let Some((key, value)) = pending.next_if(|(key, _)| key.as_slice() < base_key)
-                {
-                    if let Some(value) = value {
-                        if !visit(key, value) {
-                            stopped = true;
-                            return false;
-                        }
-                    }
-                }
-                let keep_going = match pending.next_if(|(key, _)| key.as_slice() == base_key) {
-                    Some((_, Some(value))) => visit(base_key, value),
-                    Some((_, None)) => true,
-                    None => visit(base_key, base_value),
-                };
-                stopped = !keep_going;
-                keep_going
-            })?;
-        if !stopped {
-            for (key, value) in pending {
-                if let Some(value) = value {
-                    if !visit(key, value) {
-                        break;
-                    }
+            .take_while(|(k, _)| k.starts_with(prefix));
+        merge_scan(
+            pending,
+            |pending, base| pending < base,
+            |merge| self.base.scan_from(Space::Data, prefix, from, merge),
+            visit,
+        )
+    }
+
+    /// `scan_from`'s merge, descending.
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let Some(range) = orbit_core::store::rev_range(prefix, below) else {
+            return Ok(());
+        };
+        merge_scan(
+            self.writes.range(range).rev(),
+            |pending, base| pending > base,
+            |merge| self.base.scan_rev(Space::Data, prefix, below, merge),
+            visit,
+        )
+    }
+}
+
+/// Visits the merge of a base scan and the pending writes over the same
+/// keys, both in the scan's order (`first(a, b)`: key `a` comes before
+/// key `b`): a pending put replaces or adds its key, a pending delete
+/// hides it. Stops when `visit` returns false.
+fn merge_scan<'a>(
+    pending: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    first: impl Fn(&[u8], &[u8]) -> bool,
+    base_scan: impl FnOnce(&mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    let mut pending = pending.peekable();
+    let mut stopped = false;
+    base_scan(&mut |base_key, base_value| {
+        while let Some((key, value)) = pending.next_if(|(key, _)| first(key, base_key)) {
+            if let Some(value) = value {
+                if !visit(key, value) {
+                    stopped = true;
+                    return false;
                 }
             }
         }
-        Ok(())
+        let keep_going = match pending.next_if(|(key, _)| key.as_slice() == base_key) {
+            Some((_, Some(value))) => visit(base_key, value),
+            Some((_, None)) => true,
+            None => visit(base_key, base_value),
+        };
+        stopped = !keep_going;
+        keep_going
+    })?;
+    if !stopped {
+        for (key, value) in pending {
+            if let Some(value) = value {
+                if !visit(key, value) {
+                    break;
+                }
+            }
+        }
     }
+    Ok(())
 }
 
 /// The openraft state machine for one shard.
@@ -746,14 +789,72 @@ mod tests {
     use super::*;
     use crate::engine::{FjallEngine, MemEngine};
 
-    /// Bytes from a tiny alphabet, so prefixes and bounds collide often.
+    /// A byte of a tiny alphabet, so prefixes and bounds collide often;
+    /// 0xFF tries the ends of prefix ranges.
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![0u8..3, Just(0xFF)]
+    }
+
     fn bound() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(0u8..3, 0..4)
+        proptest::collection::vec(byte(), 0..4)
     }
 
     /// A stored key: never empty (fjall refuses empty keys; ours never are).
     fn key() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(0u8..3, 1..4)
+        proptest::collection::vec(byte(), 1..4)
+    }
+
+    /// The first `limit` keys `scan_rev` visits, stopping it there.
+    fn collect_rev(
+        store: &impl Store,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        store
+            .scan_rev(prefix, below, &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                out.len() < limit
+            })
+            .expect("scan");
+        out
+    }
+
+    fn merged(
+        base: &BTreeMap<Vec<u8>, Vec<u8>>,
+        pending: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let mut model = base.clone();
+        for (k, v) in pending {
+            match v {
+                Some(v) => model.insert(k.clone(), v.clone()),
+                None => model.remove(k),
+            };
+        }
+        model
+    }
+
+    /// Both engines holding `base` in the data space, with the same keys
+    /// in the meta space too, which no data scan may visit.
+    fn engines(dir: &Path, base: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<Arc<dyn KvEngine>> {
+        let engines: Vec<Arc<dyn KvEngine>> = vec![
+            Arc::new(MemEngine::new()),
+            FjallEngine::open(dir).expect("fjall"),
+        ];
+        for engine in &engines {
+            let batch = base
+                .iter()
+                .flat_map(|(k, v)| {
+                    [
+                        (Space::Data, k.clone(), Some(v.clone())),
+                        (Space::Meta, k.clone(), Some(b"meta".to_vec())),
+                    ]
+                })
+                .collect();
+            engine.write(batch).expect("write");
+        }
+        engines
     }
 
     fn collect(store: &impl Store, prefix: &[u8], from: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -781,27 +882,53 @@ mod tests {
             // puts and deletes on top sees exactly the merged map's keys
             // under the prefix at or after the bound, in order, on both
             // engines.
-            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = base.clone();
-            for (k, v) in &pending {
-                match v {
-                    Some(v) => { model.insert(k.clone(), v.clone()); }
-                    None => { model.remove(k); }
-                }
-            }
-            let expected: Vec<(Vec<u8>, Vec<u8>)> = model
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = merged(&base, &pending)
                 .into_iter()
                 .filter(|(k, _)| k.starts_with(&prefix) && k.as_slice() >= from.as_slice())
                 .collect();
             let dir = tempfile::tempdir().expect("tempdir");
-            let engines: Vec<Arc<dyn KvEngine>> = vec![
-                Arc::new(MemEngine::new()),
-                FjallEngine::open(dir.path()).expect("fjall"),
-            ];
-            for engine in engines {
-                let batch = base.iter().map(|(k, v)| (Space::Data, k.clone(), Some(v.clone()))).collect();
-                engine.write(batch).expect("write");
+            for engine in engines(dir.path(), &base) {
                 let overlay = Overlay { base: engine.view(), writes: pending.clone() };
                 prop_assert_eq!(collect(&overlay, &prefix, &from), expected.clone());
+            }
+        }
+
+        #[test]
+        fn overlay_scan_rev_matches_a_merged_model(
+            base in proptest::collection::btree_map(key(), bound(), 0..12),
+            pending in proptest::collection::btree_map(key(), proptest::option::of(bound()), 0..12),
+            prefix in bound(),
+            below in proptest::option::of(bound()),
+            limit in 1usize..16,
+        ) {
+            // Goal: a descending scan below any bound (or none) over
+            // committed data with pending puts and deletes on top sees
+            // exactly the merged map's keys under the prefix and below the
+            // bound, in descending order, and stops when told, on both
+            // engines and on their plain views.
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = merged(&base, &pending)
+                .into_iter()
+                .rev()
+                .filter(|(k, _)| {
+                    k.starts_with(&prefix) && below.as_ref().is_none_or(|b| k < b)
+                })
+                .take(limit)
+                .collect();
+            let unmerged: Vec<(Vec<u8>, Vec<u8>)> = base
+                .clone()
+                .into_iter()
+                .rev()
+                .filter(|(k, _)| {
+                    k.starts_with(&prefix) && below.as_ref().is_none_or(|b| k < b)
+                })
+                .take(limit)
+                .collect();
+            let dir = tempfile::tempdir().expect("tempdir");
+            for engine in engines(dir.path(), &base) {
+                let view = DataView(engine.view());
+                prop_assert_eq!(collect_rev(&view, &prefix, below.as_deref(), limit), unmerged.clone());
+                let overlay = Overlay { base: engine.view(), writes: pending.clone() };
+                prop_assert_eq!(collect_rev(&overlay, &prefix, below.as_deref(), limit), expected.clone());
             }
         }
     }

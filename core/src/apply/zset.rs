@@ -38,6 +38,30 @@ fn score_from_bytes(bytes: &[u8]) -> Result<f64, StoreError> {
     Ok(f64::from_bits(bits))
 }
 
+/// The index suffix just past every member with `score`: the next
+/// sortable score. None past +inf's, where nothing sorts.
+fn score_after(score: f64) -> Option<[u8; 8]> {
+    u64::from_be_bytes(score_bytes(score))
+        .checked_add(1)
+        .map(u64::to_be_bytes)
+}
+
+/// Decodes one score index entry (sortable score, then member) for a
+/// walk's `visit`; a malformed one stops the walk with `failure`.
+fn index_entry(
+    rest: &[u8],
+    failure: &mut Option<StoreError>,
+    visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
+) -> bool {
+    match score_from_bytes(rest) {
+        Ok(score) => visit(rest[8..].to_vec(), score),
+        Err(e) => {
+            *failure = Some(e);
+            false
+        }
+    }
+}
+
 fn above_min(score: f64, min: ScoreBound) -> bool {
     match min {
         ScoreBound::Inclusive(m) => score >= m,
@@ -102,98 +126,204 @@ impl<S: Store> View<'_, S> {
             .transpose()
     }
 
-    /// Members in (score, member) order, starting at `from_score` if given,
-    /// while `keep_going` accepts them.
+    /// Members in ascending (score, member) order from the index entry at
+    /// or after `start` (the index suffix: sortable score, then member),
+    /// until `visit` returns false.
     fn walk(
         &self,
         key: &[u8],
-        from_score: Option<f64>,
+        start: &[u8],
         visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
     ) -> Result<(), StoreError> {
         let prefix = keys::element_key(self.db, key, keys::SUB_ZSCORE, &[]);
-        let mut start = prefix.clone();
-        if let Some(score) = from_score {
-            start.extend_from_slice(&score_bytes(score));
-        }
+        let mut from = prefix.clone();
+        from.extend_from_slice(start);
         let mut failure = None;
-        self.store.scan_from(&prefix, &start, &mut |encoded, _| {
-            let rest = &encoded[prefix.len()..];
-            match score_from_bytes(rest) {
-                Ok(score) => visit(rest[8..].to_vec(), score),
-                Err(e) => {
-                    failure = Some(e);
-                    false
-                }
-            }
+        self.store.scan_from(&prefix, &from, &mut |encoded, _| {
+            index_entry(&encoded[prefix.len()..], &mut failure, visit)
         })?;
         failure.map_or(Ok(()), Err)
     }
 
+    /// Members in descending (score, member) order from the last index
+    /// entry before `below` (an index suffix; None: from the top), until
+    /// `visit` returns false.
+    fn walk_rev(
+        &self,
+        key: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
+    ) -> Result<(), StoreError> {
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZSCORE, &[]);
+        let below = below.map(|suffix| [&prefix[..], suffix].concat());
+        let mut failure = None;
+        self.store
+            .scan_rev(&prefix, below.as_deref(), &mut |encoded, _| {
+                index_entry(&encoded[prefix.len()..], &mut failure, visit)
+            })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The score of the lowest member (of the highest when `top`).
+    fn end_score(&self, key: &[u8], top: bool) -> Result<Option<f64>, StoreError> {
+        let mut found = None;
+        let mut first = |_, score| {
+            found = Some(score);
+            false
+        };
+        if top {
+            self.walk_rev(key, None, &mut first)?;
+        } else {
+            self.walk(key, &[], &mut first)?;
+        }
+        Ok(found)
+    }
+
     fn all_scored(&self, key: &[u8]) -> Result<Vec<Scored>, StoreError> {
         let mut out = Vec::new();
-        self.walk(key, None, &mut |member, score| {
+        self.walk(key, &[], &mut |member, score| {
             out.push((member, score));
             true
         })?;
         Ok(out)
     }
 
-    /// The members `spec` selects, in ascending (score, member) order.
-    fn select(
+    /// Visits the members `spec` selects, in ascending (score, member)
+    /// order, or descending when `rev` (ranks then count from the top),
+    /// until `visit` returns false. It walks the index from the nearer end
+    /// and seeks to a score or lex bound, so the cost is the members it
+    /// passes, not the set's size: a rank range from the closer end of the
+    /// set, a score or lex range from its bound.
+    fn each_selected(
         &self,
         key: &[u8],
         count: u64,
         spec: &ZRangeSpec,
         rev: bool,
-    ) -> Result<Vec<Scored>, StoreError> {
-        let mut out = Vec::new();
+        visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
+    ) -> Result<(), StoreError> {
         match spec {
             ZRangeSpec::Rank { start, stop } => {
                 let Some((first, last)) = super::index_range(count, *start, *stop) else {
-                    return Ok(out);
+                    return Ok(());
                 };
-                // Ranks count from the top when reversed.
-                let (first, last) = if rev {
-                    (count - 1 - last, count - 1 - first)
-                } else {
-                    (first, last)
-                };
-                let mut rank = 0u64;
-                self.walk(key, None, &mut |member, score| {
-                    if rank >= first {
-                        out.push((member, score));
+                // In the visiting order, the members at `first..=last`;
+                // walking that way passes `last + 1` of them, walking the
+                // other way `count - first`.
+                if last < count - first {
+                    let mut rank = 0u64;
+                    let mut step = |member, score| {
+                        let keep = rank >= first && visit(member, score);
+                        rank += 1;
+                        (keep || rank <= first) && rank <= last
+                    };
+                    if rev {
+                        self.walk_rev(key, None, &mut step)
+                    } else {
+                        self.walk(key, &[], &mut step)
                     }
-                    rank += 1;
-                    rank <= last
-                })?;
+                } else {
+                    let (skip, take) = (count - 1 - last, last - first + 1);
+                    let mut taken = Vec::new();
+                    let mut rank = 0u64;
+                    let mut step = |member, score| {
+                        if rank >= skip {
+                            taken.push((member, score));
+                        }
+                        rank += 1;
+                        rank < skip + take
+                    };
+                    if rev {
+                        self.walk(key, &[], &mut step)?;
+                    } else {
+                        self.walk_rev(key, None, &mut step)?;
+                    }
+                    for (member, score) in taken.into_iter().rev() {
+                        if !visit(member, score) {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+            }
+            ZRangeSpec::Score { min, max } if rev => {
+                let top = match max {
+                    ScoreBound::Inclusive(m) | ScoreBound::Exclusive(m) => *m,
+                };
+                let below = (!top.is_nan()).then(|| score_after(top)).flatten();
+                self.walk_rev(key, below.as_ref().map(|b| &b[..]), &mut |member, score| {
+                    if !above_min(score, *min) {
+                        return false;
+                    }
+                    !below_max(score, *max) || visit(member, score)
+                })
             }
             ZRangeSpec::Score { min, max } => {
                 let from = match min {
                     ScoreBound::Inclusive(m) | ScoreBound::Exclusive(m) => *m,
                 };
-                let from = (!from.is_nan() && from > f64::NEG_INFINITY).then_some(from);
-                self.walk(key, from, &mut |member, score| {
+                let start = if from.is_nan() || from == f64::NEG_INFINITY {
+                    Vec::new()
+                } else {
+                    score_bytes(from).to_vec()
+                };
+                self.walk(key, &start, &mut |member, score| {
                     if !below_max(score, *max) {
                         return false;
                     }
-                    if above_min(score, *min) {
-                        out.push((member, score));
+                    !above_min(score, *min) || visit(member, score)
+                })
+            }
+            // Nothing sorts above `+` or below `-`.
+            ZRangeSpec::Lex {
+                min: LexBound::Max, ..
+            }
+            | ZRangeSpec::Lex {
+                max: LexBound::Min, ..
+            } => Ok(()),
+            // Lex ranges assume every score is equal, as Redis does: seek
+            // to the bound within the end member's score.
+            ZRangeSpec::Lex { min, max } if rev => {
+                let below = match (max, self.end_score(key, true)?) {
+                    (LexBound::Inclusive(m), Some(score)) => {
+                        Some([&score_bytes(score)[..], m, &[0]].concat())
                     }
-                    true
-                })?;
+                    (LexBound::Exclusive(m), Some(score)) => {
+                        Some([&score_bytes(score)[..], m].concat())
+                    }
+                    _ => None,
+                };
+                self.walk_rev(key, below.as_deref(), &mut |member, score| {
+                    if !lex_above_min(&member, min) {
+                        return false;
+                    }
+                    !lex_below_max(&member, max) || visit(member, score)
+                })
             }
             ZRangeSpec::Lex { min, max } => {
-                self.walk(key, None, &mut |member, score| {
+                let start = match (min, self.end_score(key, false)?) {
+                    (LexBound::Inclusive(m) | LexBound::Exclusive(m), Some(score)) => {
+                        [&score_bytes(score)[..], m].concat()
+                    }
+                    _ => Vec::new(),
+                };
+                self.walk(key, &start, &mut |member, score| {
                     if !lex_below_max(&member, max) {
                         return false;
                     }
-                    if lex_above_min(&member, min) {
-                        out.push((member, score));
-                    }
-                    true
-                })?;
+                    !lex_above_min(&member, min) || visit(member, score)
+                })
             }
         }
+    }
+
+    /// The members `spec` selects, in ascending (score, member) order.
+    fn select(&self, key: &[u8], count: u64, spec: &ZRangeSpec) -> Result<Vec<Scored>, StoreError> {
+        let mut out = Vec::new();
+        self.each_selected(key, count, spec, false, &mut |member, score| {
+            out.push((member, score));
+            true
+        })?;
         Ok(out)
     }
 
@@ -234,8 +364,12 @@ impl<S: Store> View<'_, S> {
             Found::WrongType => Output::err(errors::WRONGTYPE),
             Found::ZSet(record) => {
                 let count = keys::decode_count(&record.payload)?;
-                let selected = self.select(key, count, spec, false)?;
-                int_output(u64::try_from(selected.len()).unwrap_or(u64::MAX))
+                let mut selected = 0u64;
+                self.each_selected(key, count, spec, false, &mut |_, _| {
+                    selected += 1;
+                    true
+                })?;
+                int_output(selected)
             }
         })
     }
@@ -254,40 +388,54 @@ impl<S: Store> View<'_, S> {
             Found::ZSet(record) => record,
         };
         let count = keys::decode_count(&record.payload)?;
-        let mut selected = self.select(key, count, spec, rev)?;
-        if rev {
-            selected.reverse();
-        }
-        if let Some((offset, limit_count)) = limit {
-            if offset < 0 {
-                return Ok(Output::Array(Vec::new()));
-            }
-            let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-            let take = usize::try_from(limit_count).unwrap_or(usize::MAX);
-            selected = selected.into_iter().skip(offset).take(take).collect();
+        // LIMIT offset count: a negative offset selects nothing, a
+        // negative count everything after the offset.
+        let (skip, take) = match limit {
+            Some((offset, _)) if offset < 0 => return Ok(Output::Array(Vec::new())),
+            Some((offset, limit_count)) => (
+                u64::try_from(offset).unwrap_or(u64::MAX),
+                u64::try_from(limit_count).unwrap_or(u64::MAX),
+            ),
+            None => (0, u64::MAX),
+        };
+        let mut selected = Vec::new();
+        if take > 0 {
+            let mut passed = 0u64;
+            self.each_selected(key, count, spec, rev, &mut |member, score| {
+                passed += 1;
+                if passed > skip {
+                    selected.push((member, score));
+                }
+                (selected.len() as u64) < take
+            })?;
         }
         Ok(scored_output(selected, withscores))
     }
 
     pub(super) fn zrank(&self, key: &[u8], member: &[u8], rev: bool) -> Result<Output, StoreError> {
-        let record = match self.find_zset(key)? {
+        match self.find_zset(key)? {
             Found::Absent => return Ok(Output::Nil),
             Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
-            Found::ZSet(record) => record,
-        };
+            Found::ZSet(_) => {}
+        }
         let Some(score) = self.score_of(key, member)? else {
             return Ok(Output::Nil);
         };
+        // The members ranked before it, counted from its end of the set.
         let mut rank = 0u64;
-        self.walk(key, None, &mut |m, s| {
+        let mut step = |m: Vec<u8>, s| {
             if s == score && m == member {
                 return false;
             }
             rank += 1;
             true
-        })?;
-        let count = keys::decode_count(&record.payload)?;
-        Ok(int_output(if rev { count - 1 - rank } else { rank }))
+        };
+        if rev {
+            self.walk_rev(key, None, &mut step)?;
+        } else {
+            self.walk(key, &[], &mut step)?;
+        }
+        Ok(int_output(rank))
     }
 
     pub(super) fn zscan(
@@ -506,7 +654,7 @@ impl<S: Store> Shard<'_, S> {
             Err(output) => return Ok(output),
         };
         let count = keys::decode_count(&existing.payload)?;
-        let doomed = self.view().select(key, count, spec, false)?;
+        let doomed = self.view().select(key, count, spec)?;
         for (member, score) in &doomed {
             self.delete_member(key, member, *score)?;
         }
@@ -532,24 +680,18 @@ impl<S: Store> Shard<'_, S> {
         };
         let total = keys::decode_count(&existing.payload)?;
         let wanted = count.unwrap_or(1).min(total);
-        let spec = if max {
-            ZRangeSpec::Rank {
-                start: -i64::try_from(wanted).unwrap_or(i64::MAX),
-                stop: -1,
-            }
-        } else {
-            ZRangeSpec::Rank {
-                start: 0,
-                stop: i64::try_from(wanted).unwrap_or(i64::MAX) - 1,
-            }
+        // The lowest (highest for ZPOPMAX) first, as they are popped.
+        let spec = ZRangeSpec::Rank {
+            start: 0,
+            stop: i64::try_from(wanted).unwrap_or(i64::MAX) - 1,
         };
-        let mut popped = if wanted == 0 {
-            Vec::new()
-        } else {
-            self.view().select(key, total, &spec, false)?
-        };
-        if max {
-            popped.reverse();
+        let mut popped = Vec::new();
+        if wanted > 0 {
+            self.view()
+                .each_selected(key, total, &spec, max, &mut |member, score| {
+                    popped.push((member, score));
+                    true
+                })?;
         }
         for (member, score) in &popped {
             self.delete_member(key, member, *score)?;
