@@ -43,6 +43,13 @@
 //! | list | 0x01, position u64 BE    | item         |
 //! | zset | 0x01, member             | score, f64 bits LE |
 //! | zset | 0x02, sortable score, member | empty (the order index) |
+//! | zset | 0x03, boundary (an index suffix) | members in the rank bucket, u64 LE |
+//!
+//! A sorted set's order index is cut into rank buckets: a bucket holds the
+//! index entries from its boundary (sortable score, member) up to the next
+//! bucket's, and its record counts them, so a rank is a sum of bucket
+//! counts plus a walk inside one bucket (`core/src/apply/zset.rs`). The
+//! first bucket's boundary is empty; an empty bucket is deleted.
 //!
 //! A list's record payload is `[count u64 LE][head u64 LE]`: its items sit
 //! at positions `head .. head + count`, contiguous. Pushing on the left
@@ -99,6 +106,7 @@ pub const SUB_MEMBER: u8 = 0x01;
 pub const SUB_ITEM: u8 = 0x01;
 pub const SUB_ZMEMBER: u8 = 0x01;
 pub const SUB_ZSCORE: u8 = 0x02;
+pub const SUB_ZBUCKET: u8 = 0x03;
 
 /// Where a new list's first item goes.
 pub const LIST_HEAD_START: u64 = 1 << 63;

@@ -22,6 +22,9 @@ pub(super) fn check_invariants(store: &MemStore) {
     // (db, key) of every collection record -> its stored element count.
     let mut collections = std::collections::BTreeMap::new();
     let mut elements = std::collections::BTreeMap::<(u8, Vec<u8>), u64>::new();
+    // Sorted sets' rank buckets (boundary, count) and index entries, in order.
+    let mut buckets = PerKey::<(Vec<u8>, u64)>::new();
+    let mut zset_entries = PerKey::<Vec<u8>>::new();
     for (encoded, value) in &store.map {
         match encoded[0] {
             keys::TAG_DATA => {
@@ -44,6 +47,21 @@ pub(super) fn check_invariants(store: &MemStore) {
                 let db = encoded[1];
                 let len = u32::from_be_bytes(encoded[2..6].try_into().expect("4 bytes"));
                 let key = encoded[6..6 + len as usize].to_vec();
+                let (sub, element) = (encoded[6 + len as usize], &encoded[7 + len as usize..]);
+                if sub == keys::SUB_ZBUCKET {
+                    let count = keys::decode_count(value).expect("bucket count decodes");
+                    buckets
+                        .entry((db, key))
+                        .or_default()
+                        .push((element.to_vec(), count));
+                    continue;
+                }
+                if sub == keys::SUB_ZSCORE {
+                    zset_entries
+                        .entry((db, key.clone()))
+                        .or_default()
+                        .push(element.to_vec());
+                }
                 *elements.entry((db, key)).or_default() += 1;
             }
             keys::TAG_EXPIRY => assert!(value.is_empty(), "index entries carry no value"),
@@ -74,6 +92,7 @@ pub(super) fn check_invariants(store: &MemStore) {
         .cloned()
         .collect();
     assert_eq!(index, expected_index, "expiry index");
+    check_rank_buckets(&buckets, &zset_entries);
     assert_eq!(
         elements, collections,
         "every collection's elements, and no element without its collection"
@@ -88,6 +107,39 @@ pub(super) fn check_invariants(store: &MemStore) {
         pop_results
     );
     assert!(pop_results <= keys::POP_RESULTS_MAX);
+}
+
+/// Per (db, key): what a check collected for that key, in key order.
+type PerKey<T> = std::collections::BTreeMap<(u8, Vec<u8>), Vec<T>>;
+
+/// Every sorted set's index is cut into rank buckets that count exactly
+/// the entries from their boundary to the next one's, none empty or over
+/// `BUCKET_MAX`, with no entry before the first; no buckets elsewhere.
+fn check_rank_buckets(buckets: &PerKey<(Vec<u8>, u64)>, entries: &PerKey<Vec<u8>>) {
+    assert_eq!(
+        buckets.keys().collect::<Vec<_>>(),
+        entries.keys().collect::<Vec<_>>(),
+        "rank buckets exactly where sorted sets are"
+    );
+    for (zset, buckets) in buckets {
+        let entries = &entries[zset];
+        assert!(
+            entries[0] >= buckets[0].0,
+            "{zset:?}: an entry before the first bucket"
+        );
+        for (i, (boundary, count)) in buckets.iter().enumerate() {
+            let next = buckets.get(i + 1).map(|(b, _)| b);
+            let held = entries
+                .iter()
+                .filter(|e| *e >= boundary && next.is_none_or(|next| *e < next))
+                .count() as u64;
+            assert_eq!(held, *count, "{zset:?}: bucket {i} of {}", buckets.len());
+            assert!(
+                (1..=zset::BUCKET_MAX).contains(count),
+                "{zset:?}: bucket {i} holds {count}"
+            );
+        }
+    }
 }
 
 const START_MS: u64 = 1_000_000;

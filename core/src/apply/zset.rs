@@ -2,8 +2,12 @@
 //! elements per member: `keys::SUB_ZMEMBER` + member → score (f64 bits,
 //! little-endian), and `keys::SUB_ZSCORE` + sortable score + member → empty,
 //! the index that orders members by (score, member) as Redis's skiplist
-//! does. Replies and errors follow Redis 7. An empty sorted set is deleted.
-//! Scores are never NaN; -0 is stored as 0.
+//! does. The index is cut into rank buckets (`keys::SUB_ZBUCKET` +
+//! boundary → count of the index entries from the boundary to the next
+//! bucket's), so a rank costs the bucket records on one side plus at most
+//! one bucket's entries, instead of every member before it. Replies and
+//! errors follow Redis 7. An empty sorted set is deleted. Scores are never
+//! NaN; -0 is stored as 0.
 
 use super::hash::{scan_elements, scan_reply};
 use super::{int_output, Shard, View};
@@ -11,6 +15,12 @@ use crate::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec
 use crate::keys::{self, Kind, Record};
 use crate::output::{errors, Output};
 use crate::store::{Store, StoreError};
+
+/// Index entries per rank bucket, at most: a bucket that grows past it
+/// splits in two. Tiny in unit tests, so that they split and merge.
+pub const BUCKET_MAX: u64 = if cfg!(test) { 4 } else { 1024 };
+/// A bucket that shrinks below this merges into a neighbour with room.
+pub const BUCKET_MIN: u64 = if cfg!(test) { 2 } else { 256 };
 
 /// The sortable 8 bytes of a score: byte order equals numeric order.
 pub fn score_bytes(score: f64) -> [u8; 8] {
@@ -164,6 +174,114 @@ impl<S: Store> View<'_, S> {
         failure.map_or(Ok(()), Err)
     }
 
+    /// Counts the index entries from `start` (an index suffix) up to, not
+    /// including, `end` (None: to the last).
+    fn entries_between(
+        &self,
+        key: &[u8],
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZSCORE, &[]);
+        let from = [&prefix[..], start].concat();
+        let mut count = 0u64;
+        self.store.scan_from(&prefix, &from, &mut |encoded, _| {
+            let before_end = end.is_none_or(|end| &encoded[prefix.len()..] < end);
+            count += u64::from(before_end);
+            before_end
+        })?;
+        Ok(count)
+    }
+
+    /// The rank bucket holding index suffix `entry`: the last bucket whose
+    /// boundary is at or before it, as (boundary, count). None when there
+    /// is none.
+    fn bucket_of(&self, key: &[u8], entry: &[u8]) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZBUCKET, &[]);
+        let below = [&prefix[..], entry, &[0]].concat();
+        self.bucket_next(&prefix, Some(&below), true)
+    }
+
+    /// The first bucket record after `from` (an encoded bucket key; None:
+    /// from the start), or with `rev` the last one before it.
+    fn bucket_next(
+        &self,
+        prefix: &[u8],
+        from: Option<&[u8]>,
+        rev: bool,
+    ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        let mut found = None;
+        let mut first = |encoded: &[u8], value: &[u8]| {
+            found = Some((encoded[prefix.len()..].to_vec(), keys::decode_count(value)));
+            false
+        };
+        if rev {
+            self.store.scan_rev(prefix, from, &mut first)?;
+        } else {
+            let start = from.map_or_else(|| prefix.to_vec(), |key| [key, &[0]].concat());
+            self.store.scan_from(prefix, &start, &mut first)?;
+        }
+        found
+            .map(|(boundary, count)| Ok((boundary, count?)))
+            .transpose()
+    }
+
+    /// Visits the rank buckets in order (descending when `rev`) as
+    /// (boundary, count) until `visit` returns false.
+    fn each_bucket(
+        &self,
+        key: &[u8],
+        rev: bool,
+        visit: &mut dyn FnMut(&[u8], u64) -> bool,
+    ) -> Result<(), StoreError> {
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZBUCKET, &[]);
+        let mut failure = None;
+        let mut step = |encoded: &[u8], value: &[u8]| match keys::decode_count(value) {
+            Ok(count) => visit(&encoded[prefix.len()..], count),
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        };
+        if rev {
+            self.store.scan_rev(&prefix, None, &mut step)?;
+        } else {
+            self.store.scan(&prefix, &mut step)?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The bucket holding ascending rank `rank` of a set of `count`, as
+    /// (boundary, rank of its first entry); bucket counts are summed from
+    /// the nearer end.
+    fn seek_rank(&self, key: &[u8], rank: u64, count: u64) -> Result<(Vec<u8>, u64), StoreError> {
+        let mut found = None;
+        let mut passed = 0u64;
+        let from_top = rank >= count / 2;
+        self.each_bucket(key, from_top, &mut |boundary, members| {
+            passed += members;
+            let start = if from_top {
+                count.checked_sub(passed)
+            } else {
+                Some(passed - members)
+            };
+            let holds = match start {
+                Some(start) => start <= rank && rank < start + members,
+                None => true,
+            };
+            if holds {
+                found = Some((boundary.to_vec(), start));
+            }
+            !holds
+        })?;
+        match found {
+            Some((boundary, Some(start))) => Ok((boundary, start)),
+            _ => Err(StoreError(format!(
+                "sorted set rank buckets do not hold rank {rank} of {count}"
+            ))),
+        }
+    }
+
     /// The score of the lowest member (of the highest when `top`).
     fn end_score(&self, key: &[u8], top: bool) -> Result<Option<f64>, StoreError> {
         let mut found = None;
@@ -207,22 +325,22 @@ impl<S: Store> View<'_, S> {
                 let Some((first, last)) = super::index_range(count, *start, *stop) else {
                     return Ok(());
                 };
-                // In the visiting order, the members at `first..=last`;
-                // walking that way passes `last + 1` of them, walking the
-                // other way `count - first`.
-                if last < count - first {
+                // Near the end it starts from, walk from that end.
+                if last < BUCKET_MAX {
                     let mut rank = 0u64;
                     let mut step = |member, score| {
                         let keep = rank >= first && visit(member, score);
                         rank += 1;
                         (keep || rank <= first) && rank <= last
                     };
-                    if rev {
+                    return if rev {
                         self.walk_rev(key, None, &mut step)
                     } else {
                         self.walk(key, &[], &mut step)
-                    }
-                } else {
+                    };
+                }
+                // Near the other end, walk from there and turn them round.
+                if count - first <= BUCKET_MAX {
                     let (skip, take) = (count - 1 - last, last - first + 1);
                     let mut taken = Vec::new();
                     let mut rank = 0u64;
@@ -243,8 +361,34 @@ impl<S: Store> View<'_, S> {
                             break;
                         }
                     }
-                    Ok(())
+                    return Ok(());
                 }
+                // Ranks count from the top when reversed; walk the
+                // ascending ranks from the bucket that holds the first.
+                let (low, high) = if rev {
+                    (count - 1 - last, count - 1 - first)
+                } else {
+                    (first, last)
+                };
+                let (boundary, mut rank) = self.seek_rank(key, low, count)?;
+                let mut taken = Vec::new();
+                self.walk(key, &boundary, &mut |member, score| {
+                    if rank >= low {
+                        if rev {
+                            taken.push((member, score));
+                        } else if !visit(member, score) {
+                            return false;
+                        }
+                    }
+                    rank += 1;
+                    rank <= high
+                })?;
+                for (member, score) in taken.into_iter().rev() {
+                    if !visit(member, score) {
+                        break;
+                    }
+                }
+                Ok(())
             }
             ZRangeSpec::Score { min, max } if rev => {
                 let top = match max {
@@ -421,21 +565,32 @@ impl<S: Store> View<'_, S> {
         let Some(score) = self.score_of(key, member)? else {
             return Ok(Output::Nil);
         };
-        // The members ranked before it, counted from its end of the set.
-        let mut rank = 0u64;
-        let mut step = |m: Vec<u8>, s| {
-            if s == score && m == member {
-                return false;
-            }
-            rank += 1;
-            true
-        };
-        if rev {
-            self.walk_rev(key, None, &mut step)?;
+        // The buckets on its side of its own bucket, summed, plus the
+        // entries between it and that end of its bucket.
+        let entry = [&score_bytes(score)[..], member].concat();
+        let (boundary, _) = self
+            .bucket_of(key, &entry)?
+            .ok_or_else(|| StoreError("a sorted set member outside every rank bucket".into()))?;
+        let within = if rev {
+            let prefix = keys::element_key(self.db, key, keys::SUB_ZBUCKET, &[]);
+            let this = [&prefix[..], &boundary].concat();
+            let next = self.bucket_next(&prefix, Some(&this), false)?;
+            let after = [&entry[..], &[0]].concat();
+            self.entries_between(key, &after, next.as_ref().map(|(b, _)| &b[..]))?
         } else {
-            self.walk(key, &[], &mut step)?;
-        }
-        Ok(int_output(rank))
+            self.entries_between(key, &boundary, Some(&entry))?
+        };
+        let mut beyond = 0u64;
+        self.each_bucket(key, rev, &mut |other, count| {
+            let passed = if rev {
+                other > &boundary[..]
+            } else {
+                other < &boundary[..]
+            };
+            beyond += if passed { count } else { 0 };
+            passed
+        })?;
+        Ok(int_output(beyond + within))
     }
 
     pub(super) fn zscan(
@@ -509,12 +664,6 @@ impl<S: Store> Shard<'_, S> {
         })
     }
 
-    fn index_key(&self, key: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
-        let mut element = score_bytes(score).to_vec();
-        element.extend_from_slice(member);
-        keys::element_key(self.db, key, keys::SUB_ZSCORE, &element)
-    }
-
     /// Sets `member`'s score, replacing its index entry if it had one.
     fn put_score(
         &mut self,
@@ -525,20 +674,89 @@ impl<S: Store> Shard<'_, S> {
     ) -> Result<(), StoreError> {
         let score = if score == 0.0 { 0.0 } else { score };
         if let Some(old) = old {
-            let stale = self.index_key(key, old, member);
-            self.store.delete(&stale)?;
+            self.index_remove(key, &[&score_bytes(old)[..], member].concat())?;
         }
-        let index = self.index_key(key, score, member);
-        self.store.put(&index, &[])?;
+        self.index_insert(key, &[&score_bytes(score)[..], member].concat())?;
         let element = keys::element_key(self.db, key, keys::SUB_ZMEMBER, member);
         self.store.put(&element, &score.to_bits().to_le_bytes())
     }
 
     fn delete_member(&mut self, key: &[u8], member: &[u8], score: f64) -> Result<(), StoreError> {
-        let index = self.index_key(key, score, member);
-        self.store.delete(&index)?;
+        self.index_remove(key, &[&score_bytes(score)[..], member].concat())?;
         let element = keys::element_key(self.db, key, keys::SUB_ZMEMBER, member);
         self.store.delete(&element)
+    }
+
+    fn put_bucket(&mut self, key: &[u8], boundary: &[u8], count: u64) -> Result<(), StoreError> {
+        let bucket = keys::element_key(self.db, key, keys::SUB_ZBUCKET, boundary);
+        if count == 0 {
+            self.store.delete(&bucket)
+        } else {
+            self.store.put(&bucket, &count.to_le_bytes())
+        }
+    }
+
+    /// Adds index entry `entry` (sortable score, member) and counts it in
+    /// its bucket, splitting the bucket in two when it grows past
+    /// `BUCKET_MAX`.
+    fn index_insert(&mut self, key: &[u8], entry: &[u8]) -> Result<(), StoreError> {
+        let index = keys::element_key(self.db, key, keys::SUB_ZSCORE, entry);
+        self.store.put(&index, &[])?;
+        // Before every bucket (or in none): the first bucket starts at the
+        // beginning.
+        let (boundary, count) = self.view().bucket_of(key, entry)?.unwrap_or_default();
+        let count = count + 1;
+        if count <= BUCKET_MAX {
+            return self.put_bucket(key, &boundary, count);
+        }
+        let keep = count / 2;
+        let mut passed = 0u64;
+        let mut split = None;
+        self.view().walk(key, &boundary, &mut |member, score| {
+            passed += 1;
+            if passed > keep {
+                split = Some([&score_bytes(score)[..], &member].concat());
+            }
+            passed <= keep
+        })?;
+        let split = split
+            .ok_or_else(|| StoreError("a rank bucket counts more members than it holds".into()))?;
+        self.put_bucket(key, &boundary, keep)?;
+        self.put_bucket(key, &split, count - keep)
+    }
+
+    /// Removes index entry `entry` and uncounts it from its bucket; a
+    /// bucket left below `BUCKET_MIN` merges into its predecessor, or takes
+    /// in its successor, when the two fit in one.
+    fn index_remove(&mut self, key: &[u8], entry: &[u8]) -> Result<(), StoreError> {
+        let index = keys::element_key(self.db, key, keys::SUB_ZSCORE, entry);
+        self.store.delete(&index)?;
+        let (boundary, count) = self
+            .view()
+            .bucket_of(key, entry)?
+            .ok_or_else(|| StoreError("a sorted set member outside every rank bucket".into()))?;
+        let count = count
+            .checked_sub(1)
+            .ok_or_else(|| StoreError("an empty rank bucket".into()))?;
+        if count == 0 || count >= BUCKET_MIN {
+            return self.put_bucket(key, &boundary, count);
+        }
+        let prefix = keys::element_key(self.db, key, keys::SUB_ZBUCKET, &[]);
+        let this = [&prefix[..], &boundary].concat();
+        let view = self.view();
+        let before = view.bucket_next(&prefix, Some(&this), true)?;
+        let after = view.bucket_next(&prefix, Some(&this), false)?;
+        match (before, after) {
+            (Some((before, others)), _) if others + count <= BUCKET_MAX => {
+                self.put_bucket(key, &boundary, 0)?;
+                self.put_bucket(key, &before, others + count)
+            }
+            (_, Some((after, others))) if count + others <= BUCKET_MAX => {
+                self.put_bucket(key, &after, 0)?;
+                self.put_bucket(key, &boundary, count + others)
+            }
+            _ => self.put_bucket(key, &boundary, count),
+        }
     }
 
     /// ZADD, as Redis's `zsetAdd`: NX/XX/GT/LT decide per member, CH counts

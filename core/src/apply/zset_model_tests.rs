@@ -45,6 +45,7 @@ impl Zset {
         };
         let mut outputs = apply(&ctx, &Request::one(1_000, 0, cmd), &mut self.store)
             .expect("MemStore never fails");
+        super::tests::check_invariants(&self.store);
         normal(outputs.remove(0))
     }
 
@@ -153,7 +154,7 @@ fn model_limit(mut selected: Model, rev: bool, limit: Option<(i64, i64)>) -> Mod
 }
 
 fn member() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(select(vec![b'a', b'b', b'c', b'd']), 1..3)
+    proptest::collection::vec(select(vec![b'a', b'b', b'c', b'd']), 1..4)
 }
 
 fn score() -> impl Strategy<Value = f64> {
@@ -161,10 +162,11 @@ fn score() -> impl Strategy<Value = f64> {
 }
 
 /// A sorted set: distinct members; sometimes every score 0, as lex ranges
-/// need.
+/// need. Big enough for several rank buckets (four members at most each
+/// in unit tests).
 fn members() -> impl Strategy<Value = Vec<(f64, Vec<u8>)>> {
     (
-        proptest::collection::btree_map(member(), score(), 0..14),
+        proptest::collection::btree_map(member(), score(), 0..24),
         any::<bool>(),
     )
         .prop_map(|(map, flat)| {
@@ -320,5 +322,57 @@ proptest! {
             Output::Int((before - model.len()) as i64)
         );
         prop_assert_eq!(zset.everything(), scored(&model));
+    }
+
+    #[test]
+    fn ranks_hold_through_adds_score_changes_and_removals(
+        steps in proptest::collection::vec((member(), proptest::option::of(score())), 1..80),
+    ) {
+        // Goal: rank buckets split and merge as members come, move and go
+        // (the invariant check after every write verifies their counts),
+        // and every rank and rank range stays the model's.
+        let (mut zset, mut model) = Zset::new(&[]);
+        for (member, score) in steps {
+            model.retain(|(_, m)| *m != member);
+            match score {
+                Some(score) => {
+                    zset.write(Command::ZAdd {
+                        key: KEY.to_vec(),
+                        flags: ZAddFlags::default(),
+                        pairs: vec![(score, member.clone())],
+                    });
+                    model.push((score, member));
+                    model.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+                }
+                None => {
+                    zset.write(Command::ZRem { key: KEY.to_vec(), members: vec![member] });
+                }
+            }
+        }
+        prop_assert_eq!(zset.everything(), scored(&model));
+        for (rank, (_, member)) in model.iter().enumerate() {
+            for rev in [false, true] {
+                let expected = if rev { model.len() - 1 - rank } else { rank };
+                prop_assert_eq!(
+                    zset.read(&Command::ZRank { key: KEY.to_vec(), member: member.clone(), rev }),
+                    Output::Int(expected as i64)
+                );
+            }
+        }
+        let len = model.len() as i64;
+        for start in -len..len {
+            for rev in [false, true] {
+                prop_assert_eq!(
+                    zset.read(&Command::ZRange {
+                        key: KEY.to_vec(),
+                        spec: ZRangeSpec::Rank { start, stop: start + 2 },
+                        rev,
+                        limit: None,
+                        withscores: true,
+                    }),
+                    scored(&model_ranks(&model, start, start + 2, rev))
+                );
+            }
+        }
     }
 }
