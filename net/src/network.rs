@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -30,6 +31,12 @@ const APPENDS_IN_FLIGHT: usize = 8;
 pub struct NetworkFactory {
     pub transport: Arc<dyn Transport>,
     pub shard: ShardId,
+    /// This node's id, which tells its snapshot transfers apart.
+    pub node_id: u64,
+    /// Snapshot bytes per piece sent.
+    pub snapshot_chunk_bytes: usize,
+    /// Snapshot transfers this shard has started, for their ids.
+    pub transfers: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -38,6 +45,9 @@ pub struct PeerNetwork {
     shard: ShardId,
     target: u64,
     addr: String,
+    node_id: u64,
+    snapshot_chunk_bytes: usize,
+    transfers: Arc<AtomicU64>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -49,6 +59,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             shard: self.shard,
             target,
             addr: node.addr.clone(),
+            node_id: self.node_id,
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes,
+            transfers: self.transfers.clone(),
         }
     }
 }
@@ -189,8 +202,11 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         self.vote_call(request, option).await
     }
 
-    /// Sends the whole snapshot in one call, unless replication to this
-    /// peer closes first.
+    /// Sends the snapshot in pieces of `snapshot_chunk_bytes`, one call
+    /// each, in order (so no frame limit bounds a snapshot and every piece
+    /// gets the RPC's whole timeout), unless replication to this peer
+    /// closes first. Any failure fails the whole send; openraft sends the
+    /// snapshot again from the start.
     async fn full_snapshot(
         &mut self,
         vote: Vote,
@@ -198,27 +214,43 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = PeerRequest::Snapshot {
-            shard: self.shard,
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
-        };
-        let response = tokio::select! {
-            biased;
-            closed = cancel => return Err(StreamingError::Closed(closed)),
-            response = self.call(request, &option) => response,
-        };
         let to_streaming = |e: RPCError<TypeConfig>| match e {
             RPCError::Timeout(e) => StreamingError::Timeout(e),
             RPCError::Unreachable(e) => StreamingError::Unreachable(e),
             RPCError::Network(e) => StreamingError::Network(e),
             RPCError::RemoteError(e) => StreamingError::Network(NetworkError::new(&e)),
         };
-        match response.map_err(to_streaming)? {
-            PeerResponse::Snapshot(Ok(response)) => Ok(response),
-            PeerResponse::Snapshot(Err(why)) => Err(to_streaming(self.remote_failure(why))),
-            other => Err(to_streaming(self.unexpected(&other))),
+        let data = snapshot.snapshot.into_inner();
+        let transfer =
+            (self.node_id << 32) | (self.transfers.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF);
+        let chunk = self.snapshot_chunk_bytes.max(1);
+        let mut cancel = std::pin::pin!(cancel);
+        let mut offset = 0;
+        loop {
+            let end = data.len().min(offset + chunk);
+            let last = end == data.len();
+            let request = PeerRequest::SnapshotChunk {
+                shard: self.shard,
+                vote,
+                meta: snapshot.meta.clone(),
+                transfer,
+                offset: offset as u64,
+                last,
+                data: data[offset..end].to_vec(),
+            };
+            let response = tokio::select! {
+                biased;
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                response = self.call(request, &option) => response,
+            };
+            match response.map_err(to_streaming)? {
+                PeerResponse::SnapshotChunk(Ok(Some(response))) if last => return Ok(response),
+                PeerResponse::SnapshotChunk(Ok(None)) if !last => offset = end,
+                PeerResponse::SnapshotChunk(Err(why)) => {
+                    return Err(to_streaming(self.remote_failure(why)))
+                }
+                other => return Err(to_streaming(self.unexpected(&other))),
+            }
         }
     }
 }

@@ -18,8 +18,9 @@ use futures_util::StreamExt;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, RaftError};
 use openraft::raft::AppendEntriesRequest;
+use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
-use orbit_core::raft::types::{RaftMetrics, Snapshot};
+use orbit_core::raft::types::{RaftMetrics, Snapshot, SnapshotMeta, Vote};
 use orbit_core::{Command, Op, Output, Request, ShardId, TypeConfig};
 use orbit_storage::engine::{FjallEngine, KvEngine};
 use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
@@ -98,6 +99,8 @@ pub struct NodeConfig {
     pub snapshot_entries: u64,
     /// Entries kept in the log behind a snapshot (for slow followers).
     pub log_entries_kept: u64,
+    /// Snapshot bytes per piece sent to a follower.
+    pub snapshot_chunk_bytes: usize,
     /// How long a client command may take before its outcome is unknown.
     pub request_timeout: Duration,
     pub segment_size_max: u64,
@@ -120,6 +123,7 @@ impl NodeConfig {
             election_timeout_ms_max: 1200,
             snapshot_entries: 50_000,
             log_entries_kept: 5_000,
+            snapshot_chunk_bytes: 4 << 20,
             request_timeout: Duration::from_secs(10),
             segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
             expiry_sweep_interval: Duration::from_millis(1000),
@@ -224,9 +228,85 @@ struct Shard {
     /// Readers answered by the last leadership check that have not read
     /// again since: `confirm_reads` lingers for them.
     readers_returning: AtomicUsize,
+    /// The snapshot arriving in pieces, if one is.
+    incoming_snapshot: std::sync::Mutex<Option<IncomingSnapshot>>,
+}
+
+/// A snapshot arriving in pieces (`PeerRequest::SnapshotChunk`): its
+/// transfer and the bytes so far.
+struct IncomingSnapshot {
+    transfer: u64,
+    bytes: Vec<u8>,
+}
+
+impl IncomingSnapshot {
+    /// Adds a piece to the transfer in `slot`: a first piece (offset 0)
+    /// starts one, replacing any other; a later one must continue the
+    /// current transfer where it ends. Returns the whole snapshot after the
+    /// last piece, and clears `slot`.
+    fn take(
+        slot: &mut Option<IncomingSnapshot>,
+        (transfer, offset, last): (u64, u64, bool),
+        data: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        match slot.as_mut() {
+            _ if offset == 0 => {
+                *slot = Some(IncomingSnapshot {
+                    transfer,
+                    bytes: data,
+                })
+            }
+            Some(current)
+                if current.transfer == transfer && current.bytes.len() as u64 == offset =>
+            {
+                current.bytes.extend_from_slice(&data)
+            }
+            _ => {
+                return Err(format!(
+                    "snapshot piece at offset {offset} of transfer {transfer:#x} does not \
+                     follow the pieces received"
+                ))
+            }
+        }
+        Ok(if last {
+            slot.take().map(|current| current.bytes)
+        } else {
+            None
+        })
+    }
 }
 
 impl Shard {
+    /// Takes one piece of a snapshot (see `IncomingSnapshot::take`); the
+    /// last installs the snapshot.
+    async fn receive_snapshot_chunk(
+        &self,
+        vote: Vote,
+        meta: SnapshotMeta,
+        (transfer, offset, last): (u64, u64, bool),
+        data: Vec<u8>,
+    ) -> Result<Option<SnapshotResponse<TypeConfig>>, String> {
+        let piece = {
+            let mut incoming = self
+                .incoming_snapshot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            IncomingSnapshot::take(&mut incoming, (transfer, offset, last), data)?
+        };
+        let Some(bytes) = piece else {
+            return Ok(None);
+        };
+        let snapshot = Snapshot {
+            meta,
+            snapshot: std::io::Cursor::new(bytes),
+        };
+        self.raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
     /// The lowest index a linearizable read in the current term must see.
     ///
     /// openraft's read index is its commit index, but a leader that restarts
@@ -1323,6 +1403,9 @@ async fn open_shard(
     let network = NetworkFactory {
         transport,
         shard: id,
+        node_id: config.node_id,
+        snapshot_chunk_bytes: config.snapshot_chunk_bytes,
+        transfers: Default::default(),
     };
     let raft = ShardRaft::new(
         config.node_id,
@@ -1345,6 +1428,7 @@ async fn open_shard(
         reads,
         returning: AtomicUsize::new(0),
         readers_returning: AtomicUsize::new(0),
+        incoming_snapshot: std::sync::Mutex::new(None),
     };
     let queues = ShardQueues {
         writes: write_queue,
@@ -1395,24 +1479,19 @@ impl Node {
                 Some(s) => PeerResponse::Vote(s.raft.pre_vote(rpc).await),
                 None => PeerResponse::NoSuchShard(shard),
             },
-            PeerRequest::Snapshot {
+            PeerRequest::SnapshotChunk {
                 shard,
                 vote,
                 meta,
+                transfer,
+                offset,
+                last,
                 data,
             } => match self.shard(shard) {
-                Some(s) => {
-                    let snapshot = Snapshot {
-                        meta,
-                        snapshot: std::io::Cursor::new(data),
-                    };
-                    PeerResponse::Snapshot(
-                        s.raft
-                            .install_full_snapshot(vote, snapshot)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    )
-                }
+                Some(s) => PeerResponse::SnapshotChunk(
+                    s.receive_snapshot_chunk(vote, meta, (transfer, offset, last), data)
+                        .await,
+                ),
                 None => PeerResponse::NoSuchShard(shard),
             },
             PeerRequest::Write { shard, ops } => {
@@ -1458,6 +1537,42 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_pieces_join_only_in_order_and_within_one_transfer() {
+        // Goal: pieces that continue the transfer join up and the last
+        // returns the whole; a gap, a repeat or another transfer's piece is
+        // refused; a new first piece starts over.
+        let mut slot = None;
+        let take = |slot: &mut Option<IncomingSnapshot>, piece, data: &[u8]| {
+            IncomingSnapshot::take(slot, piece, data.to_vec())
+        };
+        assert_eq!(take(&mut slot, (1, 0, false), b"ab"), Ok(None));
+        assert_eq!(take(&mut slot, (1, 2, false), b"cd"), Ok(None));
+        assert!(take(&mut slot, (1, 2, false), b"cd").is_err(), "a repeat");
+        assert!(take(&mut slot, (1, 9, false), b"zz").is_err(), "a gap");
+        assert!(
+            take(&mut slot, (2, 4, false), b"ef").is_err(),
+            "another transfer"
+        );
+        assert_eq!(
+            take(&mut slot, (1, 4, true), b"e"),
+            Ok(Some(b"abcde".to_vec()))
+        );
+        assert!(slot.is_none(), "the last piece clears the slot");
+        assert!(
+            take(&mut slot, (1, 5, true), b"f").is_err(),
+            "after the end"
+        );
+        // A new transfer's first piece replaces one left unfinished.
+        assert_eq!(take(&mut slot, (3, 0, false), b"old"), Ok(None));
+        assert_eq!(take(&mut slot, (4, 0, false), b"n"), Ok(None));
+        assert_eq!(
+            take(&mut slot, (4, 1, true), b"ew"),
+            Ok(Some(b"new".to_vec()))
+        );
+        assert_eq!(take(&mut slot, (5, 0, true), b""), Ok(Some(Vec::new())));
+    }
 
     // Plain tokio here (unit tests never run in the simulator), so a yield
     // hands the thread to the linger and back.

@@ -14,7 +14,7 @@ use orbit_core::raft::types::{SnapshotMeta, Vote};
 use orbit_core::{Op, Output, ShardId, TypeConfig};
 use serde::{Deserialize, Serialize};
 
-/// The largest frame accepted (snapshot chunks and entry batches stay below).
+/// The largest frame accepted (snapshot pieces and entry batches stay below).
 pub const FRAME_LEN_MAX: u32 = 256 * 1024 * 1024;
 pub const FRAME_HEADER_LEN: usize = 8;
 
@@ -42,11 +42,18 @@ pub enum PeerRequest {
         shard: ShardId,
         rpc: VoteRequest<TypeConfig>,
     },
-    /// A whole snapshot in one frame (so at most `FRAME_LEN_MAX` bytes).
-    Snapshot {
+    /// One piece of a snapshot sent in pieces, in order, each answered
+    /// before the next goes: `data` belongs at `offset` of transfer
+    /// `transfer`; the `last` piece completes it and the receiver installs
+    /// the whole snapshot. A piece that does not follow the receiver's
+    /// transfer is refused, and openraft sends the snapshot again.
+    SnapshotChunk {
         shard: ShardId,
         vote: Vote,
         meta: SnapshotMeta,
+        transfer: u64,
+        offset: u64,
+        last: bool,
         data: Vec<u8>,
     },
     /// Client writes forwarded to the leader, which stamps and proposes
@@ -85,8 +92,9 @@ pub enum PeerResponse {
     /// A stream append's result, or why the stream could not take it.
     StreamAppend(Result<StreamAppendResult<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>>),
-    /// The snapshot was installed (the receiver's vote), or why not.
-    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    /// A snapshot piece was taken (None), or the last one was and the
+    /// snapshot installed (the receiver's vote), or why not.
+    SnapshotChunk(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     /// One output per forwarded op.
     Outputs(Result<Vec<Output>, ForwardError>),
     Joined(Result<(), String>),

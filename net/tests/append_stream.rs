@@ -368,6 +368,9 @@ async fn leader_stream(
     let mut factory = NetworkFactory {
         transport,
         shard: SHARD,
+        node_id: 1,
+        snapshot_chunk_bytes: 1 << 20,
+        transfers: Default::default(),
     };
     let node = BasicNode {
         addr: "follower:1".into(),

@@ -59,6 +59,9 @@ pub struct Flags {
     /// Build a snapshot after this many log entries.
     #[arg(long)]
     pub snapshot_entries: Option<u64>,
+    /// Snapshot bytes per piece sent to a follower (default 4 MiB).
+    #[arg(long)]
+    pub snapshot_chunk_bytes: Option<usize>,
     /// Worker threads for the node (default: one per core). Nodes that share
     /// a machine do better with fewer each.
     #[arg(long)]
@@ -83,6 +86,7 @@ pub struct FileConfig {
     pub heartbeat_ms: Option<u64>,
     pub election_timeout_ms: Option<u64>,
     pub snapshot_entries: Option<u64>,
+    pub snapshot_chunk_bytes: Option<usize>,
     pub threads: Option<usize>,
 }
 
@@ -173,6 +177,15 @@ impl ServerConfig {
         if let Some(n) = flags.snapshot_entries.or(file.snapshot_entries) {
             node.snapshot_entries = n.max(1);
             node.log_entries_kept = node.log_entries_kept.min(n);
+        }
+        match flags.snapshot_chunk_bytes.or(file.snapshot_chunk_bytes) {
+            Some(0) => return Err("snapshot chunk bytes must be at least 1".into()),
+            // Below the peer frame limit with room for the piece's header.
+            Some(n) if n > 128 << 20 => {
+                return Err("snapshot chunk bytes must be at most 134217728 (128 MiB)".into())
+            }
+            Some(n) => node.snapshot_chunk_bytes = n,
+            None => {}
         }
         if node.heartbeat_ms == 0 || node.heartbeat_ms * 3 > node.election_timeout_ms_min {
             return Err("the election timeout must be at least three heartbeats".into());

@@ -81,8 +81,12 @@ fn survive_leader_kill(extra: &[&str]) {
 #[test]
 fn a_lagging_node_catches_up_by_snapshot() {
     // Goal: with a short log (snapshot every 20 entries, few kept), a node that
-    // missed hundreds of entries is brought back by installing a snapshot.
-    let mut cluster = Cluster::new(3, &["--snapshot-entries", "20"]);
+    // missed hundreds of entries is brought back by installing a snapshot,
+    // sent in pieces of 512 bytes (many of them: the file checks it).
+    let mut cluster = Cluster::new(
+        3,
+        &["--snapshot-entries", "20", "--snapshot-chunk-bytes", "512"],
+    );
     cluster.start_all();
     let leader = cluster.wait_leader(ELECTION);
     let lagging = if leader == 3 { 2 } else { 3 };
@@ -106,6 +110,11 @@ fn a_lagging_node_catches_up_by_snapshot() {
     assert!(
         snapshot_dir.exists(),
         "the lagging node caught up by installing a snapshot"
+    );
+    let snapshot_len = std::fs::metadata(&snapshot_dir).expect("snapshot").len();
+    assert!(
+        snapshot_len > 8 * 512,
+        "a snapshot of {snapshot_len} bytes took several pieces"
     );
     let mut con = cluster.server(lagging).connection().expect("connect");
     assert_eq!(get(&mut con, "s299").expect("get"), Some("299".to_string()));

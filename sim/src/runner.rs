@@ -285,6 +285,9 @@ fn node_config(params: &Params, id: u64) -> NodeConfig {
     config.election_timeout_ms_max = params.election_timeout_ms * 2;
     config.snapshot_entries = params.snapshot_entries;
     config.log_entries_kept = params.log_entries_kept;
+    // Small pieces, so a snapshot install is several calls that faults can
+    // cut between.
+    config.snapshot_chunk_bytes = 256;
     config.request_timeout = Duration::from_secs(4);
     config.segment_size_max = 64 * 1024;
     config.expiry_sweep_interval = Duration::from_millis(500);
