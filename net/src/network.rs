@@ -27,6 +27,11 @@ use crate::wire::{PeerRequest, PeerResponse};
 /// syncs the previous ones (its flusher then syncs them together).
 const APPENDS_IN_FLIGHT: usize = 8;
 
+/// Times one snapshot piece is sent again after its call failed in
+/// transport (lost, timed out, connection broken) before the whole send
+/// fails. Without them one failed call in a long transfer restarts it.
+const PIECE_RETRIES: u32 = 3;
+
 /// Creates one [`PeerNetwork`] per replication target of one shard.
 pub struct NetworkFactory {
     pub transport: Arc<dyn Transport>,
@@ -205,8 +210,10 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
     /// Sends the snapshot in pieces of `snapshot_chunk_bytes`, one call
     /// each, in order (so no frame limit bounds a snapshot and every piece
     /// gets the RPC's whole timeout), unless replication to this peer
-    /// closes first. Any failure fails the whole send; openraft sends the
-    /// snapshot again from the start.
+    /// closes first. A piece whose call fails in transport is sent again,
+    /// up to `PIECE_RETRIES` times (the receiver takes a repeat of its last
+    /// piece once); any other failure fails the whole send, and openraft
+    /// sends the snapshot again from the start.
     async fn full_snapshot(
         &mut self,
         vote: Vote,
@@ -226,6 +233,7 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         let chunk = self.snapshot_chunk_bytes.max(1);
         let mut cancel = std::pin::pin!(cancel);
         let mut offset = 0;
+        let mut retries = 0;
         loop {
             let end = data.len().min(offset + chunk);
             let last = end == data.len();
@@ -243,9 +251,19 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
                 closed = &mut cancel => return Err(StreamingError::Closed(closed)),
                 response = self.call(request, &option) => response,
             };
-            match response.map_err(to_streaming)? {
+            let response = match response {
+                Err(_) if retries < PIECE_RETRIES => {
+                    retries += 1;
+                    continue;
+                }
+                response => response.map_err(to_streaming)?,
+            };
+            match response {
                 PeerResponse::SnapshotChunk(Ok(Some(response))) if last => return Ok(response),
-                PeerResponse::SnapshotChunk(Ok(None)) if !last => offset = end,
+                PeerResponse::SnapshotChunk(Ok(None)) if !last => {
+                    offset = end;
+                    retries = 0;
+                }
                 PeerResponse::SnapshotChunk(Err(why)) => {
                     return Err(to_streaming(self.remote_failure(why)))
                 }

@@ -242,8 +242,9 @@ struct IncomingSnapshot {
 impl IncomingSnapshot {
     /// Adds a piece to the transfer in `slot`: a first piece (offset 0)
     /// starts one, replacing any other; a later one must continue the
-    /// current transfer where it ends. Returns the whole snapshot after the
-    /// last piece, and clears `slot`.
+    /// current transfer where it ends, or repeat the piece taken last
+    /// (the sender tries a piece again when its answer is lost). Returns
+    /// the whole snapshot after the last piece, and clears `slot`.
     fn take(
         slot: &mut Option<IncomingSnapshot>,
         (transfer, offset, last): (u64, u64, bool),
@@ -261,6 +262,12 @@ impl IncomingSnapshot {
             {
                 current.bytes.extend_from_slice(&data)
             }
+            // The piece taken last, sent again (its answer was lost): taken.
+            Some(current)
+                if current.transfer == transfer
+                    && !last
+                    && current.bytes.len() as u64 == offset + data.len() as u64
+                    && current.bytes[current.bytes.len() - data.len()..] == data[..] => {}
             _ => {
                 return Err(format!(
                     "snapshot piece at offset {offset} of transfer {transfer:#x} does not \
@@ -1541,7 +1548,8 @@ mod tests {
     #[test]
     fn snapshot_pieces_join_only_in_order_and_within_one_transfer() {
         // Goal: pieces that continue the transfer join up and the last
-        // returns the whole; a gap, a repeat or another transfer's piece is
+        // returns the whole; the piece taken last may come again and is
+        // taken once; a gap, an older piece or another transfer's piece is
         // refused; a new first piece starts over.
         let mut slot = None;
         let take = |slot: &mut Option<IncomingSnapshot>, piece, data: &[u8]| {
@@ -1549,7 +1557,20 @@ mod tests {
         };
         assert_eq!(take(&mut slot, (1, 0, false), b"ab"), Ok(None));
         assert_eq!(take(&mut slot, (1, 2, false), b"cd"), Ok(None));
-        assert!(take(&mut slot, (1, 2, false), b"cd").is_err(), "a repeat");
+        assert_eq!(
+            take(&mut slot, (1, 2, false), b"cd"),
+            Ok(None),
+            "the last piece again is taken once"
+        );
+        assert!(
+            take(&mut slot, (1, 2, false), b"xy").is_err(),
+            "a different repeat"
+        );
+        assert!(
+            take(&mut slot, (1, 0, false), b"a").is_ok(),
+            "offset 0 restarts"
+        );
+        assert_eq!(take(&mut slot, (1, 1, false), b"bcd"), Ok(None));
         assert!(take(&mut slot, (1, 9, false), b"zz").is_err(), "a gap");
         assert!(
             take(&mut slot, (2, 4, false), b"ef").is_err(),

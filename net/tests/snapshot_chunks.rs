@@ -1,7 +1,7 @@
 //! Snapshots travel in pieces (`PeerNetwork::full_snapshot` sending
 //! `PeerRequest::SnapshotChunk`s): in order, one answered before the next
-//! goes, together exactly the snapshot's bytes; a refused piece ends the
-//! send. The receiver's side (a node assembling and installing them) is
+//! goes, together exactly the snapshot's bytes; a piece whose call fails
+//! in transport goes again; a refused piece ends the send. The receiver's side (a node assembling and installing them) is
 //! covered end to end by the cluster test that catches a lagging node up
 //! by snapshot with small pieces (`protocols/tests/cluster.rs`).
 
@@ -27,6 +27,9 @@ type Piece = (u64, u64, bool, Vec<u8>);
 struct Receiver {
     pieces: Arc<Mutex<Vec<Piece>>>,
     refuse_at: Option<u64>,
+    /// The piece at this offset arrives but its answer is lost, this many
+    /// times.
+    lose_answers: Option<(u64, Arc<Mutex<u32>>)>,
 }
 
 impl Transport for Receiver {
@@ -39,6 +42,7 @@ impl Transport for Receiver {
     ) -> BoxFuture<'static, Result<PeerResponse, TransportError>> {
         let pieces = self.pieces.clone();
         let refuse_at = self.refuse_at;
+        let lose_answers = self.lose_answers.clone();
         Box::pin(async move {
             let PeerRequest::SnapshotChunk {
                 vote,
@@ -55,6 +59,13 @@ impl Transport for Receiver {
                 .lock()
                 .expect("lock")
                 .push((transfer, offset, last, data));
+            if let Some((at, times)) = lose_answers {
+                let mut times = times.lock().expect("lock");
+                if at == offset && *times > 0 {
+                    *times -= 1;
+                    return Err(TransportError::Timeout(Duration::from_secs(5)));
+                }
+            }
             if refuse_at == Some(offset) {
                 return Ok(PeerResponse::SnapshotChunk(Err("refused".into())));
             }
@@ -71,11 +82,22 @@ async fn send(
     chunk: usize,
     refuse_at: Option<u64>,
 ) -> (Result<(), String>, Vec<Piece>) {
+    send_losing(transfers, data, chunk, refuse_at, None).await
+}
+
+async fn send_losing(
+    transfers: &Arc<AtomicU64>,
+    data: Vec<u8>,
+    chunk: usize,
+    refuse_at: Option<u64>,
+    lose_answers: Option<(u64, u32)>,
+) -> (Result<(), String>, Vec<Piece>) {
     let pieces = Arc::new(Mutex::new(Vec::new()));
     let mut factory = NetworkFactory {
         transport: Arc::new(Receiver {
             pieces: pieces.clone(),
             refuse_at,
+            lose_answers: lose_answers.map(|(at, times)| (at, Arc::new(Mutex::new(times)))),
         }),
         shard: ShardId(0),
         node_id: 7,
@@ -148,4 +170,20 @@ async fn a_refused_piece_ends_the_send() {
     let (result, pieces) = send(&Default::default(), vec![0; 100], 10, Some(30)).await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(pieces.len(), 4, "pieces at 0, 10, 20 and the refused 30");
+}
+
+#[tokio::test]
+async fn a_piece_whose_answer_is_lost_is_sent_again() {
+    // Goal: a piece whose call fails in transport (here: it arrived, the
+    // answer did not) goes again, up to three more times, and the send
+    // goes on; a piece that fails four times fails the send.
+    let data: Vec<u8> = (0..50u8).collect();
+    let (result, pieces) =
+        send_losing(&Default::default(), data.clone(), 10, None, Some((20, 3))).await;
+    assert_eq!(result, Ok(()));
+    let offsets: Vec<u64> = pieces.iter().map(|(_, offset, _, _)| *offset).collect();
+    assert_eq!(offsets, [0, 10, 20, 20, 20, 20, 30, 40]);
+    let (result, pieces) = send_losing(&Default::default(), data, 10, None, Some((20, 4))).await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(pieces.len(), 6, "0, 10, then 20 four times");
 }
