@@ -109,6 +109,11 @@ const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         20,
         "a follower restarted after failed syncs trusted its unsynced log tail; after a power loss its log resumed at 305 after 260 and it never started again",
     ),
+    (
+        1065,
+        20,
+        "a snapshot in 256-byte pieces never reached a follower: one lost answer among them restarted the whole transfer",
+    ),
 ];
 
 #[test]
