@@ -858,7 +858,8 @@ impl Node {
                     .map_err(|e| ExecError::Failed(e.to_string()));
             }
         }
-        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
+        // Set at the first retry: a read answered at once reads no clock.
+        let mut deadline = None;
         loop {
             let leader = match self.read_local(shard_id, &ops).await {
                 Ok(outputs) => return Ok(outputs),
@@ -872,6 +873,9 @@ impl Node {
                     shard: shard_id,
                     ops: ops.clone(),
                 };
+                let deadline = *deadline.get_or_insert_with(|| {
+                    tokio::time::Instant::now() + self.inner.config.request_timeout
+                });
                 match self.forward(leader, node, request, deadline).await {
                     Ok(outputs) => return Ok(outputs),
                     Err(Forwarded::Retry) => {}
@@ -882,6 +886,9 @@ impl Node {
                     Err(Forwarded::Done(e)) => return Err(e),
                 }
             }
+            let deadline = *deadline.get_or_insert_with(|| {
+                tokio::time::Instant::now() + self.inner.config.request_timeout
+            });
             if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
                 return Err(ExecError::NoLeader);
             }
@@ -905,14 +912,16 @@ impl Node {
         let needed = confirmed
             .await
             .unwrap_or_else(|_| Err(Proposed::Failed("the node is shutting down".into())))?;
-        let mut applied = shard.state.subscribe_applied();
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await {
-            Ok(Ok(_)) => {}
-            _ => {
+        // Usually applied already: then no watch and no timer.
+        if shard.state.applied_index() < needed {
+            let mut applied = shard.state.subscribe_applied();
+            let timeout = self.inner.config.request_timeout;
+            let waited =
+                tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await;
+            if !matches!(waited, Ok(Ok(_))) {
                 return Err(Proposed::Failed(
                     "timed out waiting for the state machine".into(),
-                ))
+                ));
             }
         }
         shard
