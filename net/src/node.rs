@@ -858,8 +858,7 @@ impl Node {
                     .map_err(|e| ExecError::Failed(e.to_string()));
             }
         }
-        // Set at the first retry: a read answered at once reads no clock.
-        let mut deadline = None;
+        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = match self.read_local(shard_id, &ops).await {
                 Ok(outputs) => return Ok(outputs),
@@ -873,9 +872,6 @@ impl Node {
                     shard: shard_id,
                     ops: ops.clone(),
                 };
-                let deadline = *deadline.get_or_insert_with(|| {
-                    tokio::time::Instant::now() + self.inner.config.request_timeout
-                });
                 match self.forward(leader, node, request, deadline).await {
                     Ok(outputs) => return Ok(outputs),
                     Err(Forwarded::Retry) => {}
@@ -886,9 +882,6 @@ impl Node {
                     Err(Forwarded::Done(e)) => return Err(e),
                 }
             }
-            let deadline = *deadline.get_or_insert_with(|| {
-                tokio::time::Instant::now() + self.inner.config.request_timeout
-            });
             if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
                 return Err(ExecError::NoLeader);
             }
@@ -912,16 +905,14 @@ impl Node {
         let needed = confirmed
             .await
             .unwrap_or_else(|_| Err(Proposed::Failed("the node is shutting down".into())))?;
-        // Usually applied already: then no watch and no timer.
-        if shard.state.applied_index() < needed {
-            let mut applied = shard.state.subscribe_applied();
-            let timeout = self.inner.config.request_timeout;
-            let waited =
-                tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await;
-            if !matches!(waited, Ok(Ok(_))) {
+        let mut applied = shard.state.subscribe_applied();
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, applied.wait_for(|index| *index >= needed)).await {
+            Ok(Ok(_)) => {}
+            _ => {
                 return Err(Proposed::Failed(
                     "timed out waiting for the state machine".into(),
-                ));
+                ))
             }
         }
         shard

@@ -28,7 +28,7 @@ pub enum Space {
 /// One write of a batch: put when `Some`, delete when `None`.
 pub type BatchOp = (Space, Vec<u8>, Option<Vec<u8>>);
 
-pub trait KvView: Send + Sync {
+pub trait KvView: Send {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Visits keys starting with `prefix` in ascending order until `visit`
     /// returns false.

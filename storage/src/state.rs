@@ -102,9 +102,6 @@ pub struct ShardState {
     /// engine write that carries it, so when it is loaded after a view is
     /// taken it is at least that view's clock.
     clock_ms: AtomicU64,
-    /// The view reads share, and the applied index it was taken at (see
-    /// `shared_view`).
-    read_view: std::sync::Mutex<Option<(u64, Arc<dyn KvView>)>>,
 }
 
 /// A message an applied entry published: (channel, message).
@@ -115,7 +112,7 @@ pub type Published = (Vec<u8>, Vec<u8>);
 const PUBLISHED_BUFFER: usize = 65_536;
 
 /// The data keyspace of a view, as `orbit_core`'s read-only `Store`.
-struct DataView(Arc<dyn KvView>);
+struct DataView(Box<dyn KvView>);
 
 impl ShardState {
     /// Wraps an opened engine.
@@ -126,7 +123,6 @@ impl ShardState {
             published_tx: broadcast::channel(PUBLISHED_BUFFER).0,
             snapshots_built: std::sync::atomic::AtomicU64::new(0),
             clock_ms: AtomicU64::new(0),
-            read_view: std::sync::Mutex::new(None),
         };
         let clock_ms = orbit_core::keys::read_clock(&state.data_view())?;
         state.clock_ms.store(clock_ms, Ordering::SeqCst);
@@ -141,35 +137,7 @@ impl ShardState {
     }
 
     fn data_view(&self) -> DataView {
-        DataView(self.engine.view().into())
-    }
-
-    /// A view for reads, shared by the reads at one applied index, so a
-    /// burst of reads opens one engine snapshot instead of one each. It is
-    /// taken after the applied index is read, so it holds at least that
-    /// much; `apply_entries` drops it when the index moves, so it pins no
-    /// old versions in the engine.
-    fn shared_view(&self) -> DataView {
-        let applied = self.applied_index();
-        let mut cached = self
-            .read_view
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, view)) = &*cached {
-            if *at == applied {
-                return DataView(view.clone());
-            }
-        }
-        let view: Arc<dyn KvView> = self.engine.view().into();
-        *cached = Some((applied, view.clone()));
-        DataView(view)
-    }
-
-    fn drop_shared_view(&self) {
-        *self
-            .read_view
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        DataView(self.engine.view())
     }
 
     pub fn applied(&self) -> Result<Option<LogId>, StoreError> {
@@ -193,11 +161,6 @@ impl ShardState {
         self.applied_tx.subscribe()
     }
 
-    /// The applied index now (0 before anything is applied).
-    pub fn applied_index(&self) -> u64 {
-        *self.applied_tx.borrow()
-    }
-
     /// Executes a read-only command against the current applied state. The
     /// time judging expiry is never below the shard clock.
     pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
@@ -206,8 +169,7 @@ impl ShardState {
         orbit_core::apply::read(now_ms, db, cmd, &view)
     }
 
-    /// Runs read-only `ops` against one consistent view (shared with the
-    /// other reads at this applied index, see `shared_view`) at one time:
+    /// Runs read-only `ops` against one consistent view at one time:
     /// `stamp(clock)` of the shard clock, which must not be below it; the
     /// clock is read after the view is taken, so it is at least the view's.
     pub fn read_ops(
@@ -215,7 +177,7 @@ impl ShardState {
         stamp: impl FnOnce(u64) -> u64,
         ops: &[orbit_core::Op],
     ) -> Result<Vec<Output>, StoreError> {
-        let view = self.shared_view();
+        let view = self.data_view();
         let clock_ms = self.clock_ms();
         let now_ms = stamp(clock_ms).max(clock_ms);
         ops.iter()
@@ -545,7 +507,6 @@ impl StateMachine {
         }
         state.engine.write(batch).map_err(sm_err)?;
         state.applied_tx.send_replace(last_applied.index);
-        state.drop_shared_view();
         // Only once the batch is applied; nobody listening is fine.
         for message in published {
             let _ = state.published_tx.send(message);
@@ -802,7 +763,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         state
             .applied_tx
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
-        state.drop_shared_view();
         tracing::info!(snapshot = %parsed_id, "installed snapshot");
         Ok(())
     }
@@ -965,7 +925,7 @@ mod tests {
                 .collect();
             let dir = tempfile::tempdir().expect("tempdir");
             for engine in engines(dir.path(), &base) {
-                let view = DataView(engine.view().into());
+                let view = DataView(engine.view());
                 prop_assert_eq!(collect_rev(&view, &prefix, below.as_deref(), limit), unmerged.clone());
                 let overlay = Overlay { base: engine.view(), writes: pending.clone() };
                 prop_assert_eq!(collect_rev(&overlay, &prefix, below.as_deref(), limit), expected.clone());

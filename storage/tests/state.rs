@@ -319,40 +319,6 @@ async fn apply_batch_then_reopen() {
 }
 
 #[tokio::test]
-async fn reads_share_a_view_only_while_nothing_is_applied() {
-    // Goal: runs of reads at one applied index may share one engine view,
-    // but a read after the next batch is applied sees that batch (the
-    // view's applied-index tag and its drop at apply each ensure it; the
-    // test fails with both switched off).
-    let dir = tempdir();
-    let (state, mut sm) = open(dir.path());
-    let read = |key: &str| {
-        let ops = [orbit_core::Op {
-            db: 0,
-            cmd: get(key),
-        }];
-        state.read_ops(|clock| clock, &ops).expect("read").remove(0)
-    };
-    sm.apply_entries(vec![normal(1, 0, set("k", "one"))])
-        .await
-        .expect("apply");
-    assert_eq!(read("k"), text("one"));
-    assert_eq!(read("k"), text("one"));
-    sm.apply_entries(vec![normal(2, 0, set("k", "two"))])
-        .await
-        .expect("apply");
-    assert_eq!(
-        read("k"),
-        text("two"),
-        "a view from before the batch is not reused"
-    );
-    sm.apply_entries(vec![normal(3, 0, set("other", "x"))])
-        .await
-        .expect("apply");
-    assert_eq!(read("other"), text("x"));
-}
-
-#[tokio::test]
 async fn read_answers_from_applied_state() {
     // Goal: `ShardState::read` answers every kind of read-only command from what has been applied, and sees later batches once applied.
     let dir = tempdir();
