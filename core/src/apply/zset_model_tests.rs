@@ -376,3 +376,56 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn copies_and_renames_carry_the_rank_buckets() {
+    // Goal: COPY (to this db and another) and RENAME move a sorted set's
+    // rank buckets with its members, so ranks on the new key are right (the
+    // invariant check runs after every write).
+    let pairs: Vec<(f64, Vec<u8>)> = (0..23u8).map(|i| (f64::from(i), vec![b'm', i])).collect();
+    let (mut zset, model) = Zset::new(&pairs);
+    let rank_of = |zset: &Zset, db: u8, key: &[u8], member: &[u8]| {
+        normal(
+            read(
+                1_000,
+                db,
+                &Command::ZRank {
+                    key: key.to_vec(),
+                    member: member.to_vec(),
+                    rev: true,
+                },
+                &zset.store,
+            )
+            .expect("MemStore never fails"),
+        )
+    };
+    for (db, destination) in [(None, &b"copy"[..]), (Some(3), b"elsewhere")] {
+        assert_eq!(
+            zset.write(Command::Copy {
+                source: KEY.to_vec(),
+                destination: destination.to_vec(),
+                db,
+                replace: false,
+            }),
+            Output::Int(1)
+        );
+        let db = db.unwrap_or(0);
+        for (rank, (_, member)) in model.iter().enumerate() {
+            assert_eq!(
+                rank_of(&zset, db, destination, member),
+                Output::Int((model.len() - 1 - rank) as i64)
+            );
+        }
+    }
+    assert_eq!(
+        zset.write(Command::Rename {
+            source: b"copy".to_vec(),
+            target: b"renamed".to_vec(),
+            only_if_absent: false,
+        }),
+        Output::Ok
+    );
+    assert_eq!(rank_of(&zset, 0, b"renamed", &[b'm', 22]), Output::Int(0));
+    assert_eq!(rank_of(&zset, 0, b"renamed", &[b'm', 0]), Output::Int(22));
+    assert_eq!(rank_of(&zset, 0, b"copy", &[b'm', 0]), Output::Nil);
+}
