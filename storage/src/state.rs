@@ -190,12 +190,10 @@ impl ShardState {
         self.clock_ms.load(Ordering::SeqCst)
     }
 
-    /// Moves the clock up to the one `store` holds, ahead of the engine
-    /// write that makes `store`'s state visible.
-    fn advance_clock(&self, store: &impl Store) -> Result<(), StoreError> {
-        let clock_ms = orbit_core::keys::read_clock(store)?;
+    /// Moves the clock up to `clock_ms`, ahead of the engine write that
+    /// makes the state holding it visible.
+    fn advance_clock(&self, clock_ms: u64) {
         self.clock_ms.fetch_max(clock_ms, Ordering::SeqCst);
-        Ok(())
     }
 
     /// The applied index and a hash of every data key and value, taken
@@ -473,7 +471,7 @@ impl StateMachine {
         let Some(last_applied) = last_applied else {
             return Ok(outputs);
         };
-        state.advance_clock(&overlay).map_err(sm_err)?;
+        state.advance_clock(orbit_core::keys::read_clock(&overlay).map_err(sm_err)?);
         let mut batch: Vec<BatchOp> = overlay
             .writes
             .into_iter()
@@ -732,8 +730,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .iter()
             .find(|(key, _)| key[..] == orbit_core::keys::CLOCK_KEY)
         {
-            let clock_ms = orbit_core::keys::clock_of(record).map_err(sm_err)?;
-            state.clock_ms.fetch_max(clock_ms, Ordering::SeqCst);
+            state.advance_clock(orbit_core::keys::clock_of(record).map_err(sm_err)?);
         }
         let mut batch: Vec<BatchOp> = Vec::new();
         state

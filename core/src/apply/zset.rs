@@ -282,6 +282,46 @@ impl<S: Store> View<'_, S> {
         }
     }
 
+    /// Visits `take` members after passing `skip`, walking the index
+    /// ascending from index suffix `from.1`, or descending from the top when
+    /// `from.0`; in walk order, or turned round when `turn`.
+    fn walk_ranks(
+        &self,
+        key: &[u8],
+        from: (bool, &[u8]),
+        skip: u64,
+        take: u64,
+        turn: bool,
+        visit: &mut dyn FnMut(Vec<u8>, f64) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut taken = Vec::new();
+        {
+            let mut passed = 0u64;
+            let mut step = |member, score| {
+                passed += 1;
+                if passed <= skip {
+                    return true;
+                }
+                if turn {
+                    taken.push((member, score));
+                } else if !visit(member, score) {
+                    return false;
+                }
+                passed < skip + take
+            };
+            match from {
+                (true, _) => self.walk_rev(key, None, &mut step)?,
+                (false, start) => self.walk(key, start, &mut step)?,
+            }
+        }
+        for (member, score) in taken.into_iter().rev() {
+            if !visit(member, score) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The score of the lowest member (of the highest when `top`).
     fn end_score(&self, key: &[u8], top: bool) -> Result<Option<f64>, StoreError> {
         let mut found = None;
@@ -325,70 +365,20 @@ impl<S: Store> View<'_, S> {
                 let Some((first, last)) = super::index_range(count, *start, *stop) else {
                     return Ok(());
                 };
+                let take = last - first + 1;
                 // Near the end it starts from, walk from that end.
                 if last < BUCKET_MAX {
-                    let mut rank = 0u64;
-                    let mut step = |member, score| {
-                        let keep = rank >= first && visit(member, score);
-                        rank += 1;
-                        (keep || rank <= first) && rank <= last
-                    };
-                    return if rev {
-                        self.walk_rev(key, None, &mut step)
-                    } else {
-                        self.walk(key, &[], &mut step)
-                    };
+                    return self.walk_ranks(key, (rev, &[]), first, take, false, visit);
                 }
                 // Near the other end, walk from there and turn them round.
                 if count - first <= BUCKET_MAX {
-                    let (skip, take) = (count - 1 - last, last - first + 1);
-                    let mut taken = Vec::new();
-                    let mut rank = 0u64;
-                    let mut step = |member, score| {
-                        if rank >= skip {
-                            taken.push((member, score));
-                        }
-                        rank += 1;
-                        rank < skip + take
-                    };
-                    if rev {
-                        self.walk(key, &[], &mut step)?;
-                    } else {
-                        self.walk_rev(key, None, &mut step)?;
-                    }
-                    for (member, score) in taken.into_iter().rev() {
-                        if !visit(member, score) {
-                            break;
-                        }
-                    }
-                    return Ok(());
+                    return self.walk_ranks(key, (!rev, &[]), count - 1 - last, take, true, visit);
                 }
                 // Ranks count from the top when reversed; walk the
                 // ascending ranks from the bucket that holds the first.
-                let (low, high) = if rev {
-                    (count - 1 - last, count - 1 - first)
-                } else {
-                    (first, last)
-                };
-                let (boundary, mut rank) = self.seek_rank(key, low, count)?;
-                let mut taken = Vec::new();
-                self.walk(key, &boundary, &mut |member, score| {
-                    if rank >= low {
-                        if rev {
-                            taken.push((member, score));
-                        } else if !visit(member, score) {
-                            return false;
-                        }
-                    }
-                    rank += 1;
-                    rank <= high
-                })?;
-                for (member, score) in taken.into_iter().rev() {
-                    if !visit(member, score) {
-                        break;
-                    }
-                }
-                Ok(())
+                let low = if rev { count - 1 - last } else { first };
+                let (boundary, start) = self.seek_rank(key, low, count)?;
+                self.walk_ranks(key, (false, &boundary), low - start, take, rev, visit)
             }
             ZRangeSpec::Score { min, max } if rev => {
                 let top = match max {
