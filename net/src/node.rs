@@ -217,9 +217,6 @@ struct Shard {
     raft: ShardRaft,
     state: Arc<ShardState>,
     log: LogStore,
-    /// (term, last log index when this process first saw itself lead that
-    /// term): a read must wait until that much is applied. See `read_local`.
-    read_floor: std::sync::Mutex<(u64, u64)>,
     writes: mpsc::Sender<Proposal>,
     reads: mpsc::Sender<ReadWaiter>,
     /// Writers answered by the last entries that have not proposed again
@@ -312,35 +309,6 @@ impl Shard {
             .await
             .map(Some)
             .map_err(|e| e.to_string())
-    }
-
-    /// The lowest index a linearizable read in the current term must see.
-    ///
-    /// openraft's read index is its commit index, but a leader that restarts
-    /// keeps leading its old term with a commit index rebuilt from what it
-    /// had applied, below what the cluster already committed (found by the
-    /// simulator, seed 14: a read after a full-cluster crash returned an old
-    /// counter value). Every entry in a leader's log is committed by the time
-    /// it commits in its own term, so waiting for the log's end as of the
-    /// first read of the term is safe, and later reads of the term pay it only
-    /// once.
-    fn read_floor(&self) -> u64 {
-        #[cfg(madsim)]
-        if orbit_core::fault::bug("forget-read-floor") {
-            return 0;
-        }
-        // Two fields, read in place: cloning openraft's metrics (memberships,
-        // log id lists) for every read batch is wasted work.
-        let (term, last_index) = {
-            let metrics = self.raft.metrics();
-            let now = metrics.borrow_watched();
-            (now.current_term, now.last_log_index.unwrap_or(0))
-        };
-        let mut floor = self.read_floor.lock().expect("read floor lock");
-        if floor.0 != term {
-            *floor = (term, last_index);
-        }
-        floor.1
     }
 }
 
@@ -983,7 +951,7 @@ impl Node {
             }
             Ok(Err(e)) => return Err(Proposed::Failed(e.to_string())),
         };
-        Ok(read_index.max(shard.read_floor()))
+        Ok(read_index)
     }
 
     async fn forward(
@@ -1400,8 +1368,14 @@ async fn open_shard(
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
         max_in_snapshot_log_to_keep: config.log_entries_kept,
         install_snapshot_timeout: 2_000,
-        // Standard Raft: a leader that restarts must win an election again
-        // (its applied state may be behind what it had committed).
+        // Standard Raft: a leader that restarts must win an election again.
+        // Reads rely on it: openraft's read index is the greater of the
+        // commit index and the first entry of the leader's term, so a read
+        // waits until that entry, and with it everything committed before
+        // the term, is applied. A leader restored into its old term would
+        // have a commit index rebuilt from what it had applied, below what
+        // the cluster had committed (the simulator found that stale read
+        // on openraft 0.9, seeds 12 and 14).
         enable_leader_restore: Some(false),
         ..Default::default()
     }
@@ -1430,7 +1404,6 @@ async fn open_shard(
         raft,
         state,
         log: log_handle,
-        read_floor: std::sync::Mutex::new((0, 0)),
         writes,
         reads,
         returning: AtomicUsize::new(0),

@@ -125,7 +125,9 @@ fn a_lagging_node_catches_up_by_snapshot() {
 #[test]
 fn whole_cluster_restart_loses_nothing_acknowledged() {
     // Goal: every acknowledged write is still there after all nodes are
-    // killed with SIGKILL at once and restarted.
+    // killed with SIGKILL at once and restarted, and the restarted leader
+    // won a new term (reads rely on it: see `enable_leader_restore` in
+    // net/src/node.rs).
     let mut cluster = Cluster::new(3, &[]);
     cluster.start_all();
     cluster.wait_leader(ELECTION);
@@ -141,11 +143,22 @@ fn whole_cluster_restart_loses_nothing_acknowledged() {
         set(&mut con, &format!("r{i}"), &format!("{i}")).expect("set");
         acknowledged.push(i);
     }
+    let term_of = |server: &common::Server| -> u64 {
+        let info = common::raft_info(server).expect("INFO raft");
+        info["term"].parse().expect("a term")
+    };
+    let leader = cluster.wait_leader(ELECTION);
+    let term_before = term_of(&cluster.servers[(leader - 1) as usize]);
     for id in 1..=3 {
         cluster.server(id).kill();
     }
     cluster.start_all();
-    cluster.wait_leader(ELECTION);
+    let leader = cluster.wait_leader(ELECTION);
+    let term_after = term_of(&cluster.servers[(leader - 1) as usize]);
+    assert!(
+        term_after > term_before,
+        "the restarted cluster's leader leads term {term_after}, not past {term_before}"
+    );
     let all: Vec<&common::Server> = cluster.servers.iter().collect();
     let total: i64 = retry(&all, ELECTION, |con| {
         redis::cmd("GET").arg("total").query(con)

@@ -14,6 +14,7 @@ pub mod history;
 pub mod params;
 #[cfg(madsim)]
 pub mod runner;
+pub mod scenario;
 pub mod sim_storage;
 #[cfg(not(madsim))]
 pub mod turmoil_net;

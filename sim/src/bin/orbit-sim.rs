@@ -57,9 +57,13 @@ mod cli {
         /// Print the whole trace with simulated timestamps.
         #[arg(long)]
         verbose: bool,
-        /// List the planted bugs and fault classes.
+        /// List the planted bugs, fault classes and scripted scenarios.
         #[arg(long)]
         list_bugs: bool,
+        /// Play a scripted scenario (see --list-bugs) instead of a seed;
+        /// --bug plants bugs in it.
+        #[arg(long, conflicts_with_all = ["seed", "seeds"])]
+        scenario: Option<String>,
     }
 
     fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -253,6 +257,9 @@ mod cli {
             for fault in Fault::ALL {
                 println!("fault {}", fault.name());
             }
+            for (name, what) in orbit_sim::scenario::SCENARIOS {
+                println!("scenario {name:<25} {what}");
+            }
             return 0;
         }
         for bug in &flags.bugs {
@@ -263,6 +270,21 @@ mod cli {
                 eprintln!("unknown bug {bug:?}; see --list-bugs");
                 return 2;
             }
+        }
+        if let Some(name) = &flags.scenario {
+            orbit_core::fault::reset(false, &flags.bugs);
+            let outcome = orbit_sim::scenario::run(name);
+            orbit_core::fault::reset(false, &[]);
+            return match outcome {
+                Ok(()) => {
+                    println!("scenario {name}: passed");
+                    0
+                }
+                Err(why) => {
+                    println!("scenario {name}: FAILED: {why}");
+                    1
+                }
+            };
         }
         let faults: Option<Vec<Fault>> = match &flags.faults {
             None => None,
