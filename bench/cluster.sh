@@ -48,3 +48,34 @@ find_leader() {
     echo "the Orbit cluster elected no leader" >&2
     return 1
 }
+
+# require_redis_tools: fails unless redis-server, redis-benchmark and
+# redis-cli are installed.
+require_redis_tools() {
+    local tool
+    for tool in redis-server redis-benchmark redis-cli; do
+        command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install redis-server)"; exit 1; }
+    done
+}
+
+# start_redis_fsync PORT: a redis-server with appendonly yes, appendfsync
+# always, in WORK; extends PIDS and sets REDIS_FSYNC_PID.
+start_redis_fsync() {
+    redis-server --port "$1" --dir "$WORK" --dbfilename fsync.rdb --save '' \
+        --appendonly yes --appendfsync always --appendfilename fsync.aof \
+        --daemonize no --logfile "$WORK/redis-fsync.log" &
+    REDIS_FSYNC_PID=$!
+    PIDS+=("$REDIS_FSYNC_PID")
+}
+
+# wait_for_ping PORT...: waits up to 10 s for each to answer PING.
+wait_for_ping() {
+    local port
+    for port in "$@"; do
+        for _ in $(seq 1 100); do
+            if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then continue 2; fi
+            sleep 0.1
+        done
+        echo "port $port never answered PING"; exit 1
+    done
+}

@@ -29,9 +29,7 @@ ROUNDS=${2:-3}
 CLIENTS=50
 bench_workdir orbit-cpu
 
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install redis-server)"; exit 1; }
-done
+require_redis_tools
 
 cargo build --release --bin orbit-server --quiet
 BIN=target/release/orbit-server
@@ -42,20 +40,8 @@ REDIS_FSYNC=17201
 
 start_cluster "${ORBIT_RESP[@]}" "${ORBIT_RAFT[@]}"
 ORBIT_PIDS=("${PIDS[@]}")
-redis-server --port "$REDIS_FSYNC" --dir "$WORK" --dbfilename fsync.rdb --save '' \
-    --appendonly yes --appendfsync always --appendfilename fsync.aof \
-    --daemonize no --logfile "$WORK/redis-fsync.log" &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-
-wait_for_ping() {
-    for _ in $(seq 1 100); do
-        if [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "port $1 never answered PING"; exit 1
-}
-for port in "${ORBIT_RESP[@]}" "$REDIS_FSYNC"; do wait_for_ping "$port"; done
+start_redis_fsync "$REDIS_FSYNC"
+wait_for_ping "${ORBIT_RESP[@]}" "$REDIS_FSYNC"
 LEADER=$(find_leader "${ORBIT_RESP[@]}")
 
 TICK=$(getconf CLK_TCK)
@@ -107,7 +93,7 @@ for round in $(seq 1 "$ROUNDS"); do
     COL[follower_b,$round]=$(us "$fb")
     COL[orbit_sum,$round]=$(us "$(awk -v a="$l" -v b="$fa" -v c="$fb" 'BEGIN { print a + b + c }')")
     COL[orbit_client,$round]=$(us "$client")
-    read -r rate client busy r < <(run "$REDIS_FSYNC" "$REDIS_PID")
+    read -r rate client busy r < <(run "$REDIS_FSYNC" "$REDIS_FSYNC_PID")
     COL[redis_rate,$round]=$rate
     COL[redis_busy,$round]=$busy
     COL[redis,$round]=$(us "$r")

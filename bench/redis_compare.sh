@@ -28,9 +28,7 @@ CLIENTS=50
 source bench/cluster.sh
 bench_workdir orbit-bench
 
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install redis-server)"; exit 1; }
-done
+require_redis_tools
 
 cargo build --release --bin orbit-server --quiet
 BIN=target/release/orbit-server
@@ -43,22 +41,12 @@ REDIS_MEMORY=17202
 
 start_cluster "${ORBIT_RESP[@]}" "${ORBIT_RAFT[@]}"
 
-redis-server --port "$REDIS_FSYNC" --dir "$WORK" --dbfilename fsync.rdb --save '' \
-    --appendonly yes --appendfsync always --appendfilename fsync.aof \
-    --daemonize no --logfile "$WORK/redis-fsync.log" &
-PIDS+=($!)
+start_redis_fsync "$REDIS_FSYNC"
 redis-server --port "$REDIS_MEMORY" --dir "$WORK" --save '' --appendonly no \
     --daemonize no --logfile "$WORK/redis-memory.log" &
 PIDS+=($!)
 
-wait_for_ping() {
-    for _ in $(seq 1 100); do
-        if [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "port $1 never answered PING"; exit 1
-}
-for port in "${ORBIT_RESP[@]}" "$REDIS_FSYNC" "$REDIS_MEMORY"; do wait_for_ping "$port"; done
+wait_for_ping "${ORBIT_RESP[@]}" "$REDIS_FSYNC" "$REDIS_MEMORY"
 
 # The Orbit leader: clients of a follower pay a forwarding hop; the figures
 # below are for clients of the leader, as for Redis's one server.

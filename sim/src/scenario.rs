@@ -33,6 +33,16 @@ pub fn run(name: &str) -> Result<(), String> {
     }
 }
 
+/// Runs the scenario called `name` with `bugs` planted (only they: the
+/// thread's fault registry is reset before and after).
+#[cfg(madsim)]
+pub fn run_planted(name: &str, bugs: &[String]) -> Result<(), String> {
+    orbit_core::fault::reset(false, bugs);
+    let outcome = run(name);
+    orbit_core::fault::reset(false, &[]);
+    outcome
+}
+
 /// The sequence behind regression seed 1063, on one log:
 ///
 /// 1. entries 1..=10 are appended and synced;

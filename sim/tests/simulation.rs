@@ -188,9 +188,7 @@ fn every_planted_bug_is_caught_within_200_seeds() {
     // make some seed fail within 200 seeds.
     for (bug, what) in orbit_core::fault::PLANTED_BUGS {
         if let Some(scenario) = scenario_for(bug) {
-            orbit_core::fault::reset(false, &[bug.to_string()]);
-            let outcome = orbit_sim::scenario::run(scenario);
-            orbit_core::fault::reset(false, &[]);
+            let outcome = orbit_sim::scenario::run_planted(scenario, &[bug.to_string()]);
             assert!(
                 outcome.is_err(),
                 "planted bug {bug} ({what}) went unnoticed by scenario {scenario}"
@@ -215,8 +213,11 @@ fn every_planted_bug_is_caught_within_200_seeds() {
 fn every_scripted_scenario_passes_without_planted_bugs() {
     // Goal: the scenarios that guard planted bugs fail for the bug, not
     // on their own.
-    orbit_core::fault::reset(false, &[]);
     for (name, _) in orbit_sim::scenario::SCENARIOS {
-        assert_eq!(orbit_sim::scenario::run(name), Ok(()), "scenario {name}");
+        assert_eq!(
+            orbit_sim::scenario::run_planted(name, &[]),
+            Ok(()),
+            "scenario {name}"
+        );
     }
 }

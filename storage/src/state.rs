@@ -903,23 +903,17 @@ mod tests {
             // exactly the merged map's keys under the prefix and below the
             // bound, in descending order, and stops when told, on both
             // engines and on their plain views.
-            let expected: Vec<(Vec<u8>, Vec<u8>)> = merged(&base, &pending)
-                .into_iter()
-                .rev()
-                .filter(|(k, _)| {
-                    k.starts_with(&prefix) && below.as_ref().is_none_or(|b| k < b)
-                })
-                .take(limit)
-                .collect();
-            let unmerged: Vec<(Vec<u8>, Vec<u8>)> = base
-                .clone()
-                .into_iter()
-                .rev()
-                .filter(|(k, _)| {
-                    k.starts_with(&prefix) && below.as_ref().is_none_or(|b| k < b)
-                })
-                .take(limit)
-                .collect();
+            let descending = |map: BTreeMap<Vec<u8>, Vec<u8>>| -> Vec<(Vec<u8>, Vec<u8>)> {
+                map.into_iter()
+                    .rev()
+                    .filter(|(k, _)| {
+                        k.starts_with(&prefix) && below.as_ref().is_none_or(|b| k < b)
+                    })
+                    .take(limit)
+                    .collect()
+            };
+            let expected = descending(merged(&base, &pending));
+            let unmerged = descending(base.clone());
             let dir = tempfile::tempdir().expect("tempdir");
             for engine in engines(dir.path(), &base) {
                 let view = DataView(engine.view());

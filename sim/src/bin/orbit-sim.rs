@@ -272,10 +272,7 @@ mod cli {
             }
         }
         if let Some(name) = &flags.scenario {
-            orbit_core::fault::reset(false, &flags.bugs);
-            let outcome = orbit_sim::scenario::run(name);
-            orbit_core::fault::reset(false, &[]);
-            return match outcome {
+            return match orbit_sim::scenario::run_planted(name, &flags.bugs) {
                 Ok(()) => {
                     println!("scenario {name}: passed");
                     0
