@@ -136,6 +136,9 @@ pub struct ShardFiles {
     pub log_disk: Arc<dyn Disk>,
     pub snapshot_disk: Arc<dyn Disk>,
     pub engine: Arc<dyn KvEngine>,
+    /// Keys up to this length are stored inline in a new store (see
+    /// `orbit_storage::long_keys`); an existing store keeps its own.
+    pub inline_key_len_new: usize,
 }
 
 /// The storage seam: where a node's shards keep their bytes. Production uses
@@ -156,6 +159,7 @@ impl ShardStorage for FsStorage {
             log_disk: Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?),
             snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
             engine: FjallEngine::open(&dir.join("state")).map_err(|e| e.to_string())?,
+            inline_key_len_new: orbit_storage::long_keys::INLINE_KEY_LEN_DEFAULT,
         })
     }
 }
@@ -1357,7 +1361,8 @@ async fn open_shard(
     let log =
         LogStore::open(files.log_disk, config.segment_size_max).map_err(|e| storage_err(&e))?;
     let log_handle = log.clone();
-    let state = ShardState::open(files.engine).map_err(|e| storage_err(&e))?;
+    let state = ShardState::open_with(files.engine, files.inline_key_len_new)
+        .map_err(|e| storage_err(&e))?;
     let snapshot_disk = files.snapshot_disk;
     let state_machine = StateMachine::new(state.clone(), snapshot_disk);
     let raft_config = openraft::Config {

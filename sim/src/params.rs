@@ -118,6 +118,9 @@ pub struct Params {
     /// agreement, not linearizability).
     pub ttl_traffic: bool,
     pub bugs: Vec<String>,
+    /// Keys longer than this are stored by indirection (see
+    /// `storage/src/long_keys.rs`): small values send most keys that way.
+    pub inline_key_len: usize,
 }
 
 impl Params {
@@ -142,7 +145,7 @@ impl Params {
         let snapshot_entries =
             [20, 100, 1000, 10_000][usize::try_from(rng.range(0, 3)).expect("small")];
         let latency_ms_min = rng.range(0, 3);
-        Params {
+        let mut params = Params {
             seed,
             nodes,
             clients: rng.range(3, 8),
@@ -159,7 +162,12 @@ impl Params {
             counter_keys: rng.range(1, 2),
             ttl_traffic: rng.chance(50),
             bugs: bugs.to_vec(),
-        }
+            inline_key_len: 0,
+        };
+        // Drawn last, so the draws above stay what they were.
+        params.inline_key_len = [4, 12, 24, orbit_storage::long_keys::INLINE_KEY_LEN_DEFAULT]
+            [usize::try_from(rng.range(0, 3)).expect("small")];
+        params
     }
 }
 
@@ -169,7 +177,7 @@ impl fmt::Display for Params {
         write!(
             f,
             "nodes={} clients={} duration={}s faults=[{}] heartbeat={}ms election={}ms snapshot_every={} \
-             log_kept={} latency={}..{}ms buggify={} registers={} counters={} ttl_traffic={} bugs=[{}]",
+             log_kept={} latency={}..{}ms buggify={} registers={} counters={} ttl_traffic={} inline_key={} bugs=[{}]",
             self.nodes,
             self.clients,
             self.duration_s,
@@ -184,6 +192,7 @@ impl fmt::Display for Params {
             self.register_keys,
             self.counter_keys,
             self.ttl_traffic,
+            self.inline_key_len,
             self.bugs.join(","),
         )
     }

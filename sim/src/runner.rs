@@ -217,7 +217,12 @@ async fn simulate(params: Params) -> Report {
     let random: Arc<dyn Fn(u64) -> u64 + Send + Sync> =
         Arc::new(|bound| madsim::rand::thread_rng().gen_range(0..bound.max(1)));
     let storages = (1..=params.nodes)
-        .map(|id| (id, SimStorage::new(format!("n{id}"), random.clone())))
+        .map(|id| {
+            (
+                id,
+                SimStorage::new(format!("n{id}"), random.clone(), params.inline_key_len),
+            )
+        })
         .collect();
     let world = Arc::new(World {
         params: params.clone(),

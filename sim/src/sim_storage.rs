@@ -24,17 +24,20 @@ pub struct SimStorage {
     name: String,
     shards: Arc<Mutex<BTreeMap<ShardId, ShardDisks>>>,
     random: Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+    inline_key_len: usize,
 }
 
 impl SimStorage {
     pub fn new(
         name: impl Into<String>,
         random: Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+        inline_key_len: usize,
     ) -> SimStorage {
         SimStorage {
             name: name.into(),
             shards: Arc::default(),
             random,
+            inline_key_len,
         }
     }
 
@@ -81,6 +84,7 @@ impl ShardStorage for SimStorage {
             log_disk: Arc::new(disks.log.clone()),
             snapshot_disk: Arc::new(disks.snapshot.clone()),
             engine: Arc::new(disks.engine.clone()),
+            inline_key_len_new: self.inline_key_len,
         })
     }
 }

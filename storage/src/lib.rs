@@ -5,6 +5,7 @@
 //!   commit on top.
 //! - [`state`]: the shard state machine over a [`engine::KvEngine`] (fjall in production), with the applied log id
 //!   written in the same batch as the data, and snapshots.
+//! - [`long_keys`]: keys of any length over an engine that takes short ones.
 //! - [`disk`]: the file-access seam the simulator replaces.
 
 pub mod disk;
@@ -16,5 +17,6 @@ pub use disk::{Disk, DiskFile, FsDisk};
 pub use log::{LogError, SegmentLog};
 pub use log_store::LogStore;
 pub mod engine;
+pub mod long_keys;
 pub mod state;
 pub use state::{Published, ShardState, StateMachine};

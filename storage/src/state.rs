@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::disk::{read_file, write_file_atomic, Disk};
 use crate::engine::{BatchOp, KvEngine, KvView, Space};
+use crate::long_keys::LongKeys;
 use crate::record::{
     decode_framed, encode_framed, from_rkyv, membership_from_record, membership_to_record,
     read_frame, to_rkyv, write_frame, LogIdRecord, MembershipRecord,
@@ -115,8 +116,19 @@ const PUBLISHED_BUFFER: usize = 65_536;
 struct DataView(Box<dyn KvView>);
 
 impl ShardState {
-    /// Wraps an opened engine.
+    /// Wraps an opened engine, with the default inline key limit for a new
+    /// store.
     pub fn open(engine: Arc<dyn KvEngine>) -> Result<Arc<ShardState>, StoreError> {
+        ShardState::open_with(engine, crate::long_keys::INLINE_KEY_LEN_DEFAULT)
+    }
+
+    /// Wraps an opened engine in [`LongKeys`], so keys of any length can
+    /// be stored; a new store keeps keys up to `inline_key_len_new` inline.
+    pub fn open_with(
+        engine: Arc<dyn KvEngine>,
+        inline_key_len_new: usize,
+    ) -> Result<Arc<ShardState>, StoreError> {
+        let engine: Arc<dyn KvEngine> = LongKeys::open(engine, inline_key_len_new)?;
         let state = ShardState {
             engine,
             applied_tx: watch::channel(0).0,
