@@ -74,18 +74,61 @@ pub fn apply(
     }
     let now_ms = req.ts_ms.max(keys::read_clock(store)?);
     keys::write_clock(store, now_ms, ctx.index)?;
-    req.ops
+    let outputs: Vec<Output> = req
+        .ops
         .iter()
-        .map(|op| {
-            Shard {
-                store: &mut *store,
-                db: 0,
-                now_ms,
-                version: ctx.index,
-            }
-            .run_in(op.db, &op.cmd)
-        })
-        .collect()
+        .map(|op| apply_op(store, now_ms, ctx.index, op))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(outputs.len(), req.ops.len(), "one output per op");
+    Ok(outputs)
+}
+
+/// What an op answers when it could not be carried out (a bug: apply
+/// panicked). The reason follows it.
+pub const OP_FAILED: &str = "ERR internal error, the command was not applied:";
+
+/// Runs one op of an entry. An op that panics is undone and answers
+/// [`OP_FAILED`]: the same on every replica, since the same code panics on
+/// the same input over the same state, and the shard goes on applying. A
+/// panic must never stop a shard, or one committed entry would stop every
+/// replica at the same index, after every restart.
+fn apply_op(
+    store: &mut impl Store,
+    now_ms: u64,
+    version: u64,
+    op: &crate::raft::Op,
+) -> Result<Output, StoreError> {
+    store.begin_op();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Shard {
+            store: &mut *store,
+            db: 0,
+            now_ms,
+            version,
+        }
+        .run_in(op.db, &op.cmd)
+    }));
+    match ran {
+        Ok(result) => result,
+        Err(panic) => {
+            store.rollback_op();
+            Ok(Output::Error(format!(
+                "{OP_FAILED} {}",
+                panic_reason(&*panic)
+            )))
+        }
+    }
+}
+
+/// The message a panic carried, if it was text.
+pub fn panic_reason(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic without a message"
+    }
 }
 
 /// Executes a read-only command at `now_ms` without writing anything. Time
@@ -96,7 +139,15 @@ pub fn read(now_ms: u64, db: u8, cmd: &Command, store: &impl Store) -> Result<Ou
         return Ok(Output::err(DB_OUT_OF_RANGE));
     }
     let now_ms = now_ms.max(keys::read_clock(store)?);
-    read_command(&View { store, db, now_ms }, cmd)
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_command(&View { store, db, now_ms }, cmd)
+    }));
+    ran.unwrap_or_else(|panic| {
+        Ok(Output::Error(format!(
+            "{OP_FAILED} {}",
+            panic_reason(&*panic)
+        )))
+    })
 }
 
 /// The user keys a write command names; their expired records are deleted

@@ -22,6 +22,15 @@ pub trait Store {
         self.put(&key, &value)
     }
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+
+    /// Starts one op: the writes from here until the next `begin_op` can
+    /// be undone by `rollback_op`. Apply calls it before each op.
+    fn begin_op(&mut self);
+
+    /// Undoes every write since `begin_op`: the store reads as it did
+    /// then. Apply calls it when an op could not be carried out.
+    fn rollback_op(&mut self);
+
     /// Visits every key that starts with `prefix`, in ascending byte order,
     /// until `visit` returns false.
     fn scan(
@@ -83,9 +92,26 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// An in-memory store: the model in tests and benchmarks.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct MemStore {
     pub map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Each key's value before the current op first wrote it.
+    undo: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Two stores are equal when they hold the same data.
+impl PartialEq for MemStore {
+    fn eq(&self, other: &MemStore) -> bool {
+        self.map == other.map
+    }
+}
+
+impl Eq for MemStore {}
+
+impl MemStore {
+    fn remember(&mut self, key: &[u8], previous: Option<Vec<u8>>) {
+        self.undo.push((key.to_vec(), previous));
+    }
 }
 
 impl Store for MemStore {
@@ -94,18 +120,29 @@ impl Store for MemStore {
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.map.insert(key.to_vec(), value.to_vec());
-        Ok(())
-    }
-
-    fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
-        self.map.insert(key, value);
+        let previous = self.map.insert(key.to_vec(), value.to_vec());
+        self.remember(key, previous);
         Ok(())
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.map.remove(key);
+        let previous = self.map.remove(key);
+        self.remember(key, previous);
         Ok(())
+    }
+
+    fn begin_op(&mut self) {
+        self.undo.clear();
+    }
+
+    fn rollback_op(&mut self) {
+        // Newest first, so a key written twice gets its oldest value back.
+        while let Some((key, previous)) = self.undo.pop() {
+            match previous {
+                Some(value) => self.map.insert(key, value),
+                None => self.map.remove(&key),
+            };
+        }
     }
 
     fn scan_from(

@@ -206,11 +206,10 @@ impl LongKeysView {
         let mut failed = None;
         inner_scan(&mut |key, value| {
             let long = key.len() > inline_len_max;
-            if !(long && group.holds(&key[..inline_len_max])) {
-                if !group.flush(descending, wanted, visit) {
-                    stopped = true;
-                    return false;
-                }
+            let in_group = long && group.holds(&key[..inline_len_max]);
+            if !in_group && !group.flush(descending, wanted, visit) {
+                stopped = true;
+                return false;
             }
             if !long {
                 return !wanted(key) || visit(key, value);

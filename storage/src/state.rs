@@ -278,6 +278,11 @@ impl Store for DataView {
         Err(StoreError("write through a read-only view".into()))
     }
 
+    fn begin_op(&mut self) {}
+
+    /// Nothing to undo: a view is never written.
+    fn rollback_op(&mut self) {}
+
     fn delete(&mut self, _key: &[u8]) -> Result<(), StoreError> {
         Err(StoreError("write through a read-only view".into()))
     }
@@ -306,6 +311,27 @@ impl Store for DataView {
 struct Overlay {
     base: Box<dyn KvView>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Each key's pending state before the current op wrote it, newest
+    /// last.
+    undo: Vec<(Vec<u8>, PendingBefore)>,
+}
+
+/// A key's pending write before an op wrote it: `None` when it had none.
+type PendingBefore = Option<Option<Vec<u8>>>;
+
+impl Overlay {
+    fn new(base: Box<dyn KvView>) -> Overlay {
+        Overlay {
+            base,
+            writes: BTreeMap::new(),
+            undo: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let previous = self.writes.insert(key.clone(), value);
+        self.undo.push((key, previous));
+    }
 }
 
 impl Store for Overlay {
@@ -317,18 +343,31 @@ impl Store for Overlay {
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        self.write(key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
 
     fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
-        self.writes.insert(key, Some(value));
+        self.write(key, Some(value));
         Ok(())
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.writes.insert(key.to_vec(), None);
+        self.write(key.to_vec(), None);
         Ok(())
+    }
+
+    fn begin_op(&mut self) {
+        self.undo.clear();
+    }
+
+    fn rollback_op(&mut self) {
+        while let Some((key, previous)) = self.undo.pop() {
+            match previous {
+                Some(pending) => self.writes.insert(key, pending),
+                None => self.writes.remove(&key),
+            };
+        }
     }
 
     /// Merges the pending writes into the base scan, in key order.
@@ -432,10 +471,7 @@ impl StateMachine {
         entries: impl IntoIterator<Item = Entry>,
     ) -> Result<Vec<Vec<Output>>, std::io::Error> {
         let state = self.state.clone();
-        let mut overlay = Overlay {
-            base: state.engine.view(),
-            writes: BTreeMap::new(),
-        };
+        let mut overlay = Overlay::new(state.engine.view());
         let mut outputs = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
@@ -897,7 +933,7 @@ mod tests {
                 .collect();
             let dir = tempfile::tempdir().expect("tempdir");
             for engine in engines(dir.path(), &base) {
-                let overlay = Overlay { base: engine.view(), writes: pending.clone() };
+                let overlay = Overlay { base: engine.view(), writes: pending.clone(), undo: Vec::new() };
                 prop_assert_eq!(collect(&overlay, &prefix, &from), expected.clone());
             }
         }
@@ -930,9 +966,33 @@ mod tests {
             for engine in engines(dir.path(), &base) {
                 let view = DataView(engine.view());
                 prop_assert_eq!(collect_rev(&view, &prefix, below.as_deref(), limit), unmerged.clone());
-                let overlay = Overlay { base: engine.view(), writes: pending.clone() };
+                let overlay = Overlay { base: engine.view(), writes: pending.clone(), undo: Vec::new() };
                 prop_assert_eq!(collect_rev(&overlay, &prefix, below.as_deref(), limit), expected.clone());
             }
+        }
+
+        #[test]
+        fn overlay_rollback_restores_what_the_op_found(
+            base in proptest::collection::btree_map(key(), bound(), 0..12),
+            pending in proptest::collection::btree_map(key(), proptest::option::of(bound()), 0..12),
+            op_writes in proptest::collection::vec((key(), proptest::option::of(bound())), 0..12),
+        ) {
+            // Goal: the writes of one op (puts and deletes, the same key
+            // several times included) over earlier pending writes vanish
+            // on rollback: every scan reads as before the op.
+            let engine = engines(tempfile::tempdir().expect("tempdir").path(), &base).remove(0);
+            let mut overlay = Overlay { base: engine.view(), writes: pending.clone(), undo: Vec::new() };
+            let before = collect(&overlay, &[], &[]);
+            overlay.begin_op();
+            for (key, value) in &op_writes {
+                match value {
+                    Some(value) => overlay.put(key, value).expect("put"),
+                    None => overlay.delete(key).expect("delete"),
+                }
+            }
+            overlay.rollback_op();
+            prop_assert_eq!(&overlay.writes, &pending);
+            prop_assert_eq!(collect(&overlay, &[], &[]), before);
         }
     }
 }

@@ -1993,3 +1993,112 @@ fn a_retried_blocking_pop_gets_its_first_result() {
         keys::POP_RESULTS_MAX
     );
 }
+
+/// A store that panics right after writing a key or value containing
+/// `boom`: an op that fails halfway through its writes.
+struct PanickyStore(MemStore);
+
+impl Store for PanickyStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.0.put(key, value)?;
+        let boom = |bytes: &[u8]| bytes.windows(4).any(|w| w == b"boom");
+        assert!(!boom(key) && !boom(value), "planted: apply fails mid-op");
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.0.delete(key)
+    }
+
+    fn begin_op(&mut self) {
+        self.0.begin_op();
+    }
+
+    fn rollback_op(&mut self) {
+        self.0.rollback_op();
+    }
+
+    fn scan_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.0.scan_from(prefix, from, visit)
+    }
+
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.0.scan_rev(prefix, below, visit)
+    }
+}
+
+#[test]
+fn an_op_that_panics_is_undone_and_answers_an_error() {
+    // Goal: an op that panics after some of its writes leaves no trace of
+    // them, answers an error, and the ops after it in the entry still
+    // apply; inside EXEC the whole transaction is undone. The same input
+    // gives the same store on every replica.
+    let run = || {
+        let mut store = PanickyStore(MemStore::default());
+        let ctx = ApplyCtx { index: 1, term: 1 };
+        let setup = Request::one(1_000, 0, set("before", "1"));
+        apply(&ctx, &setup, &mut store).expect("setup applies");
+        let before = store.0.clone();
+        let req = Request {
+            ts_ms: 1_000,
+            ops: std::sync::Arc::new(vec![
+                crate::raft::Op {
+                    db: 0,
+                    cmd: Command::SAdd {
+                        key: b("s"),
+                        members: vec![b("a"), b("boom")],
+                    },
+                },
+                crate::raft::Op {
+                    db: 0,
+                    cmd: Command::Exec {
+                        watched: Vec::new(),
+                        ops: vec![(0, set("t1", "x")), (0, set("t2", "boom"))],
+                    },
+                },
+                crate::raft::Op {
+                    db: 0,
+                    cmd: set("after", "2"),
+                },
+            ]),
+        };
+        let ctx = ApplyCtx { index: 2, term: 1 };
+        let outputs = apply(&ctx, &req, &mut store).expect("a panic is not a store failure");
+        (before, store.0, outputs)
+    };
+    let (before, after, outputs) = run();
+    assert_eq!(outputs.len(), 3, "{outputs:?}");
+    for output in &outputs[..2] {
+        let Output::Error(text) = output else {
+            panic!("an error, not {output:?}")
+        };
+        assert!(text.starts_with(OP_FAILED), "{text}");
+        assert!(text.contains("planted: apply fails mid-op"), "{text}");
+    }
+    assert_eq!(outputs[2], Output::Ok);
+    check_invariants(&after);
+    let mut expected = before.clone();
+    let ctx = ApplyCtx { index: 2, term: 1 };
+    apply(
+        &ctx,
+        &Request::one(1_000, 0, set("after", "2")),
+        &mut expected,
+    )
+    .expect("applies");
+    assert_eq!(after.map, expected.map, "nothing of the failed ops remains");
+    assert_eq!(run().1.map, after.map, "the same on every replica");
+}
