@@ -42,6 +42,16 @@ impl Output {
     }
 }
 
+/// The most memory one reply may take, counted as the bytes of its
+/// elements plus [`REPLY_ELEMENT_OVERHEAD_BYTES`] for each. Only commands
+/// that can reply with more than the data they read (the random picks
+/// with repeats) need counting: a command over it answers
+/// [`errors::REPLY_TOO_LARGE`] instead of building the reply, the same on
+/// every replica.
+pub const REPLY_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// What one reply element costs beside its bytes.
+pub const REPLY_ELEMENT_OVERHEAD_BYTES: usize = 48;
+
 /// Redis's error texts, shared so every path says the same words.
 pub mod errors {
     pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -56,4 +66,7 @@ pub mod errors {
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
     pub const SCORE_NAN: &str = "ERR resulting score is not a number (NaN)";
+    /// Orbit's own: Redis builds such a reply (and can run out of memory).
+    pub const REPLY_TOO_LARGE: &str =
+        "ERR reply too large: it would take more than 268435456 bytes (ask for fewer elements)";
 }

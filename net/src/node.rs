@@ -430,6 +430,12 @@ impl Node {
         Ok(())
     }
 
+    /// The node's clock, in ms since the Unix epoch: what the next entry
+    /// will be stamped with, give or take the stamp's floor.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.stamper.now_ms()
+    }
+
     pub fn id(&self) -> u64 {
         self.inner.config.node_id
     }

@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 use common::{retry, Cluster};
 
@@ -63,4 +64,91 @@ fn keys_over_the_engine_limit_replicate_and_survive_restart() {
         redis::cmd("HLEN").arg("h").query(con)
     });
     assert_eq!(len, 3);
+}
+
+/// Goal: random picks with repeats on a tiny set or hash (SRANDMEMBER
+/// s -2147483648 grew a node to 7.2 GB; Redis itself runs out of memory on
+/// -LONG_MAX) answer a clear error, alone and inside MULTI (where they go
+/// through every replica's apply), while the node's memory stays under
+/// 512 MiB and the connection keeps working.
+#[test]
+fn random_picks_with_huge_repeat_counts_are_refused_in_bounded_memory() {
+    let cluster = Cluster::single_node();
+    let server = &cluster.servers[0];
+    let mut con = server.connection().expect("connect");
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg(&["a", "b", "c"])
+        .query(&mut con)
+        .expect("sadd");
+    let _: i64 = redis::cmd("HSET")
+        .arg("h")
+        .arg(&["f", "v"])
+        .query(&mut con)
+        .expect("hset");
+    let too_large = "reply too large";
+    for count in ["-2147483648", "-9223372036854775807"] {
+        let e = redis::cmd("SRANDMEMBER")
+            .arg("s")
+            .arg(count)
+            .query::<Vec<String>>(&mut con);
+        assert!(e.expect_err("refused").to_string().contains(too_large));
+        let e = redis::cmd("HRANDFIELD")
+            .arg("h")
+            .arg(count)
+            .query::<Vec<String>>(&mut con);
+        assert!(e.expect_err("refused").to_string().contains(too_large));
+    }
+    // redis-rs turns an error inside EXEC's array into an error of the
+    // whole call, so the transaction goes over a plain socket.
+    let exec = raw_exchange(
+        server.resp_port,
+        &[
+            &["MULTI"],
+            &["SRANDMEMBER", "s", "-2147483648"],
+            &["HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"],
+            &["SCARD", "s"],
+            &["EXEC"],
+        ],
+        "*3\r\n",
+    );
+    assert!(exec.ends_with(":3\r\n"), "{exec}");
+    assert_eq!(exec.matches(too_large).count(), 2, "{exec}");
+    let picked: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("s")
+        .arg(-1000)
+        .query(&mut con)
+        .expect("small counts work");
+    assert_eq!(picked.len(), 1000);
+    let peak_kib = server.rss_peak_kib();
+    assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// Sends `commands` on a fresh connection and returns the raw replies once
+/// `until` has come and the connection has been quiet for a moment.
+fn raw_exchange(port: u16, commands: &[&[&str]], until: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut request = Vec::new();
+    for args in commands {
+        request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for arg in *args {
+            request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+        }
+    }
+    stream.write_all(&request).expect("send");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => replies.extend_from_slice(&buf[..n]),
+            Err(_) if String::from_utf8_lossy(&replies).contains(until) => break,
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&replies).into_owned()
 }

@@ -146,7 +146,14 @@ impl<S: Store> View<'_, S> {
             rng.distinct(fields.len(), usize::try_from(count).unwrap_or(usize::MAX))
         } else {
             let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
-            (0..wanted).map(|_| rng.below(fields.len())).collect()
+            let bytes_of = |i: usize| {
+                let (field, value) = &fields[i];
+                field.len() + if withvalues { value.len() } else { 0 }
+            };
+            match rng.with_repeats(fields.len(), wanted, bytes_of) {
+                Some(chosen) => chosen,
+                None => return Ok(Output::err(errors::REPLY_TOO_LARGE)),
+            }
         };
         Ok(if withvalues {
             Output::Pairs(

@@ -121,9 +121,14 @@ impl<S: Store> View<'_, S> {
             Some(_) if members.is_empty() => Output::Array(Vec::new()),
             Some(count) => {
                 let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+                let Some(chosen) = rng.with_repeats(members.len(), wanted, |i| members[i].len())
+                else {
+                    return Ok(Output::err(errors::REPLY_TOO_LARGE));
+                };
                 Output::Array(
-                    (0..wanted)
-                        .map(|_| Output::Bytes(members[rng.below(members.len())].clone()))
+                    chosen
+                        .into_iter()
+                        .map(|i| Output::Bytes(members[i].clone()))
                         .collect(),
                 )
             }
@@ -381,5 +386,32 @@ impl SplitMix {
         }
         indices.truncate(take);
         indices
+    }
+
+    /// `wanted` indices in `0..len` (`len` > 0), repeats allowed, or None
+    /// as soon as the reply they make would pass
+    /// [`crate::output::REPLY_BYTES_MAX`]; `bytes_of(i)` is what index `i`
+    /// adds to it.
+    pub(super) fn with_repeats(
+        &mut self,
+        len: usize,
+        wanted: usize,
+        bytes_of: impl Fn(usize) -> usize,
+    ) -> Option<Vec<usize>> {
+        use crate::output::{REPLY_BYTES_MAX, REPLY_ELEMENT_OVERHEAD_BYTES};
+        assert!(len > 0);
+        let mut chosen = Vec::new();
+        let mut reply_bytes = 0usize;
+        for _ in 0..wanted {
+            let index = self.below(len);
+            reply_bytes = reply_bytes
+                .saturating_add(bytes_of(index))
+                .saturating_add(REPLY_ELEMENT_OVERHEAD_BYTES);
+            if reply_bytes > REPLY_BYTES_MAX {
+                return None;
+            }
+            chosen.push(index);
+        }
+        Some(chosen)
     }
 }

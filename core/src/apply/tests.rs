@@ -1602,6 +1602,35 @@ fn spop_and_srandmember_are_decided_by_the_seed() {
     assert_eq!(repeats.len(), 10);
     assert_eq!(shard.run(rand(Some(0), 1)), Output::Array(Vec::new()));
     assert!(matches!(shard.run(rand(None, 1)), Output::Bytes(_)));
+    // Repeats without end would build a reply bigger than any memory
+    // (Redis tries, and runs out): past the reply budget it is an error,
+    // decided before the reply grows past the budget.
+    for count in [-i64::MAX, -(1 << 31), -(i64::MAX / 2)] {
+        assert_eq!(
+            shard.run(rand(Some(count), 1)),
+            err(errors::REPLY_TOO_LARGE)
+        );
+        shard.run(Command::HSet {
+            key: b("h"),
+            pairs: vec![(b("f"), b("v"))],
+            count_new: true,
+        });
+        let hrand = Command::HRandField {
+            key: b("h"),
+            count: Some(count),
+            withvalues: true,
+            seed: 1,
+        };
+        assert_eq!(shard.run(hrand), err(errors::REPLY_TOO_LARGE));
+    }
+    let within = -i64::try_from(
+        crate::output::REPLY_BYTES_MAX / (1 + crate::output::REPLY_ELEMENT_OVERHEAD_BYTES),
+    )
+    .expect("fits");
+    let Output::Array(most) = shard.run(rand(Some(within), 1)) else {
+        panic!("the largest reply within the budget is built")
+    };
+    assert_eq!(most.len() as i64, -within);
     assert_eq!(shard.run(Command::SCard { key: b("s") }), Output::Int(3));
     let single = Command::SPop {
         key: b("s"),

@@ -23,15 +23,23 @@ use crate::resp::codec::Frame;
 /// unknown before it reports that.
 const UNKNOWN_RETRY_FOR: Duration = Duration::from_secs(60);
 
-/// Redis's timeout argument: seconds as a float, 0 for "forever".
+/// Redis's timeout argument: seconds as a float, 0 for "forever". Redis
+/// truncates the milliseconds to a 64-bit integer, so a timeout whose
+/// milliseconds fall outside it (1e300, inf) is "negative" there too, and
+/// one above -1 ms is 0, forever.
 pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, String> {
     let seconds = super::lower::parse_f64(arg)
-        .filter(|s| s.is_finite())
+        .filter(|s| !s.is_nan())
         .ok_or_else(|| "ERR timeout is not a float or out of range".to_string())?;
-    if seconds < 0.0 {
+    let ms = (seconds * 1000.0).trunc();
+    // 2^63 as f64: the first value a 64-bit integer cannot hold.
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
         return Err("ERR timeout is negative".to_string());
     }
-    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+    // In range, checked above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = ms as u64;
+    Ok((ms > 0).then(|| Duration::from_millis(ms)))
 }
 
 /// What a blocking pop replies when nothing came: a null array for
@@ -49,7 +57,8 @@ impl Session {
     /// Runs a blocking pop until it gets an element or `timeout` passes.
     pub(super) async fn block(&mut self, op: Op, timeout: Option<Duration>) -> Frame {
         let node = self.shared.node.clone();
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // A deadline past what the clock can name is no deadline.
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let Some(mut applied) = node.subscribe_applied() else {
             return err("ERR the data shard is not hosted here");
         };

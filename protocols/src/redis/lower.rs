@@ -49,6 +49,49 @@ fn expire_ms(arg: &[u8], unit_ms: i64, cmd: &str, must_be_positive: bool) -> Res
         .ok_or_else(|| invalid_expire(cmd))
 }
 
+/// Redis refuses a relative expiry that, added to now, passes i64::MAX
+/// milliseconds. Lowering does not know now, so the session asks this
+/// with its node's clock once a command is lowered.
+pub fn check_expiry_range(name: &str, cmd: &Command, now_ms: u64) -> Result<(), String> {
+    let relative_ms = match cmd {
+        Command::Set {
+            expiry: SetExpiry::At(Expiry::RelativeMs(ms)),
+            ..
+        }
+        | Command::GetEx {
+            expiry: GetExExpiry::At(Expiry::RelativeMs(ms)),
+            ..
+        }
+        | Command::Expire {
+            expiry: Expiry::RelativeMs(ms),
+            ..
+        } => *ms,
+        _ => return Ok(()),
+    };
+    let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    if relative_ms > i64::MAX - now_ms {
+        return Err(invalid_expire(name));
+    }
+    Ok(())
+}
+
+/// The count of SRANDMEMBER or HRANDFIELD, bounded as Redis bounds it:
+/// within ±i64::MAX, and with WITHVALUES no lower than -(i64::MAX / 2).
+fn random_count(arg: &[u8], withvalues: bool) -> Result<i64, String> {
+    let count = int(arg)?;
+    if count == i64::MIN {
+        return Err(format!(
+            "ERR value is out of range, value must between {} and {}",
+            -i64::MAX,
+            i64::MAX
+        ));
+    }
+    if withvalues && count < -(i64::MAX / 2) {
+        return Err("ERR value is out of range".to_string());
+    }
+    Ok(count)
+}
+
 fn upper(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).to_ascii_uppercase()
 }
@@ -252,8 +295,10 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         "hrandfield" => {
             let (count, withvalues) = match &args[1..] {
                 [] => (None, false),
-                [count] => (Some(int(count)?), false),
-                [count, option] if upper(option) == "WITHVALUES" => (Some(int(count)?), true),
+                [count] => (Some(random_count(count, false)?), false),
+                [count, option] if upper(option) == "WITHVALUES" => {
+                    (Some(random_count(count, true)?), true)
+                }
                 _ => return Err(errors::SYNTAX.to_string()),
             };
             Command::HRandField {
@@ -317,7 +362,7 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         "srandmember" => {
             let count = match &args[1..] {
                 [] => None,
-                [count] => Some(int(count)?),
+                [count] => Some(random_count(count, false)?),
                 _ => return Err(errors::SYNTAX.to_string()),
             };
             Command::SRandMember {
@@ -589,8 +634,14 @@ fn lower_lpos(args: &[Vec<u8>]) -> Result<Command, String> {
                 if rank == 0 {
                     return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".to_string());
                 }
+                // Redis 7.0 overflows negating it; later versions refuse it
+                // with this text.
                 if rank == i64::MIN {
-                    return Err("ERR value is out of range".to_string());
+                    return Err(format!(
+                        "ERR value is out of range, value must between {} and {}",
+                        -i64::MAX,
+                        i64::MAX
+                    ));
                 }
             }
             "COUNT" => {

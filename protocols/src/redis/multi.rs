@@ -240,6 +240,12 @@ pub(super) fn lower_db(arg: &[u8]) -> Result<u8, Frame> {
         Some(db) if (0..i64::from(orbit_core::ids::DB_COUNT)).contains(&db) => {
             Ok(u8::try_from(db).expect("checked range"))
         }
+        // Redis reads the index as an int first.
+        Some(db) if i32::try_from(db).is_err() => Err(err(format!(
+            "ERR value is out of range, value must between {} and {}",
+            i32::MIN,
+            i32::MAX
+        ))),
         Some(_) => Err(err("ERR DB index is out of range")),
     }
 }

@@ -295,7 +295,10 @@ impl Session {
                     Err(message) => Step::Reply(err(message)),
                 }
             }
-            _ => match lower::lower(&name, rest) {
+            _ => match lower::lower(&name, rest).and_then(|cmd| {
+                lower::check_expiry_range(&name, &cmd, self.shared.node.now_ms())?;
+                Ok(cmd)
+            }) {
                 Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
             },

@@ -89,6 +89,18 @@ impl Server {
         }
     }
 
+    /// The most memory the process has held (VmHWM), in KiB.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn rss_peak_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status")
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
