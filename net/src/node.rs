@@ -1216,6 +1216,33 @@ impl Node {
         Some((metrics.current_term, metrics.state == ServerState::Leader))
     }
 
+    /// Waits until Raft on any shard stops on a fatal error (a storage I/O
+    /// error, a full disk) and returns what it was. It does not return
+    /// while every shard runs; a node whose Raft stopped can serve nothing
+    /// it promises, so the server exits on it (fail-stop).
+    pub async fn fatal_error(&self) -> String {
+        let mut watches: Vec<_> = self
+            .inner
+            .shards
+            .iter()
+            .map(|(id, shard)| (*id, shard.raft.metrics()))
+            .collect();
+        loop {
+            for (id, metrics) in &mut watches {
+                if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                    return format!("{id}: {fatal}");
+                }
+            }
+            let changes = watches
+                .iter_mut()
+                .map(|(_, metrics)| Box::pin(metrics.changed()));
+            let (changed, _, _) = futures_util::future::select_all(changes).await;
+            if changed.is_err() {
+                return "Raft stopped without a fatal error".to_string();
+            }
+        }
+    }
+
     /// False once Raft on any shard stopped on a fatal error (storage I/O).
     pub fn is_healthy(&self) -> bool {
         self.inner

@@ -22,6 +22,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&config.log).context("bad --log filter")?,
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // One thread: tokio's single-thread scheduler, leaner than the
     // multi-thread one with one worker (docs/OPERATIONS.md, `--threads`).
@@ -74,21 +76,45 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shared.change_settings(|settings| settings.requirepass = requirepass);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(resp_listener, shared, shutdown_rx));
-    wait_for_signal().await?;
+    let stop = wait_for_stop(&node).await?;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = server.await;
     node.shutdown().await;
+    if let Stop::Fatal(why) = stop {
+        // Fail-stop: a node whose storage failed exits, so a supervisor
+        // sees it and restarts it, rather than answering PING forever.
+        tracing::error!(error = %why, "storage failed: the node stops; restart it once the disk is healthy (acknowledged writes are on disk)");
+        eprintln!("orbit-server: storage failed, exiting: {why}");
+        std::process::exit(EXIT_STORAGE_FAILED);
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        biased;
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// The exit status after a storage failure (EX_IOERR).
+const EXIT_STORAGE_FAILED: i32 = 74;
+
+enum Stop {
+    Signal,
+    Fatal(String),
+}
+
+/// Waits for SIGTERM, Ctrl-C or a fatal storage error in the node.
+async fn wait_for_stop(node: &Node) -> anyhow::Result<Stop> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    // A file grown past RLIMIT_FSIZE would kill the process with SIGXFSZ
+    // before the write could fail; handled here, it becomes an I/O error
+    // (EFBIG) that takes the fail-stop path like a full disk.
+    let mut file_too_large = signal(SignalKind::from_raw(libc::SIGXFSZ))?;
+    loop {
+        tokio::select! {
+            biased;
+            _ = term.recv() => return Ok(Stop::Signal),
+            _ = tokio::signal::ctrl_c() => return Ok(Stop::Signal),
+            why = node.fatal_error() => return Ok(Stop::Fatal(why)),
+            _ = file_too_large.recv() => tracing::warn!("a write passed the file size limit"),
+        }
     }
-    Ok(())
 }

@@ -101,6 +101,23 @@ impl Server {
             .expect("VmHWM in /proc status")
     }
 
+    /// Waits up to `timeout` for the process to exit by itself.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
