@@ -277,3 +277,82 @@ fn unsafe_free_euid() -> u32 {
         .and_then(|euid| euid.parse().ok())
         .expect("Uid line")
 }
+
+/// Goal: wrong passwords are counted in INFO (acl_access_denied_auth),
+/// grouped in ACL LOG as Redis shows them, logged without flooding the log
+/// (one line for a burst), and the right password still works.
+#[test]
+fn failed_auth_is_counted_logged_and_in_acl_log() {
+    let mut cluster = Cluster::new(1, &["--requirepass", "s3cret"]);
+    cluster.start_all();
+    let server = &cluster.servers[0];
+    // redis-rs sends commands of its own on connecting, so the client
+    // logs in with the password and then tries wrong ones.
+    let url = format!("redis://:s3cret@127.0.0.1:{}/", server.resp_port);
+    let deadline = std::time::Instant::now() + ELECTION;
+    let mut con = loop {
+        let client = redis::Client::open(url.as_str()).expect("url");
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => break con,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for _ in 0..50 {
+        let wrong = redis::cmd("AUTH").arg("guess").query::<()>(&mut con);
+        assert!(wrong
+            .expect_err("refused")
+            .to_string()
+            .contains("WRONGPASS"));
+    }
+    let () = redis::cmd("AUTH")
+        .arg("s3cret")
+        .query(&mut con)
+        .expect("right password");
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut con)
+        .expect("info");
+    assert!(info.contains("acl_access_denied_auth:50"), "{info}");
+    let log: Vec<Vec<redis::Value>> = redis::cmd("ACL")
+        .arg("LOG")
+        .query(&mut con)
+        .expect("acl log");
+    assert_eq!(log.len(), 1, "one entry for one user's failures");
+    let fields: Vec<String> = log[0]
+        .iter()
+        .step_by(2)
+        .map(|v| redis::from_redis_value(v).expect("field name"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "count",
+            "reason",
+            "context",
+            "object",
+            "username",
+            "age-seconds",
+            "client-info"
+        ]
+    );
+    assert_eq!(log[0][1], redis::Value::Int(50));
+    let reason: String = redis::from_redis_value(&log[0][3]).expect("reason");
+    assert_eq!(reason, "auth");
+    let () = redis::cmd("ACL")
+        .arg("LOG")
+        .arg("RESET")
+        .query(&mut con)
+        .expect("reset");
+    let empty: Vec<redis::Value> = redis::cmd("ACL")
+        .arg("LOG")
+        .query(&mut con)
+        .expect("acl log");
+    assert!(empty.is_empty());
+    let text = std::fs::read_to_string(server.dir.join("server.log")).expect("log");
+    let lines = text.matches("authentication failed").count();
+    assert!(
+        (1..=5).contains(&lines),
+        "{lines} log lines for a burst of 50"
+    );
+}

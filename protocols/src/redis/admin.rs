@@ -92,15 +92,30 @@ impl Session {
             && !ALLOWED_BEFORE_AUTH.contains(&name)
     }
 
-    /// Checks a password for `user` (only `default` exists).
-    pub(super) fn check_password(&self, user: &[u8], password: &[u8]) -> Result<(), Frame> {
-        match self.shared.settings().requirepass {
-            _ if user != b"default" => Err(err(WRONGPASS)),
-            Some(expected) if expected == password => Ok(()),
-            Some(_) => Err(err(WRONGPASS)),
+    /// Checks a password for `user` (only `default` exists), given through
+    /// command `object`; a failure is counted, logged and kept in ACL LOG.
+    pub(super) fn check_password(
+        &self,
+        object: &str,
+        user: &[u8],
+        password: &[u8],
+    ) -> Result<(), Frame> {
+        let accepted = match self.shared.settings().requirepass {
+            _ if user != b"default" => false,
+            Some(expected) => super::auth::password_matches(&expected, password),
             // No password: the default user accepts any (Redis's nopass).
-            None => Ok(()),
+            None => true,
+        };
+        if accepted {
+            return Ok(());
         }
+        self.shared.auth_failures.record(
+            object,
+            user,
+            self.transaction.is_some(),
+            self.shared.client_line(self.id),
+        );
+        Err(err(WRONGPASS))
     }
 
     /// AUTH [username] password.
@@ -113,7 +128,7 @@ impl Session {
         if args.len() == 1 && self.shared.settings().requirepass.is_none() {
             return err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
-        match self.check_password(user, password) {
+        match self.check_password("AUTH", user, password) {
             Ok(()) => {
                 self.authenticated = true;
                 ok()
@@ -252,7 +267,8 @@ impl Session {
                     .map(|c| bulk(c))
                     .collect(),
             ),
-            ("SETUSER" | "DELUSER" | "GETUSER" | "SAVE" | "LOAD" | "DRYRUN" | "LOG" | "GENPASS", _) => err(format!(
+            ("LOG", 1 | 2) => self.shared.auth_failures.acl_log(&args[1..]),
+            ("SETUSER" | "DELUSER" | "GETUSER" | "SAVE" | "LOAD" | "DRYRUN" | "GENPASS", _) => err(format!(
                 "ERR ACL {sub} is not supported by Orbit: it has one user, 'default', whose password is requirepass"
             )),
             _ => err(format!(

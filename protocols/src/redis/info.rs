@@ -86,9 +86,10 @@ fn clients(shared: &Shared, out: &mut String) {
 fn stats(shared: &Shared, out: &mut String) {
     let _ = write!(
         out,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nacl_access_denied_auth:{}\r\n",
         shared.connections_total.load(Ordering::Relaxed),
         shared.commands_total.load(Ordering::Relaxed),
+        shared.auth_failures.total(),
     );
 }
 

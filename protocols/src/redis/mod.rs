@@ -2,9 +2,10 @@
 //! `session` holds a connection's state and dispatches its requests,
 //! `lower` turns data commands into core `Command`s, `table` describes the
 //! commands, `command` and `info` answer COMMAND and INFO, `multi` holds
-//! MULTI / EXEC / WATCH.
+//! MULTI / EXEC / WATCH, `auth` checks passwords and records failures.
 
 mod admin;
+mod auth;
 mod blocking;
 pub mod command;
 pub mod info;

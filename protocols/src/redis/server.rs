@@ -96,6 +96,8 @@ pub struct Shared {
     next_client_id: AtomicU64,
     pub connections_total: AtomicU64,
     pub commands_total: AtomicU64,
+    /// Failed AUTH / HELLO AUTH attempts: counted, logged, in ACL LOG.
+    pub auth_failures: super::auth::AuthFailures,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             connections_total: AtomicU64::new(0),
             commands_total: AtomicU64::new(0),
+            auth_failures: super::auth::AuthFailures::default(),
         })
     }
 
@@ -160,6 +163,7 @@ impl Shared {
     pub fn reset_stats(&self) {
         self.connections_total.store(0, Ordering::Relaxed);
         self.commands_total.store(0, Ordering::Relaxed);
+        self.auth_failures.reset_total();
     }
 
     /// A command was received (INFO's `total_commands_processed`).

@@ -441,7 +441,7 @@ impl Session {
                 rest.len(),
             ) {
                 ("AUTH", n) if n >= 3 => {
-                    if let Err(e) = self.check_password(&rest[1], &rest[2]) {
+                    if let Err(e) = self.check_password("HELLO", &rest[1], &rest[2]) {
                         return e;
                     }
                     authenticated = true;
