@@ -27,7 +27,7 @@ start_cluster() {
         "$BIN" --node-id "$i" --data-dir "$WORK/orbit-$i" \
             --resp-addr "127.0.0.1:${resp[$((i - 1))]}" \
             --raft-addr "127.0.0.1:${raft[$((i - 1))]}" \
-            "${peers[@]}" --threads "${ORBIT_THREADS:-1}" --log warn >"$WORK/orbit-$i.log" 2>&1 &
+            "${peers[@]}" --cluster-secret bench-cluster --threads "${ORBIT_THREADS:-1}" --log warn >"$WORK/orbit-$i.log" 2>&1 &
         PIDS+=($!)
     done
 }

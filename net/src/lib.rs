@@ -7,9 +7,11 @@
 //! [`transport::Transport`], the seams the simulator replaces.
 
 pub mod clock;
+pub mod membership;
 pub mod netio;
 pub mod network;
 pub mod node;
+pub mod peer_auth;
 pub mod transport;
 pub mod wire;
 

@@ -27,8 +27,10 @@ use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::{Clock, Stamper};
+use crate::membership::removal_leaves_quorum;
 use crate::netio::{Net, TokioNet};
 use crate::network::NetworkFactory;
+use crate::peer_auth::PeerAuth;
 use crate::transport::{
     serve, AppendResults, BoxFuture, PeerHandler, TcpTransport, Transport, TransportError,
 };
@@ -105,6 +107,9 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     pub segment_size_max: u64,
     pub expiry_sweep_interval: Duration,
+    /// What every peer connection proves it holds (`peer_auth`). Never
+    /// empty: a node refuses to start without one.
+    pub cluster_secret: Vec<u8>,
 }
 
 impl NodeConfig {
@@ -127,6 +132,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
             expiry_sweep_interval: Duration::from_millis(1000),
+            cluster_secret: Vec::new(),
         }
     }
 }
@@ -341,6 +347,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("no cluster secret: peers could not prove they belong to the cluster")]
+    NoClusterSecret,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +361,10 @@ enum Proposed {
 impl Node {
     /// Opens the node's shards, starts Raft and the peer server.
     pub async fn start(config: NodeConfig, env: NodeEnv) -> Result<Node, StartError> {
+        if config.cluster_secret.is_empty() {
+            return Err(StartError::NoClusterSecret);
+        }
+        let auth = PeerAuth::new(&config.cluster_secret, config.node_id);
         let listener = env
             .net
             .bind(config.raft_addr.clone())
@@ -361,7 +373,8 @@ impl Node {
                 addr: config.raft_addr.clone(),
                 source,
             })?;
-        let transport: Arc<dyn Transport> = Arc::new(TcpTransport::new(env.net.clone()));
+        let transport: Arc<dyn Transport> =
+            Arc::new(TcpTransport::new(env.net.clone(), auth.clone()));
         let clock = env.clock.clone();
         let mut shards = BTreeMap::new();
         let (shard, queues) =
@@ -388,7 +401,12 @@ impl Node {
                     .confirm_reads(shard, queues.reads, shutdown_rx.clone()),
             );
         }
-        tokio::spawn(serve(listener, Arc::new(node.clone()), shutdown_rx.clone()));
+        tokio::spawn(serve(
+            listener,
+            Arc::new(node.clone()),
+            auth,
+            shutdown_rx.clone(),
+        ));
         node.bootstrap().await?;
         for shard in node.inner.shards.keys() {
             tokio::spawn(node.clone().sweep_expired(*shard, shutdown_rx.clone()));
@@ -1263,20 +1281,36 @@ impl Node {
             .map_err(|e| e.to_string())
     }
 
-    /// Removes `node_id` from every shard's voters. Runs on the leader.
+    /// Removes `node_id` from every shard's voters. Runs on the leader;
+    /// refused when what remains could not commit (see
+    /// [`removal_leaves_quorum`]).
     pub async fn remove_member(&self, node_id: u64) -> Result<(), String> {
+        let live_within = Duration::from_millis(self.inner.config.election_timeout_ms_max);
         for shard in self.inner.shards.values() {
-            let mut voters: BTreeSet<u64> = shard
-                .raft
-                .metrics()
-                .borrow_watched()
-                .membership_config
-                .membership()
-                .voter_ids()
-                .collect();
+            let metrics = shard.raft.metrics().borrow_watched().clone();
+            let mut voters: BTreeSet<u64> =
+                metrics.membership_config.membership().voter_ids().collect();
             if !voters.remove(&node_id) {
                 continue;
             }
+            if metrics.current_leader != Some(self.id()) {
+                return Err(format!(
+                    "node {} is not the leader of {}; ask the leader ({:?})",
+                    self.id(),
+                    shard.id,
+                    metrics.current_leader
+                ));
+            }
+            let heard: BTreeMap<u64, Duration> = metrics
+                .heartbeat
+                .iter()
+                .flatten()
+                .filter_map(|(id, at)| {
+                    at.as_ref()
+                        .map(|at| (*id, openraft::Instant::elapsed(&**at)))
+                })
+                .collect();
+            removal_leaves_quorum(self.id(), &voters, &heard, live_within)?;
             shard
                 .raft
                 .change_membership(voters, false)
@@ -1284,6 +1318,38 @@ impl Node {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Removes `node_id` from the voters through whichever node leads the
+    /// data shard, forwarding there when it is not this one.
+    pub async fn remove_member_through_leader(&self, node_id: u64) -> Result<(), String> {
+        let shard = self
+            .shard(DATA_SHARD)
+            .ok_or("the data shard is not hosted here")?;
+        let metrics = shard.raft.metrics().borrow_watched().clone();
+        let leader = metrics
+            .current_leader
+            .ok_or("no leader is known; try again")?;
+        if leader == self.id() {
+            return self.remove_member(node_id).await;
+        }
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|node| node.addr.clone())
+            .ok_or("the leader's address is not known; try again")?;
+        let request = PeerRequest::RemoveMember { node_id };
+        match self
+            .inner
+            .transport
+            .call(leader, addr, request, self.inner.config.request_timeout)
+            .await
+        {
+            Ok(PeerResponse::Removed(result)) => result,
+            Ok(other) => Err(format!("unexpected reply: {other:?}")),
+            Err(e) => Err(format!("the leader (node {leader}) did not answer: {e}")),
+        }
     }
 
     /// Stops Raft on every shard and the peer server.
@@ -1531,6 +1597,9 @@ impl Node {
             }
             PeerRequest::Join { node_id, addr } => {
                 PeerResponse::Joined(self.add_member(node_id, addr).await)
+            }
+            PeerRequest::RemoveMember { node_id } => {
+                PeerResponse::Removed(self.remove_member(node_id).await)
             }
             PeerRequest::Replicas {
                 shard,

@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::netio::{Listener, Net, Stream};
+use crate::peer_auth::{PeerAuth, RefusalLog};
 use crate::wire::{encode, read_frame, PeerRequest, PeerResponse};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -128,15 +129,38 @@ impl Connection {
 #[derive(Clone)]
 pub struct TcpTransport {
     net: Arc<dyn Net>,
+    auth: PeerAuth,
     connections: Connections,
 }
 
 impl TcpTransport {
-    pub fn new(net: Arc<dyn Net>) -> TcpTransport {
+    /// Connections open with `auth`'s handshake (`peer_auth`).
+    pub fn new(net: Arc<dyn Net>, auth: PeerAuth) -> TcpTransport {
         TcpTransport {
             net,
+            auth,
             connections: Connections::default(),
         }
+    }
+
+    /// Connects to `addr` and proves the cluster secret, within the
+    /// connect timeout.
+    async fn dial(&self, addr: &str) -> Result<Box<dyn Stream>, String> {
+        let dialing = async {
+            let mut stream = self
+                .net
+                .connect(addr.to_string())
+                .await
+                .map_err(|e| format!("connect to {addr}: {e}"))?;
+            self.auth.dial(&mut stream).await.map_err(|e| {
+                tracing::warn!(%addr, error = %e, "peer handshake failed");
+                format!("handshake with {addr}: {e}")
+            })?;
+            Ok(stream)
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, dialing)
+            .await
+            .map_err(|_| format!("connect to {addr} timed out"))?
     }
 
     async fn connection(&self, target: u64, addr: &str) -> Result<Arc<Connection>, TransportError> {
@@ -159,10 +183,7 @@ impl TcpTransport {
                 return Err(TransportError::Unreachable(why.clone()));
             }
         }
-        let dialed = tokio::time::timeout(CONNECT_TIMEOUT, self.net.connect(addr.to_string()))
-            .await
-            .map_err(|_| format!("connect to {addr} timed out"))
-            .and_then(|connected| connected.map_err(|e| format!("connect to {addr}: {e}")));
+        let dialed = self.dial(addr).await;
         slot.dials.fetch_add(1, Ordering::SeqCst);
         match dialed {
             Ok(stream) => {
@@ -292,12 +313,15 @@ async fn pump_frames<W: tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-/// Accepts peer connections until `shutdown` turns true.
+/// Accepts peer connections until `shutdown` turns true. A connection is
+/// served only once the dialer has proved the cluster secret (`auth`).
 pub async fn serve(
     mut listener: Box<dyn Listener>,
     handler: Arc<dyn PeerHandler>,
+    auth: PeerAuth,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let accepted = tokio::select! {
             biased;
@@ -305,9 +329,17 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                tracing::debug!(%peer, "peer connected");
-                tokio::spawn(serve_connection(stream, handler.clone()));
+            Ok((mut stream, peer)) => {
+                let (handler, auth, refusals) = (handler.clone(), auth.clone(), refusals.clone());
+                tokio::spawn(async move {
+                    match auth.accept(&mut stream).await {
+                        Ok(node_id) => {
+                            tracing::debug!(%peer, node_id, "peer connected");
+                            serve_connection(stream, handler).await;
+                        }
+                        Err(why) => refusals.refused(&peer, &why),
+                    }
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a peer connection failed");

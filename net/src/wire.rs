@@ -71,6 +71,8 @@ pub enum PeerRequest {
         wanted: u64,
         timeout_ms: u64,
     },
+    /// Remove a voter, through the leader (`Node::remove_member`).
+    RemoveMember { node_id: u64 },
 }
 
 /// Why a forwarded command did not produce an output.
@@ -101,6 +103,7 @@ pub enum PeerResponse {
     Replicas(Result<u64, ForwardError>),
     /// The request named a shard this node does not host.
     NoSuchShard(ShardId),
+    Removed(Result<(), String>),
 }
 
 #[derive(Debug, thiserror::Error)]

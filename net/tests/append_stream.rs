@@ -20,6 +20,7 @@ use openraft::{BasicNode, EntryPayload, RaftNetworkV2};
 use orbit_core::raft::types::{log_id, Entry, LogId, Vote};
 use orbit_core::{ShardId, TypeConfig};
 use orbit_net::network::NetworkFactory;
+use orbit_net::peer_auth::PeerAuth;
 use orbit_net::transport::{serve, AppendResults, BoxFuture, PeerHandler, TransportError};
 use orbit_net::wire::{PeerRequest, PeerResponse};
 use orbit_net::{Net, TcpTransport, TokioNet, Transport};
@@ -122,8 +123,12 @@ async fn start_follower(
         conflict_at,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    tokio::spawn(serve(listener, handler, shutdown_rx));
+    tokio::spawn(serve(listener, handler, auth(), shutdown_rx));
     (addr, arrived, streams, shutdown_tx)
+}
+
+fn auth() -> PeerAuth {
+    PeerAuth::new(b"test cluster", 1)
 }
 
 async fn call(
@@ -144,7 +149,7 @@ async fn the_follower_takes_pipelined_appends_in_order_and_answers_in_order() {
     // Goal: 32 appends sent without waiting reach the follower's Raft in the
     // order sent, and each caller gets the result of its own append.
     let (addr, arrived, streams, _shutdown) = start_follower(u64::MAX).await;
-    let transport = TcpTransport::new(Arc::new(TokioNet));
+    let transport = TcpTransport::new(Arc::new(TokioNet), auth());
     // One call first, so that the pipelined ones share one connection.
     assert!(matches!(
         call(&transport, &addr, append(1, 1)).await,
@@ -176,7 +181,7 @@ async fn after_a_conflict_the_follower_starts_a_new_stream() {
     // Goal: the conflict ends the follower's stream (as openraft's does);
     // the next append is served by a new stream, not left unanswered.
     let (addr, _arrived, streams, _shutdown) = start_follower(3).await;
-    let transport = TcpTransport::new(Arc::new(TokioNet));
+    let transport = TcpTransport::new(Arc::new(TokioNet), auth());
     for i in 1..=2 {
         assert!(matches!(
             call(&transport, &addr, append(i, i)).await,
@@ -247,10 +252,13 @@ async fn calls_racing_at_connect_share_one_connection() {
     // deliver them out of order, which Raft answers with a conflict).
     let (addr, arrived, streams, _shutdown) = start_follower(u64::MAX).await;
     let dials = Arc::new(AtomicUsize::new(0));
-    let transport = TcpTransport::new(Arc::new(SlowDialNet {
-        dials: dials.clone(),
-        refuse: false,
-    }));
+    let transport = TcpTransport::new(
+        Arc::new(SlowDialNet {
+            dials: dials.clone(),
+            refuse: false,
+        }),
+        auth(),
+    );
     let calls: Vec<_> = (1..=16)
         .map(|i| call(&transport, &addr, append(i, i)))
         .collect();
@@ -274,10 +282,13 @@ async fn calls_waiting_on_a_failed_dial_fail_with_it() {
     // of dialing one after another (a partitioned peer would cost each a
     // connect timeout); a call that comes later dials again.
     let dials = Arc::new(AtomicUsize::new(0));
-    let transport = TcpTransport::new(Arc::new(SlowDialNet {
-        dials: dials.clone(),
-        refuse: true,
-    }));
+    let transport = TcpTransport::new(
+        Arc::new(SlowDialNet {
+            dials: dials.clone(),
+            refuse: true,
+        }),
+        auth(),
+    );
     let addr = free_addr();
     let calls: Vec<_> = (1..=8)
         .map(|i| {

@@ -2,7 +2,9 @@
 //!
 //! Precedence: a flag given on the command line, else the TOML file's value,
 //! else the default. With neither peers nor `--join`, the node founds a
-//! single-node cluster of itself.
+//! single-node cluster of itself. The cluster secret may also come from
+//! `ORBIT_CLUSTER_SECRET`; only a lone node may go without one (the server
+//! then makes one, see `identity`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +68,11 @@ pub struct Flags {
     /// a machine do better with fewer each.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The secret every node of the cluster holds; peer connections prove
+    /// it. Required with several founders or --join; a lone node makes one
+    /// (DATA_DIR/cluster.secret). Also ORBIT_CLUSTER_SECRET.
+    #[arg(long)]
+    pub cluster_secret: Option<String>,
 }
 
 /// The TOML file's shape; every field is optional.
@@ -88,6 +95,7 @@ pub struct FileConfig {
     pub snapshot_entries: Option<u64>,
     pub snapshot_chunk_bytes: Option<usize>,
     pub threads: Option<usize>,
+    pub cluster_secret: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -166,6 +174,21 @@ impl ServerConfig {
             return Err(format!("the peer list does not name this node ({node_id})"));
         }
         let mut node = NodeConfig::new(node_id, raft_addr, data_dir);
+        node.cluster_secret = flags
+            .cluster_secret
+            .or(file.cluster_secret)
+            .or_else(|| std::env::var("ORBIT_CLUSTER_SECRET").ok())
+            .unwrap_or_default()
+            .into_bytes();
+        let lone = join.is_none() && peers.len() == 1;
+        if node.cluster_secret.is_empty() && !lone {
+            return Err(
+                "a cluster of several nodes needs the same cluster secret on every node: \
+                 --cluster-secret, cluster_secret in the TOML file, or ORBIT_CLUSTER_SECRET \
+                 (a lone node keeps the one it made in DATA_DIR/cluster.secret)"
+                    .into(),
+            );
+        }
         node.initial_members = peers;
         if let Some(ms) = flags.heartbeat_ms.or(file.heartbeat_ms) {
             node.heartbeat_ms = ms;
@@ -243,7 +266,7 @@ mod tests {
         let path = dir.path().join("orbit.toml");
         std::fs::write(
             &path,
-            "node_id = 2\nraft_addr = \"127.0.0.1:7002\"\n[[peers]]\nid = 1\naddr = \"127.0.0.1:7001\"\n\
+            "node_id = 2\nraft_addr = \"127.0.0.1:7002\"\ncluster_secret = \"s\"\n[[peers]]\nid = 1\naddr = \"127.0.0.1:7001\"\n\
              [[peers]]\nid = 2\naddr = \"127.0.0.1:7002\"\n",
         )
         .expect("write");
@@ -256,6 +279,41 @@ mod tests {
         assert_eq!(config.node.node_id, 2);
         assert_eq!(config.resp_addr, "127.0.0.1:6400");
         assert_eq!(config.node.initial_members.len(), 2);
+        assert_eq!(config.node.cluster_secret, b"s");
+    }
+
+    #[test]
+    fn only_a_lone_node_may_start_without_a_cluster_secret() {
+        // Goal: several founders, or a joiner, without a secret are refused
+        // with a message naming the ways to give one; a lone node is not.
+        if std::env::var_os("ORBIT_CLUSTER_SECRET").is_some() {
+            return; // the environment gives every node one
+        }
+        let founders = Flags {
+            peers: vec!["1=a:1".into(), "2=b:1".into()],
+            ..Flags::default()
+        };
+        let refused = ServerConfig::resolve(founders).expect_err("needs a secret");
+        assert!(refused.contains("--cluster-secret"), "{refused}");
+        let joiner = Flags {
+            join: Some("a:1".into()),
+            ..Flags::default()
+        };
+        assert!(ServerConfig::resolve(joiner).is_err());
+        let lone = ServerConfig::resolve(Flags::default()).expect("a lone node");
+        assert!(lone.node.cluster_secret.is_empty(), "the server makes it");
+        let given = Flags {
+            peers: vec!["1=a:1".into(), "2=b:1".into()],
+            cluster_secret: Some("k".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            ServerConfig::resolve(given)
+                .expect("valid")
+                .node
+                .cluster_secret,
+            b"k"
+        );
     }
 
     #[test]

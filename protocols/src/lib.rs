@@ -5,5 +5,6 @@
 //! Execution sees only `Command`s, through `orbit_net::Node`.
 
 pub mod config;
+pub mod identity;
 pub mod redis;
 pub mod resp;

@@ -218,6 +218,8 @@ fn a_new_node_joins_a_running_cluster() {
         &format!("127.0.0.1:{raft}"),
         "--join",
         &seed,
+        "--cluster-secret",
+        common::CLUSTER_SECRET,
         "--heartbeat-ms",
         "50",
         "--election-timeout-ms",

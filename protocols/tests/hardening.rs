@@ -356,3 +356,189 @@ fn failed_auth_is_counted_logged_and_in_acl_log() {
         "{lines} log lines for a burst of 50"
     );
 }
+
+/// Goal: the peer port takes nothing from a connection that has not proved
+/// the cluster secret: the forged 40-byte Join frame that made node 99 a
+/// voter is refused and logged, a peer with the wrong secret is refused,
+/// and the voters stay as they were.
+#[test]
+fn forged_or_unauthenticated_peer_frames_are_refused() {
+    let cluster = Cluster::single_node();
+    let server = &cluster.servers[0];
+    let forged = orbit_net::wire::encode(
+        1,
+        &orbit_net::wire::PeerRequest::Join {
+            node_id: 99,
+            addr: "10.255.255.1:1".into(),
+        },
+    )
+    .expect("encode");
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", server.raft_port)).expect("connect");
+    stream.write_all(&forged).expect("send");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "no answer to a forged frame: {answer:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let info = common::raft_info(server).expect("info raft");
+    assert_eq!(
+        info.get("voters").map(String::as_str),
+        Some("1"),
+        "{info:?}"
+    );
+    let log = std::fs::read_to_string(server.dir.join("server.log")).expect("log");
+    assert!(
+        log.contains("refused a peer connection"),
+        "{}",
+        server.log_tail()
+    );
+}
+
+/// Goal: a node started on another node's data directory (the README's old
+/// join line without --data-dir opened ./data of node 1) refuses to start
+/// with a message saying whose directory it is and what to do, and a node
+/// with another cluster's secret refuses that cluster's directory.
+#[test]
+fn a_data_directory_of_another_node_or_cluster_is_refused() {
+    let mut cluster = Cluster::new(1, &[]);
+    cluster.start_all();
+    cluster.wait_leader(ELECTION);
+    cluster.server(1).terminate();
+    let data = cluster.servers[0].args.clone();
+    let data_dir = data[data.iter().position(|a| a == "--data-dir").expect("flag") + 1].clone();
+    for (args, expected) in [
+        (
+            vec![
+                "--node-id",
+                "4",
+                "--join",
+                "127.0.0.1:1",
+                "--cluster-secret",
+                common::CLUSTER_SECRET,
+            ],
+            "belongs to node 1, not to node 4",
+        ),
+        (
+            vec!["--cluster-secret", "another cluster"],
+            "belongs to cluster",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orbit-server"))
+            .args([
+                "--data-dir",
+                &data_dir,
+                "--resp-addr",
+                "127.0.0.1:0",
+                "--raft-addr",
+                "127.0.0.1:0",
+            ])
+            .args(&args)
+            .output()
+            .expect("run orbit-server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    cluster.server(1).start();
+    cluster.wait_leader(ELECTION);
+}
+
+fn voters(server: &common::Server) -> String {
+    common::raft_info(server)
+        .and_then(|info| info.get("voters").cloned())
+        .unwrap_or_default()
+}
+
+/// Goal: a dead node is replaced with admin commands: removing a live voter
+/// while another is down is refused (it would leave a cluster that cannot
+/// commit); removing the dead one works through any node; a new node joins
+/// in its place with its own data directory; writes go on throughout.
+#[test]
+fn a_dead_node_is_removed_and_replaced_without_losing_quorum() {
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(ELECTION);
+    let dead = if leader == 3 { 2 } else { 3 };
+    let live_follower = 6 - leader - dead;
+    cluster.server(dead).kill();
+    // The leader notices the dead node within an election timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    let through = cluster.servers[usize::try_from(live_follower - 1).expect("id")].connection();
+    let mut con = through.expect("connect");
+    let refused = redis::cmd("ORBIT")
+        .arg("MEMBER")
+        .arg("REMOVE")
+        .arg(leader)
+        .query::<()>(&mut con)
+        .expect_err("removing a live voter with one down is refused");
+    assert!(refused.to_string().contains("refused"), "{refused}");
+    let () = redis::cmd("ORBIT")
+        .arg("MEMBER")
+        .arg("REMOVE")
+        .arg(dead)
+        .query(&mut con)
+        .expect("the dead voter is removed, through a follower");
+    let survivors: Vec<&common::Server> =
+        cluster.servers.iter().filter(|s| s.is_running()).collect();
+    retry(&survivors, ELECTION, |con| {
+        redis::cmd("SET")
+            .arg("after-removal")
+            .arg(1)
+            .query::<()>(con)
+    });
+    let mut expected: Vec<u64> = vec![leader, live_follower];
+    expected.sort_unstable();
+    let expected = expected
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(voters(survivors[0]), expected);
+    // The replacement: a fresh node joins through any member.
+    let seed = cluster.servers[usize::try_from(leader - 1).expect("id")].raft_port;
+    let dir = cluster.dir.path().join("n4");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (resp, raft) = (common::free_port(), common::free_port());
+    let args: Vec<String> = [
+        "--node-id",
+        "4",
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--resp-addr",
+        &format!("127.0.0.1:{resp}"),
+        "--raft-addr",
+        &format!("127.0.0.1:{raft}"),
+        "--join",
+        &format!("127.0.0.1:{seed}"),
+        "--cluster-secret",
+        common::CLUSTER_SECRET,
+        "--heartbeat-ms",
+        "50",
+        "--election-timeout-ms",
+        "300",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut fourth = common::Server::new(4, resp, raft, dir, args);
+    fourth.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut with_fourth: Vec<String> = expected.split(',').map(str::to_string).collect();
+    with_fourth.push("4".into());
+    with_fourth.sort();
+    while voters(&fourth) != with_fourth.join(",") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 4 never became a voter: {}",
+            fourth.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let value: String = retry(&[&fourth], ELECTION, |con| {
+        redis::cmd("GET").arg("after-removal").query(con)
+    });
+    assert_eq!(value, "1");
+}

@@ -15,12 +15,19 @@ use std::sync::{Arc, Mutex};
 
 use orbit_storage::{Disk, DiskFile};
 
-/// Fault rates, in parts per million of calls.
+/// Fault rates, in parts per million of calls, and a full disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DiskFaults {
     pub io_error_ppm: u64,
     pub bit_flip_ppm: u64,
+    /// No space left: a write that would grow a file fails with ENOSPC
+    /// (writes inside a file's length, as into a preallocated segment,
+    /// still succeed).
+    pub full: bool,
 }
+
+/// ENOSPC, as the kernel reports it.
+const NO_SPACE: i32 = 28;
 
 #[derive(Default)]
 struct File {
@@ -195,9 +202,13 @@ impl DiskFile for SimFile {
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.disk.injected("write")?;
+        let full = self.disk.lock().faults.full;
         self.with(|f| {
             let start = usize::try_from(offset).map_err(|_| io::Error::other("offset"))?;
             if f.current.len() < start + data.len() {
+                if full {
+                    return Err(io::Error::from_raw_os_error(NO_SPACE));
+                }
                 f.current.resize(start + data.len(), 0);
             }
             f.current[start..start + data.len()].copy_from_slice(data);
@@ -262,6 +273,7 @@ mod tests {
         disk.set_faults(DiskFaults {
             io_error_ppm: 0,
             bit_flip_ppm: 1_000_000,
+            full: false,
         });
         let mut buf = [0u8; 3];
         file.read_at(0, &mut buf).expect("read");
@@ -269,7 +281,28 @@ mod tests {
         disk.set_faults(DiskFaults {
             io_error_ppm: 1_000_000,
             bit_flip_ppm: 0,
+            full: false,
         });
         assert!(file.sync().is_err());
+    }
+
+    #[test]
+    fn a_full_disk_refuses_growth_but_not_writes_in_place() {
+        // Goal: while full, a write past a file's end fails with ENOSPC and
+        // changes nothing; a write inside it succeeds; freed, it grows.
+        let disk = disk();
+        let file = disk.open("f", true).expect("open");
+        file.write_at(0, b"0123").expect("write");
+        disk.set_faults(DiskFaults {
+            full: true,
+            ..DiskFaults::default()
+        });
+        let error = file.write_at(2, b"xyz").expect_err("no space");
+        assert_eq!(error.raw_os_error(), Some(NO_SPACE));
+        assert_eq!(file.size().expect("size"), 4);
+        file.write_at(0, b"ab").expect("in place");
+        disk.set_faults(DiskFaults::default());
+        file.write_at(4, b"45").expect("room again");
+        assert_eq!(file.size().expect("size"), 6);
     }
 }

@@ -296,6 +296,7 @@ fn node_config(params: &Params, id: u64) -> NodeConfig {
     config.request_timeout = Duration::from_secs(4);
     config.segment_size_max = 64 * 1024;
     config.expiry_sweep_interval = Duration::from_millis(500);
+    config.cluster_secret = b"simulated cluster".to_vec();
     config
 }
 
@@ -766,13 +767,21 @@ async fn nemesis(world: &Arc<World>) {
             Fault::Membership => membership_change(world, hold).await,
             Fault::DiskErrors => {
                 let a = pick(n);
-                world.note(format!(
-                    "nemesis disk errors on n{a} for {}ms",
-                    hold.as_millis()
-                ));
-                world.storages[&a].set_faults(DiskFaults {
-                    io_error_ppm: 5_000,
-                    bit_flip_ppm: 2_000,
+                // One episode in three is a full disk instead of errors.
+                let full = pick(3) == 1;
+                let what = if full { "a full disk" } else { "disk errors" };
+                world.note(format!("nemesis {what} on n{a} for {}ms", hold.as_millis()));
+                world.storages[&a].set_faults(if full {
+                    DiskFaults {
+                        full: true,
+                        ..DiskFaults::default()
+                    }
+                } else {
+                    DiskFaults {
+                        io_error_ppm: 5_000,
+                        bit_flip_ppm: 2_000,
+                        full: false,
+                    }
                 });
                 madsim::time::sleep(hold).await;
                 world.storages[&a].set_faults(DiskFaults::default());

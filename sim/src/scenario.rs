@@ -91,6 +91,7 @@ pub fn recovered_tail_then_power_loss() -> Result<(), String> {
     disk.set_faults(DiskFaults {
         io_error_ppm: 1_000_000,
         bit_flip_ppm: 0,
+        full: false,
     });
     if sync(&mut log).is_ok() {
         return Err("the sync under injected errors should fail".into());

@@ -92,6 +92,7 @@ fn node_config(host: &str, data_dir: PathBuf) -> NodeConfig {
     config.election_timeout_ms_min = 300;
     config.election_timeout_ms_max = 600;
     config.request_timeout = REQUEST_TIMEOUT;
+    config.cluster_secret = b"turmoil cluster".to_vec();
     config
 }
 

@@ -8,6 +8,7 @@ use clap::Parser;
 use orbit_net::{Net, TokioNet};
 use orbit_net::{Node, NodeEnv};
 use orbit_protocols::config::{Flags, ServerConfig};
+use orbit_protocols::identity;
 use orbit_protocols::redis::server::{serve, Shared};
 use orbit_protocols::resp::codec::Limits;
 
@@ -16,7 +17,7 @@ use orbit_protocols::resp::codec::Limits;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
+    let mut config = ServerConfig::resolve(Flags::parse()).map_err(|e| anyhow::anyhow!(e))?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log).context("bad --log filter")?,
@@ -25,6 +26,14 @@ fn main() -> anyhow::Result<()> {
         // Colour codes only for a person at a terminal, not in log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let data_dir = config.node.data_dir.clone();
+    if config.node.cluster_secret.is_empty() {
+        // A lone node (resolve refuses any other without a secret).
+        config.node.cluster_secret =
+            identity::stored_secret(&data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    identity::check_or_record(&data_dir, config.node.node_id, &config.node.cluster_secret)
+        .map_err(|e| anyhow::anyhow!(e))?;
     // One thread: tokio's single-thread scheduler, leaner than the
     // multi-thread one with one worker (docs/OPERATIONS.md, `--threads`).
     let mut builder = if config.threads == Some(1) {

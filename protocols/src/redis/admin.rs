@@ -278,6 +278,47 @@ impl Session {
         }
     }
 
+    /// ORBIT MEMBER REMOVE node-id: removes a voter, through the leader,
+    /// unless what remains could not commit (see
+    /// `orbit_net::membership::removal_leaves_quorum`). To replace a dead
+    /// node, remove it, then start its successor with an empty data
+    /// directory and `--join`.
+    pub(super) async fn orbit(&mut self, args: &[Vec<u8>]) -> Frame {
+        let words: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["MEMBER", "REMOVE", _] => {
+                let Some(node_id) = super::lower::parse_i64(&args[2])
+                    .and_then(|id| u64::try_from(id).ok())
+                    .filter(|id| *id > 0)
+                else {
+                    return err("ERR node id must be a positive integer");
+                };
+                match self.shared.node.remove_member_through_leader(node_id).await {
+                    Ok(()) => ok(),
+                    Err(why) => err(format!("ERR {why}")),
+                }
+            }
+            ["HELP"] => Frame::Array(
+                [
+                    "ORBIT <subcommand> [<arg> ...]. Subcommands are:",
+                    "MEMBER REMOVE <node-id>",
+                    "    Remove a voter (refused if the rest could not commit).",
+                ]
+                .iter()
+                .map(|line| Frame::SimpleString(line.as_bytes().to_vec()))
+                .collect(),
+            ),
+            _ => err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try ORBIT HELP.",
+                String::from_utf8_lossy(&args[0])
+            )),
+        }
+    }
+
     /// CLIENT KILL addr, or CLIENT KILL [ID id] [ADDR addr] [SKIPME yes|no].
     pub(super) fn client_kill(&mut self, args: &[Vec<u8>]) -> Frame {
         if let [addr] = args {

@@ -281,7 +281,7 @@ impl Session {
             "echo" => Step::Reply(Frame::Bulk(rest[0].clone())),
             "quit" | "select" | "hello" | "client" | "command" | "info" | "multi" | "exec"
             | "discard" | "watch" | "unwatch" | "auth" | "config" | "acl" | "subscribe"
-            | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" | "wait" => {
+            | "psubscribe" | "unsubscribe" | "punsubscribe" | "pubsub" | "wait" | "orbit" => {
                 Step::Session(name, args)
             }
             "blpop" | "brpop" | "blmove" | "brpoplpush" => {
@@ -368,6 +368,7 @@ impl Session {
             "wait" => self.wait(rest, true).await,
             "config" => self.config(rest),
             "acl" => self.acl(rest),
+            "orbit" => self.orbit(rest).await,
             "multi" => self.multi(),
             "exec" => self.exec().await,
             "discard" => self.discard(),

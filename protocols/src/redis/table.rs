@@ -105,6 +105,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("msetnx", -3, W, 1, -1, 2, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     spec!("multi", 1, C, 0, 0, 0, "transactions", "Starts a transaction."),
     spec!("object", -2, RS, 2, 2, 1, "generic", "A container for object introspection commands."),
+    spec!("orbit", -2, C, 0, 0, 0, "server", "Orbit's cluster administration: ORBIT MEMBER REMOVE node-id removes a voter."),
     spec!("persist", 2, WF, 1, 1, 1, "generic", "Removes the expiration time of a key."),
     spec!("pexpire", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key in milliseconds."),
     spec!("pexpireat", -3, WF, 1, 1, 1, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp."),

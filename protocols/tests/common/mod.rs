@@ -145,6 +145,9 @@ pub struct Cluster {
     pub servers: Vec<Server>,
 }
 
+/// Every test cluster's secret.
+pub const CLUSTER_SECRET: &str = "test cluster secret";
+
 /// Fast Raft timing so tests spend little time in elections.
 const TIMING: [&str; 4] = ["--heartbeat-ms", "50", "--election-timeout-ms", "300"];
 
@@ -177,6 +180,7 @@ impl Cluster {
                 args.push("--peer".into());
                 args.push(peer.clone());
             }
+            args.extend(["--cluster-secret".to_string(), CLUSTER_SECRET.to_string()]);
             args.extend(TIMING.iter().map(|s| s.to_string()));
             args.extend(extra.iter().map(|s| s.to_string()));
             servers.push(Server {
