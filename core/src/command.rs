@@ -15,6 +15,57 @@ pub type Key = Vec<u8>;
 pub const SCAN_COUNT_DEFAULT: u64 = 10;
 pub type Value = Vec<u8>;
 
+/// Serde for a list of byte strings, each as bytes (one copy, not a walk
+/// byte by byte). bincode encodes bytes exactly as a sequence of u8, so the
+/// wire format is what it was.
+mod bytes_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(items: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(items.iter().map(|item| serde_bytes::Bytes::new(item)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        let items = Vec::<serde_bytes::ByteBuf>::deserialize(deserializer)?;
+        Ok(items
+            .into_iter()
+            .map(serde_bytes::ByteBuf::into_vec)
+            .collect())
+    }
+}
+
+/// Pairs of byte strings (a hash's fields and values, MSET's keys and
+/// values).
+pub type BytePairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Serde for a list of byte-string pairs, each side as bytes.
+mod byte_pairs {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            pairs
+                .iter()
+                .map(|(a, b)| (serde_bytes::Bytes::new(a), serde_bytes::Bytes::new(b))),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<super::BytePairs, D::Error> {
+        let pairs = Vec::<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>::deserialize(deserializer)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(a, b)| (a.into_vec(), b.into_vec()))
+            .collect())
+    }
+}
+
 /// A deadline as the client gave it.
 #[derive(
     Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,
@@ -162,6 +213,7 @@ pub enum Aggregate {
 )]
 pub struct Watched {
     pub db: u8,
+    #[serde(with = "serde_bytes")]
     pub key: Key,
     pub version: Option<u64>,
     pub at_index: u64,
@@ -182,159 +234,210 @@ pub struct Watched {
 pub enum Command {
     /// SET, and GETSET as `get: true`, SETEX / PSETEX with an expiry.
     Set {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         value: Value,
         condition: SetCondition,
         expiry: SetExpiry,
         get: bool,
     },
     Get {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     GetDel {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     GetEx {
+        #[serde(with = "serde_bytes")]
         key: Key,
         expiry: GetExExpiry,
     },
     MSet {
+        #[serde(with = "byte_pairs")]
         pairs: Vec<(Key, Value)>,
     },
     /// MSETNX, and SETNX as one pair. Replies 1 if all were set, else 0.
     MSetNx {
+        #[serde(with = "byte_pairs")]
         pairs: Vec<(Key, Value)>,
     },
     MGet {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// DEL and UNLINK.
     Del {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     Exists {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// INCR, DECR, INCRBY, DECRBY.
     IncrBy {
+        #[serde(with = "serde_bytes")]
         key: Key,
         delta: i64,
     },
     /// INCRBYFLOAT; `delta` is the client's text, read in long double as
     /// Redis reads it (so `1e400` is a valid increment).
     IncrByFloat {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         delta: Vec<u8>,
     },
     Append {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     StrLen {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     GetRange {
+        #[serde(with = "serde_bytes")]
         key: Key,
         start: i64,
         end: i64,
     },
     SetRange {
+        #[serde(with = "serde_bytes")]
         key: Key,
         offset: u64,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT.
     Expire {
+        #[serde(with = "serde_bytes")]
         key: Key,
         expiry: Expiry,
         condition: ExpireCondition,
     },
     /// TTL (`millis: false`) and PTTL.
     Ttl {
+        #[serde(with = "serde_bytes")]
         key: Key,
         millis: bool,
     },
     Persist {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     Type {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     DbSize,
     FlushDb,
     FlushAll,
     Keys {
+        #[serde(with = "serde_bytes")]
         pattern: Vec<u8>,
     },
     /// RENAME, and RENAMENX as `only_if_absent: true`.
     Rename {
+        #[serde(with = "serde_bytes")]
         source: Key,
+        #[serde(with = "serde_bytes")]
         target: Key,
         only_if_absent: bool,
     },
     /// HSET (`count_new: true`, replies the number of new fields) and HMSET
     /// (replies OK).
     HSet {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "byte_pairs")]
         pairs: Vec<(Vec<u8>, Value)>,
         count_new: bool,
     },
     HSetNx {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     HGet {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
     },
     HMGet {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         fields: Vec<Vec<u8>>,
     },
     HGetAll {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     HDel {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         fields: Vec<Vec<u8>>,
     },
     HExists {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
     },
     HIncrBy {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
         delta: i64,
     },
     /// HINCRBYFLOAT; `delta` is the client's text (validated when lowered:
     /// finite, as Redis checks before anything else).
     HIncrByFloat {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         delta: Vec<u8>,
     },
     /// HKEYS (`values: false`) and HVALS.
     HKeys {
+        #[serde(with = "serde_bytes")]
         key: Key,
         values: bool,
     },
     HLen {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     HStrLen {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         field: Vec<u8>,
     },
     /// HRANDFIELD; `seed` is drawn by the node that runs it.
     HRandField {
+        #[serde(with = "serde_bytes")]
         key: Key,
         count: Option<i64>,
         withvalues: bool,
         seed: u64,
     },
     HScan {
+        #[serde(with = "serde_bytes")]
         key: Key,
         cursor: u64,
         pattern: Option<Vec<u8>>,
@@ -342,34 +445,46 @@ pub enum Command {
         novalues: bool,
     },
     SAdd {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         members: Vec<Vec<u8>>,
     },
     SRem {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         members: Vec<Vec<u8>>,
     },
     SMembers {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     SIsMember {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         member: Vec<u8>,
     },
     SMIsMember {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         members: Vec<Vec<u8>>,
     },
     SCard {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     /// SPOP; `seed` is drawn by the node that runs it (see `needs_seed`).
     SPop {
+        #[serde(with = "serde_bytes")]
         key: Key,
         count: Option<u64>,
         seed: u64,
     },
     SRandMember {
+        #[serde(with = "serde_bytes")]
         key: Key,
         count: Option<i64>,
         seed: u64,
@@ -377,25 +492,33 @@ pub enum Command {
     /// SINTER, SUNION, SDIFF.
     SCombine {
         op: SetOp,
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE.
     SCombineStore {
         op: SetOp,
+        #[serde(with = "serde_bytes")]
         destination: Key,
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// SINTERCARD; `limit` 0 means none.
     SInterCard {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
         limit: u64,
     },
     SMove {
+        #[serde(with = "serde_bytes")]
         source: Key,
+        #[serde(with = "serde_bytes")]
         destination: Key,
+        #[serde(with = "serde_bytes")]
         member: Vec<u8>,
     },
     SScan {
+        #[serde(with = "serde_bytes")]
         key: Key,
         cursor: u64,
         pattern: Option<Vec<u8>>,
@@ -403,54 +526,70 @@ pub enum Command {
     },
     /// LPUSH / RPUSH (`left`), and LPUSHX / RPUSHX (`only_if_exists`).
     Push {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         values: Vec<Value>,
         left: bool,
         only_if_exists: bool,
     },
     /// LPOP / RPOP, with an optional count.
     Pop {
+        #[serde(with = "serde_bytes")]
         key: Key,
         left: bool,
         count: Option<u64>,
     },
     LRange {
+        #[serde(with = "serde_bytes")]
         key: Key,
         start: i64,
         stop: i64,
     },
     LIndex {
+        #[serde(with = "serde_bytes")]
         key: Key,
         index: i64,
     },
     LLen {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     LSet {
+        #[serde(with = "serde_bytes")]
         key: Key,
         index: i64,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     LRem {
+        #[serde(with = "serde_bytes")]
         key: Key,
         count: i64,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     LTrim {
+        #[serde(with = "serde_bytes")]
         key: Key,
         start: i64,
         stop: i64,
     },
     LInsert {
+        #[serde(with = "serde_bytes")]
         key: Key,
         before: bool,
+        #[serde(with = "serde_bytes")]
         pivot: Value,
+        #[serde(with = "serde_bytes")]
         value: Value,
     },
     /// LPOS: `rank` is never 0; `count` `None` replies one position (or nil),
     /// `Some(0)` all; `maxlen` 0 means no limit.
     LPos {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         element: Value,
         rank: i64,
         count: Option<u64>,
@@ -462,6 +601,7 @@ pub enum Command {
     /// is drawn once by the node; an attempt retried with the same request
     /// after an unknown outcome gets the first attempt's result.
     BlockingPop {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
         left: bool,
         destination: Option<(Key, bool)>,
@@ -469,32 +609,42 @@ pub enum Command {
     },
     /// LMOVE, and RPOPLPUSH as `from_left: false, to_left: true`.
     LMove {
+        #[serde(with = "serde_bytes")]
         source: Key,
+        #[serde(with = "serde_bytes")]
         destination: Key,
         from_left: bool,
         to_left: bool,
     },
     ZAdd {
+        #[serde(with = "serde_bytes")]
         key: Key,
         flags: ZAddFlags,
         pairs: Vec<(f64, Vec<u8>)>,
     },
     ZIncrBy {
+        #[serde(with = "serde_bytes")]
         key: Key,
         delta: f64,
+        #[serde(with = "serde_bytes")]
         member: Vec<u8>,
     },
     ZScore {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         member: Vec<u8>,
     },
     ZMScore {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         members: Vec<Vec<u8>>,
     },
     /// ZRANGE and its older forms (ZRANGEBYSCORE, ZREVRANGE, ...). `limit`
     /// is (offset, count), a negative count meaning all.
     ZRange {
+        #[serde(with = "serde_bytes")]
         key: Key,
         spec: ZRangeSpec,
         rev: bool,
@@ -503,29 +653,37 @@ pub enum Command {
     },
     /// ZRANK (`rev: false`) and ZREVRANK.
     ZRank {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "serde_bytes")]
         member: Vec<u8>,
         rev: bool,
     },
     ZRem {
+        #[serde(with = "serde_bytes")]
         key: Key,
+        #[serde(with = "bytes_list")]
         members: Vec<Vec<u8>>,
     },
     /// ZREMRANGEBYRANK / BYSCORE / BYLEX.
     ZRemRange {
+        #[serde(with = "serde_bytes")]
         key: Key,
         spec: ZRangeSpec,
     },
     ZCard {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     /// ZCOUNT (a score spec) and ZLEXCOUNT (a lex spec).
     ZCount {
+        #[serde(with = "serde_bytes")]
         key: Key,
         spec: ZRangeSpec,
     },
     /// ZPOPMIN (`max: false`) and ZPOPMAX.
     ZPop {
+        #[serde(with = "serde_bytes")]
         key: Key,
         max: bool,
         count: Option<u64>,
@@ -533,12 +691,15 @@ pub enum Command {
     /// ZUNIONSTORE (`union: true`) and ZINTERSTORE.
     ZCombineStore {
         union: bool,
+        #[serde(with = "serde_bytes")]
         destination: Key,
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
         weights: Vec<f64>,
         aggregate: Aggregate,
     },
     ZScan {
+        #[serde(with = "serde_bytes")]
         key: Key,
         cursor: u64,
         pattern: Option<Vec<u8>>,
@@ -552,6 +713,7 @@ pub enum Command {
         kind: Option<Vec<u8>>,
     },
     Touch {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// TIME: the clock of the node that serves the read (the leader), never
@@ -563,23 +725,29 @@ pub enum Command {
     },
     /// COPY source destination [DB db] [REPLACE].
     Copy {
+        #[serde(with = "serde_bytes")]
         source: Key,
+        #[serde(with = "serde_bytes")]
         destination: Key,
         db: Option<u8>,
         replace: bool,
     },
     ObjectEncoding {
+        #[serde(with = "serde_bytes")]
         key: Key,
     },
     /// PUBLISH: no state changes; every replica hands the message to its
     /// node's subscribers when it applies the entry (see
     /// [`Command::published`]).
     Publish {
+        #[serde(with = "serde_bytes")]
         channel: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         message: Vec<u8>,
     },
     /// WATCH's read: replies `[applied index, version or nil per key]`.
     Watch {
+        #[serde(with = "bytes_list")]
         keys: Vec<Key>,
     },
     /// EXEC: the queued commands `(db, command)`, run in order within this

@@ -288,8 +288,41 @@ struct Pipelined<S> {
     done: bool,
 }
 
+/// Bytes of entries one append carries, at most, past its first entry: a
+/// larger batch is cut there (see `cut_to_fit`).
+const APPEND_BYTES_MAX: usize = 64 << 20;
+
+/// Cuts `rpc`'s entries to [`APPEND_BYTES_MAX`], keeping at least one, so
+/// that a batch of large entries never makes a frame too large to send;
+/// true when it cut. The follower then matches less than openraft sent,
+/// a partial success, after which openraft sends the rest anew.
+fn cut_to_fit(rpc: &mut AppendEntriesRequest<TypeConfig>) -> bool {
+    if rpc.entries.len() < 2 {
+        return false;
+    }
+    let mut bytes = 0usize;
+    let mut keep = 0;
+    for entry in &rpc.entries {
+        let size = usize::try_from(bincode::serialized_size(entry).unwrap_or(u64::MAX))
+            .unwrap_or(usize::MAX);
+        if keep > 0 && bytes.saturating_add(size) > APPEND_BYTES_MAX {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        keep += 1;
+    }
+    let cut = keep < rpc.entries.len();
+    rpc.entries.truncate(keep);
+    assert!(!rpc.entries.is_empty(), "an append keeps its first entry");
+    cut
+}
+
 impl<S> Pipelined<S> {
-    fn start(&self, rpc: AppendEntriesRequest<TypeConfig>) -> AppendCall {
+    /// Sends `rpc`; a cut one (see `cut_to_fit`) is the stream's last.
+    fn start(&mut self, mut rpc: AppendEntriesRequest<TypeConfig>) -> AppendCall {
+        if cut_to_fit(&mut rpc) {
+            self.input = None;
+        }
         let last = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
         let network = self.network.clone();
         let option = self.option.clone();

@@ -71,7 +71,23 @@ const QUEUE_DEPTH: usize = 8192;
 /// Client writes waiting for the shard's next log entry.
 struct Proposal {
     ops: Vec<Op>,
+    /// The ops' size in the log, about.
+    bytes: usize,
     reply: oneshot::Sender<Result<Vec<Output>, Proposed>>,
+}
+
+/// An entry gathers proposals up to [`ENTRY_OPS_MAX`] weight, where an op
+/// weighs one plus its bytes over this: about 8 MiB of large values make a
+/// full entry, as 1,024 small ops do.
+const OP_WEIGHT_BYTES: usize = 8 * 1024;
+
+/// The bytes `ops` take in the log (their encoded size).
+fn encoded_bytes(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|op| {
+            usize::try_from(bincode::serialized_size(op).unwrap_or(u64::MAX)).unwrap_or(usize::MAX)
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// A read waiting for the next leadership check; it receives the index the
@@ -110,7 +126,18 @@ pub struct NodeConfig {
     /// What every peer connection proves it holds (`peer_auth`). Never
     /// empty: a node refuses to start without one.
     pub cluster_secret: Vec<u8>,
+    /// The largest write one command may make, in bytes as it travels in
+    /// the log; a larger one is refused before it is proposed.
+    pub entry_bytes_max: usize,
 }
+
+/// The default [`NodeConfig::entry_bytes_max`]: below Redis's 512 MiB bulk
+/// limit, so that a write, its log entry and its copies in flight to two
+/// followers fit a machine's memory together.
+pub const ENTRY_BYTES_MAX_DEFAULT: usize = 128 << 20;
+/// The most [`NodeConfig::entry_bytes_max`] may be: what a peer frame
+/// carries with room to spare.
+pub const ENTRY_BYTES_MAX_LIMIT: usize = 512 << 20;
 
 impl NodeConfig {
     pub fn new(
@@ -133,6 +160,7 @@ impl NodeConfig {
             segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
             expiry_sweep_interval: Duration::from_millis(1000),
             cluster_secret: Vec::new(),
+            entry_bytes_max: ENTRY_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -640,6 +668,9 @@ impl Node {
 
     /// Executes ops that are all reads or all writes.
     async fn execute_run(&self, mut ops: Vec<Op>) -> Result<Vec<Output>, ExecError> {
+        if !ops[0].cmd.is_read_only() {
+            self.check_entry_size(&ops)?;
+        }
         // Random choices (SPOP, SRANDMEMBER) are drawn here, once: the seed
         // travels with the command, so every replica chooses the same.
         for op in &mut ops {
@@ -656,6 +687,21 @@ impl Node {
             self.write(shard, ops).await?
         };
         Ok(outputs)
+    }
+
+    /// Refuses, before anything is proposed, a write too large for the log
+    /// (`entry_bytes_max`): one that would fail in replication instead.
+    fn check_entry_size(&self, ops: &[Op]) -> Result<(), ExecError> {
+        let limit = self.inner.config.entry_bytes_max;
+        for op in ops {
+            let bytes = encoded_bytes(std::slice::from_ref(op));
+            if bytes > limit {
+                return Err(ExecError::Failed(format!(
+                    "the command is {bytes} bytes, more than the {limit} a replicated write may take (entry-size-max); the command was not applied"
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn write(&self, shard: ShardId, ops: Vec<Op>) -> Result<Vec<Output>, ExecError> {
@@ -693,7 +739,13 @@ impl Node {
         };
         let (reply, outcome) = oneshot::channel();
         arrived(&shard.returning);
-        if shard.writes.send(Proposal { ops, reply }).await.is_err() {
+        let bytes = encoded_bytes(&ops);
+        if shard
+            .writes
+            .send(Proposal { ops, bytes, reply })
+            .await
+            .is_err()
+        {
             return Err(Proposed::Failed("the node is shutting down".into()));
         }
         outcome.await.unwrap_or_else(|_| {
@@ -733,7 +785,7 @@ impl Node {
                 _ = shutdown.changed() => return,
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
-            let ops = first.ops.len();
+            let weight = proposal_weight(&first);
             let mut batch = vec![first];
             // buggify: tiny batches, one client's writes per entry.
             let gather = !orbit_core::buggify!();
@@ -748,9 +800,13 @@ impl Node {
             // most, ending 200 µs after the last arrival, 42-44k/s and
             // 207-274k/s (-P 16 entries went from about 400 ops to 800).
             if gather {
-                linger(&mut queue, &shard.returning, &mut batch, ops, |p| {
-                    p.ops.len()
-                })
+                linger(
+                    &mut queue,
+                    &shard.returning,
+                    &mut batch,
+                    weight,
+                    proposal_weight,
+                )
                 .await;
             }
             tokio::spawn(self.clone().write_entry(shard_id, batch, slot));
@@ -1411,6 +1467,11 @@ async fn linger<T>(
             gap_end = tokio::time::Instant::now() + LINGER_GAP;
         }
     }
+}
+
+/// What a proposal adds to an entry's weight (see [`OP_WEIGHT_BYTES`]).
+fn proposal_weight(proposal: &Proposal) -> usize {
+    proposal.ops.len() + proposal.bytes / OP_WEIGHT_BYTES
 }
 
 /// One answered client came back (see `Shard::returning`).

@@ -99,7 +99,32 @@ struct Dial {
     /// Why the last dial failed, if it did.
     failed: Option<String>,
 }
-type Connections = Arc<Mutex<BTreeMap<(u64, String), Slot>>>;
+type Connections = Arc<Mutex<BTreeMap<(u64, String, Lane), Slot>>>;
+
+/// Which of a peer's two connections a request takes. Bulk data (log
+/// appends with entries, snapshot pieces, forwarded writes) goes on one;
+/// what must stay prompt (votes, heartbeats, reads, membership) on the
+/// other, so a heartbeat never waits behind a 100 MB append and a follower
+/// does not call an election while a large entry is on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane {
+    Prompt,
+    Bulk,
+}
+
+fn lane(request: &PeerRequest) -> Lane {
+    match request {
+        PeerRequest::StreamAppend { .. }
+        | PeerRequest::SnapshotChunk { .. }
+        | PeerRequest::Write { .. } => Lane::Bulk,
+        PeerRequest::AppendEntries { rpc, .. } if !rpc.entries.is_empty() => Lane::Bulk,
+        _ => Lane::Prompt,
+    }
+}
+
+/// A call's timeout grows by this much per byte of its frame (20 MB/s), so
+/// a large append has time to cross, be written and be answered.
+const TIMEOUT_NS_PER_BYTE: u64 = 50;
 
 struct Connection {
     tx: mpsc::Sender<Vec<u8>>,
@@ -109,6 +134,9 @@ struct Connection {
     /// Frames received so far; a call that times out while this stood still
     /// means the connection went silent.
     received: Arc<AtomicU64>,
+    /// Bytes of the calls sent and not yet answered: a call waits behind
+    /// them, so its timeout grows with them too.
+    unanswered_bytes: AtomicU64,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -163,12 +191,17 @@ impl TcpTransport {
             .map_err(|_| format!("connect to {addr} timed out"))?
     }
 
-    async fn connection(&self, target: u64, addr: &str) -> Result<Arc<Connection>, TransportError> {
+    async fn connection(
+        &self,
+        target: u64,
+        addr: &str,
+        lane: Lane,
+    ) -> Result<Arc<Connection>, TransportError> {
         let slot = self
             .connections
             .lock()
             .expect("transport lock")
-            .entry((target, addr.to_string()))
+            .entry((target, addr.to_string(), lane))
             .or_default()
             .clone();
         let dials_seen = slot.dials.load(Ordering::SeqCst);
@@ -232,6 +265,7 @@ fn start_connection(stream: Box<dyn Stream>) -> Connection {
         next_id: AtomicU64::new(1),
         closed,
         received,
+        unanswered_bytes: AtomicU64::new(0),
         tasks: vec![write_task, read_task],
     }
 }
@@ -256,10 +290,16 @@ impl Transport for TcpTransport {
                 let delay_ms = orbit_core::fault::random_below(300);
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let conn = this.connection(target, &addr).await?;
+            let conn = this.connection(target, &addr, lane(&request)).await?;
             let id = conn.next_id.fetch_add(1, Ordering::SeqCst);
             let frame =
                 encode(id, &request).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let frame_bytes = u64::try_from(frame.len()).unwrap_or(u64::MAX);
+            let _unanswered = Unanswered::add(&conn, frame_bytes);
+            let ahead = conn.unanswered_bytes.load(Ordering::SeqCst);
+            let timeout = timeout.saturating_add(Duration::from_nanos(
+                ahead.saturating_mul(TIMEOUT_NS_PER_BYTE),
+            ));
             let (done_tx, done_rx) = oneshot::channel();
             let received_before = conn.received.load(Ordering::SeqCst);
             conn.pending
@@ -288,6 +328,31 @@ impl Transport for TcpTransport {
                 }
             }
         })
+    }
+}
+
+/// A call's bytes counted in its connection's unanswered bytes while the
+/// call waits (whatever way it ends).
+struct Unanswered {
+    conn: Arc<Connection>,
+    bytes: u64,
+}
+
+impl Unanswered {
+    fn add(conn: &Arc<Connection>, bytes: u64) -> Unanswered {
+        conn.unanswered_bytes.fetch_add(bytes, Ordering::SeqCst);
+        Unanswered {
+            conn: conn.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        self.conn
+            .unanswered_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
     }
 }
 

@@ -15,7 +15,7 @@ use orbit_core::{Op, Output, ShardId, TypeConfig};
 use serde::{Deserialize, Serialize};
 
 /// The largest frame accepted (snapshot pieces and entry batches stay below).
-pub const FRAME_LEN_MAX: u32 = 256 * 1024 * 1024;
+pub const FRAME_LEN_MAX: u32 = 640 * 1024 * 1024;
 pub const FRAME_HEADER_LEN: usize = 8;
 
 #[derive(Serialize, Deserialize, Debug)]

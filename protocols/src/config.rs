@@ -73,6 +73,10 @@ pub struct Flags {
     /// (DATA_DIR/cluster.secret). Also ORBIT_CLUSTER_SECRET.
     #[arg(long)]
     pub cluster_secret: Option<String>,
+    /// The largest write one command may make, in bytes (default 128 MiB,
+    /// at most 512 MiB); larger ones are refused before they are proposed.
+    #[arg(long)]
+    pub entry_size_max: Option<usize>,
 }
 
 /// The TOML file's shape; every field is optional.
@@ -96,6 +100,7 @@ pub struct FileConfig {
     pub snapshot_chunk_bytes: Option<usize>,
     pub threads: Option<usize>,
     pub cluster_secret: Option<String>,
+    pub entry_size_max: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -208,6 +213,16 @@ impl ServerConfig {
                 return Err("snapshot chunk bytes must be at most 134217728 (128 MiB)".into())
             }
             Some(n) => node.snapshot_chunk_bytes = n,
+            None => {}
+        }
+        match flags.entry_size_max.or(file.entry_size_max) {
+            Some(n) if !(1 << 20..=orbit_net::node::ENTRY_BYTES_MAX_LIMIT).contains(&n) => {
+                return Err(format!(
+                    "entry size max must be from 1048576 (1 MiB) to {}",
+                    orbit_net::node::ENTRY_BYTES_MAX_LIMIT
+                ))
+            }
+            Some(n) => node.entry_bytes_max = n,
             None => {}
         }
         if node.heartbeat_ms == 0 || node.heartbeat_ms * 3 > node.election_timeout_ms_min {

@@ -542,3 +542,97 @@ fn a_dead_node_is_removed_and_replaced_without_losing_quorum() {
     });
     assert_eq!(value, "1");
 }
+
+/// Goal: a 100 MB value commits on 3 nodes while other clients keep being
+/// served and no election happens (a 100 MB append used to hold up the
+/// heartbeats behind it, for over 100 s of retries); every replica ends
+/// with it; a value over the entry size limit gets a clear error at once,
+/// through the leader and through a follower, and changes nothing.
+#[test]
+fn large_values_replicate_without_stalling_the_cluster() {
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(ELECTION);
+    let term_before = common::raft_info(&cluster.servers[0]).expect("info")["term"].clone();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let big = vec![b'x'; 100 << 20];
+    let small_ops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = cluster.servers[usize::try_from(leader - 1).expect("id")].url();
+    let small = {
+        let (small_ops, done) = (small_ops.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut con = redis::Client::open(url)
+                .expect("url")
+                .get_connection()
+                .expect("connect");
+            let mut slowest = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = std::time::Instant::now();
+                let () = redis::cmd("SET")
+                    .arg("small")
+                    .arg(1)
+                    .query(&mut con)
+                    .expect("small write");
+                slowest = slowest.max(started.elapsed());
+                small_ops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            slowest
+        })
+    };
+    let mut con = cluster.servers[usize::try_from(follower - 1).expect("id")]
+        .connection()
+        .expect("connect");
+    let committed = redis::cmd("SET").arg("big").arg(&big).query::<()>(&mut con);
+    if let Err(e) = committed {
+        let logs: Vec<String> = cluster
+            .servers
+            .iter()
+            .map(|s| format!("--- node {}\n{}", s.id, s.log_tail()))
+            .collect();
+        panic!("a 100 MB SET commits: {e}\n{}", logs.join("\n"));
+    }
+    let during = small_ops.load(std::sync::atomic::Ordering::SeqCst);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let slowest = small.join().expect("small writer");
+    assert!(
+        during > 10,
+        "other clients were served meanwhile ({during} writes)"
+    );
+    assert!(
+        slowest < Duration::from_secs(10),
+        "no small write waited {slowest:?}"
+    );
+    let too_big = vec![b'y'; 130 << 20];
+    for server in [leader, follower] {
+        let mut con = cluster.servers[usize::try_from(server - 1).expect("id")]
+            .connection()
+            .expect("connect");
+        let refused = redis::cmd("SET")
+            .arg("too-big")
+            .arg(&too_big)
+            .query::<()>(&mut con);
+        let message = refused.expect_err("over the entry size limit").to_string();
+        assert!(message.contains("entry-size-max"), "{message}");
+    }
+    cluster.wait_converged(Duration::from_secs(60));
+    for server in &cluster.servers {
+        let info = common::raft_info(server).expect("info");
+        assert_eq!(
+            info["term"], term_before,
+            "no election on node {}",
+            server.id
+        );
+    }
+    let mut con = cluster.servers[2].connection().expect("connect");
+    let len: i64 = redis::cmd("STRLEN")
+        .arg("big")
+        .query(&mut con)
+        .expect("strlen");
+    assert_eq!(len, 100 << 20);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("too-big")
+        .query(&mut con)
+        .expect("exists");
+    assert_eq!(exists, 0);
+}
