@@ -20,7 +20,7 @@ use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, 
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
-use orbit_core::raft::types::{RaftMetrics, Snapshot, SnapshotMeta, Vote};
+use orbit_core::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
 use orbit_core::{Command, Op, Output, Request, ShardId, TypeConfig};
 use orbit_storage::engine::{FjallEngine, KvEngine};
 use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
@@ -265,7 +265,17 @@ struct Shard {
     readers_returning: AtomicUsize,
     /// The snapshot arriving in pieces, if one is.
     incoming_snapshot: std::sync::Mutex<Option<IncomingSnapshot>>,
+    /// The last transfer whose last piece installed its snapshot, and the
+    /// answer: that piece sent again (its answer was lost) gets the same
+    /// answer instead of a refusal that would restart the whole transfer.
+    /// A transfer is known by its id, the snapshot's last log id and the vote (a
+    /// restarted sender counts its transfers from 0 again).
+    installed_snapshot: std::sync::Mutex<Option<(InstalledKey, SnapshotResponse<TypeConfig>)>>,
 }
+
+/// What tells one snapshot transfer from another: the sender's transfer
+/// id, the snapshot's last log id and the vote it was sent under.
+type InstalledKey = (u64, Option<LogId>, Vote);
 
 /// A snapshot arriving in pieces (`PeerRequest::SnapshotChunk`): its
 /// transfer and the bytes so far.
@@ -328,6 +338,16 @@ impl Shard {
         (transfer, offset, last): (u64, u64, bool),
         data: Vec<u8>,
     ) -> Result<Option<SnapshotResponse<TypeConfig>>, String> {
+        let key: InstalledKey = (transfer, meta.last_log_id, vote);
+        if last {
+            let installed = self
+                .installed_snapshot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, response)) = installed.as_ref().filter(|(done, _)| *done == key) {
+                return Ok(Some(response.clone()));
+            }
+        }
         let piece = {
             let mut incoming = self
                 .incoming_snapshot
@@ -342,11 +362,16 @@ impl Shard {
             meta,
             snapshot: std::io::Cursor::new(bytes),
         };
-        self.raft
+        let response = self
+            .raft
             .install_full_snapshot(vote, snapshot)
             .await
-            .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        *self
+            .installed_snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key, response.clone()));
+        Ok(Some(response))
     }
 }
 
@@ -1574,6 +1599,7 @@ async fn open_shard(
         returning: AtomicUsize::new(0),
         readers_returning: AtomicUsize::new(0),
         incoming_snapshot: std::sync::Mutex::new(None),
+        installed_snapshot: std::sync::Mutex::new(None),
     };
     let queues = ShardQueues {
         writes: write_queue,

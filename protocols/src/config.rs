@@ -77,6 +77,10 @@ pub struct Flags {
     /// at most 512 MiB); larger ones are refused before they are proposed.
     #[arg(long)]
     pub entry_size_max: Option<usize>,
+    /// The most unparsed input all clients together may hold, in bytes
+    /// (default 2 GiB); a client whose input would pass it is closed.
+    #[arg(long)]
+    pub client_query_buffers_max: Option<usize>,
 }
 
 /// The TOML file's shape; every field is optional.
@@ -101,6 +105,7 @@ pub struct FileConfig {
     pub threads: Option<usize>,
     pub cluster_secret: Option<String>,
     pub entry_size_max: Option<usize>,
+    pub client_query_buffers_max: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -122,6 +127,8 @@ pub struct ServerConfig {
     pub log: String,
     /// Worker threads; `None`: one per core.
     pub threads: Option<usize>,
+    /// The most unparsed input all clients together may hold.
+    pub client_query_buffers_max: usize,
 }
 
 fn parse_peer(text: &str) -> Result<(u64, String), String> {
@@ -233,7 +240,15 @@ impl ServerConfig {
         if threads == Some(0) {
             return Err("threads must be at least 1".into());
         }
+        let client_query_buffers_max = flags
+            .client_query_buffers_max
+            .or(file.client_query_buffers_max)
+            .unwrap_or(2 << 30);
+        if client_query_buffers_max < 1 << 20 {
+            return Err("client query buffers max must be at least 1048576 (1 MiB)".into());
+        }
         Ok(ServerConfig {
+            client_query_buffers_max,
             threads,
             node,
             resp_addr: flags

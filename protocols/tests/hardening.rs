@@ -636,3 +636,104 @@ fn large_values_replicate_without_stalling_the_cluster() {
         .expect("exists");
     assert_eq!(exists, 0);
 }
+
+/// Goal: a pipeline of 47,000 GETs of a 100 KB value, sent whole before
+/// any reply is read (it grew a node to 5.4 GB, building every reply
+/// first), gets every reply while the node stays under 512 MiB: replies go
+/// out in chunks, and input is read while they are written.
+#[test]
+fn a_huge_pipeline_of_large_replies_runs_in_bounded_memory() {
+    let cluster = Cluster::single_node();
+    let server = &cluster.servers[0];
+    let mut con = server.connection().expect("connect");
+    let value = vec![b'v'; 100_000];
+    let () = redis::cmd("SET")
+        .arg("big")
+        .arg(&value)
+        .query(&mut con)
+        .expect("set");
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", server.resp_port)).expect("connect");
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+    let count = 47_000usize;
+    let writer = {
+        let mut stream = stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let all: Vec<u8> = request
+                .iter()
+                .copied()
+                .cycle()
+                .take(request.len() * count)
+                .collect();
+            stream.write_all(&all).expect("send the pipeline");
+        })
+    };
+    // Read only once the whole pipeline is sent: the server must keep
+    // reading while its replies wait for us.
+    writer.join().expect("writer");
+    let reply_len = format!("${}\r\n", value.len()).len() + value.len() + 2;
+    let mut remaining = reply_len * count;
+    let mut buf = vec![0u8; 1 << 20];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut peak_kib = 0;
+    while remaining > 0 {
+        let n = stream.read(&mut buf).expect("replies keep coming");
+        assert!(
+            n > 0,
+            "the server closed with {remaining} bytes of replies to go"
+        );
+        remaining = remaining.saturating_sub(n);
+        peak_kib = peak_kib.max(server.rss_peak_kib());
+    }
+    assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// Goal: partial bulk strings that never finish (four clients held 1.55 GB)
+/// are bounded in total: with --client-query-buffers-max 64 MiB, the
+/// client whose input would pass it gets an error and is closed, the
+/// others keep their connections, and the server keeps serving.
+#[test]
+fn unfinished_requests_are_bounded_across_clients() {
+    let mut cluster = Cluster::new(1, &["--client-query-buffers-max", "67108864"]);
+    cluster.start_all();
+    cluster.wait_leader(ELECTION);
+    let server = &cluster.servers[0];
+    let chunk = vec![b'x'; 1 << 20];
+    let mut clients = Vec::new();
+    let mut refused = None;
+    'clients: for i in 0..4 {
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", server.resp_port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        stream
+            .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$400000000\r\n")
+            .expect("header");
+        for _ in 0..30 {
+            if stream.write_all(&chunk).is_err() {
+                refused = Some(i);
+                break 'clients;
+            }
+            let mut answer = [0u8; 256];
+            if let Ok(n) = stream.read(&mut answer) {
+                let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+                assert!(text.contains("query buffers of all clients"), "{text}");
+                refused = Some(i);
+                break 'clients;
+            }
+        }
+        clients.push(stream);
+    }
+    assert!(refused.is_some(), "a client past the total was refused");
+    let mut con = server.connection().expect("the server still takes clients");
+    let () = redis::cmd("SET")
+        .arg("after")
+        .arg(1)
+        .query(&mut con)
+        .expect("and serves them");
+    assert!(server.rss_peak_kib() < 512 * 1024);
+    drop(clients);
+}

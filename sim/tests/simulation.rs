@@ -114,6 +114,11 @@ const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         20,
         "a snapshot in 256-byte pieces never reached a follower: one lost answer among them restarted the whole transfer",
     ),
+    (
+        1115,
+        20,
+        "the last piece of a snapshot installed, its answer was lost, and the piece sent again was refused: every new transfer lost an answer too, so a joint membership never committed",
+    ),
 ];
 
 #[test]

@@ -81,6 +81,7 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
         ..Limits::DEFAULT
     };
     let shared = Shared::new(node.clone(), limits, config.resp_addr.clone());
+    shared.set_query_buffers_bytes_max(config.client_query_buffers_max);
     let requirepass = config.requirepass.clone().map(String::into_bytes);
     shared.change_settings(|settings| settings.requirepass = requirepass);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -7,6 +7,7 @@
 mod admin;
 mod auth;
 mod blocking;
+mod client_memory;
 pub mod command;
 pub mod info;
 pub mod lower;

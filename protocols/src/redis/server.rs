@@ -14,6 +14,7 @@ use orbit_net::Node;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::client_memory::{InputRefused, QueryBuffer, ReplyChunks};
 use super::session::{After, Session};
 use crate::resp::codec::{encode, Decoder, Frame, Limits};
 
@@ -98,6 +99,9 @@ pub struct Shared {
     pub commands_total: AtomicU64,
     /// Failed AUTH / HELLO AUTH attempts: counted, logged, in ACL LOG.
     pub auth_failures: super::auth::AuthFailures,
+    /// Unparsed input held for every client together (`client_memory`).
+    pub query_buffers_bytes: std::sync::atomic::AtomicUsize,
+    query_buffers_bytes_max: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -116,7 +120,20 @@ impl Shared {
             connections_total: AtomicU64::new(0),
             commands_total: AtomicU64::new(0),
             auth_failures: super::auth::AuthFailures::default(),
+            query_buffers_bytes: std::sync::atomic::AtomicUsize::new(0),
+            query_buffers_bytes_max: std::sync::atomic::AtomicUsize::new(
+                super::client_memory::QUERY_BUFFERS_BYTES_MAX_DEFAULT,
+            ),
         })
+    }
+
+    /// The most unparsed input all clients together may hold.
+    pub fn query_buffers_bytes_max(&self) -> usize {
+        self.query_buffers_bytes_max.load(Ordering::Relaxed)
+    }
+
+    pub fn set_query_buffers_bytes_max(&self, bytes: usize) {
+        self.query_buffers_bytes_max.store(bytes, Ordering::Relaxed);
     }
 
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut super::pubsub::Hub) -> R) -> R {
@@ -304,128 +321,209 @@ pub async fn serve(
 }
 
 async fn run_connection(
-    mut stream: Box<dyn Stream>,
+    stream: Box<dyn Stream>,
     mut session: Session,
     kill: Arc<tokio::sync::Notify>,
 ) -> std::io::Result<()> {
+    // Halves, so that input is read while replies are written: a client
+    // that sends a long pipeline before it reads would otherwise deadlock
+    // with us, each waiting for the other to read.
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = Decoder::new(session.limits());
     let (closed_tx, closed_rx) = watch::channel(false);
     session.set_peer_closed(closed_rx);
-    let mut peer_closed = false;
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
-    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+    let mut input = Input {
+        buf: QueryBuffer::new(session.shared().clone()),
+        scratch: vec![0u8; READ_CHUNK_BYTES],
+        peer_closed: false,
+        arrived: false,
+        refused: None,
+        closed_tx,
+    };
     let mut out: Vec<u8> = Vec::new();
-    let mut replies = Vec::new();
+    let mut chunks = ReplyChunks::default();
     // One wait for CLIENT KILL for the whole connection, polled by both
     // selects below: a fresh `notified()` per request registered and
     // unregistered a waiter each time (2% of a leader's CPU under GET).
     let killed = kill.notified();
     tokio::pin!(killed);
     loop {
-        // Every complete request already received is executed as one
-        // pipeline; a malformed one ends the connection after the replies
-        // to those before it.
+        // Every complete request already received runs, in chunks whose
+        // replies are written before the next chunk runs; a malformed one
+        // ends the connection after the replies to those before it.
         decoder.set_limits(session.limits());
-        let mut start = 0usize;
-        let mut requests = Vec::new();
-        let mut malformed = None;
-        loop {
-            match decoder.decode(&buf[start..]) {
-                Ok(Some((args, used))) => {
-                    start += used;
-                    if !args.is_empty() {
-                        requests.push(args);
+        let (mut requests, malformed) = decode_all(&mut decoder, &mut input.buf);
+        input.arrived = false;
+        while !requests.is_empty() {
+            let take = chunks.next_len().min(requests.len());
+            let chunk: Vec<_> = requests.drain(..take).collect();
+            let mut replies = Vec::new();
+            let after = {
+                let dispatch = session.dispatch_all(chunk, &mut replies);
+                tokio::pin!(dispatch);
+                // While the requests run, keep reading: a blocked client
+                // (BLPOP ...) must notice CLIENT KILL and a closed socket.
+                // A closed socket stops blocked commands only; as in
+                // Redis, every request already received runs.
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = &mut killed => return Ok(()),
+                        after = &mut dispatch => break after,
+                        read = reader.read(&mut input.scratch), if input.may_read_ahead() => input.take(read),
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    malformed = Some(e.message());
-                    break;
+            };
+            let mut reply_bytes = 0;
+            for reply in replies.drain(..) {
+                encode(&reply, session.protocol, &mut out);
+                if out.len() >= WRITE_BUFFER_BYTES_MAX {
+                    reply_bytes += out.len();
+                    send_reading(&mut writer, &mut reader, &out, &mut input).await?;
+                    out.clear();
                 }
             }
-        }
-        buf.drain(..start);
-        // While the requests run, keep reading: a blocked client (BLPOP
-        // ...) must notice CLIENT KILL and a closed socket, and bytes that
-        // arrive meanwhile wait in `buf`. A closed socket stops blocked
-        // commands only; as in Redis, every request already received runs.
-        let mut arrived = false;
-        let after = {
-            let dispatch = session.dispatch_all(requests, &mut replies);
-            tokio::pin!(dispatch);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut killed => return Ok(()),
-                    after = &mut dispatch => break after,
-                    read = stream.read(&mut scratch), if !peer_closed && buf.len() < READ_AHEAD_BYTES_MAX => match read {
-                        Ok(0) | Err(_) => {
-                            peer_closed = true;
-                            let _ = closed_tx.send(true);
-                        }
-                        Ok(n) => {
-                            buf.extend_from_slice(&scratch[..n]);
-                            arrived = true;
-                        }
-                    },
-                }
-            }
-        };
-        for reply in replies.drain(..) {
-            encode(&reply, session.protocol, &mut out);
-            if out.len() >= WRITE_BUFFER_BYTES_MAX {
-                send(&mut stream, &out).await?;
-                out.clear();
+            reply_bytes += out.len();
+            chunks.observe(take, reply_bytes);
+            send_reading(&mut writer, &mut reader, &out, &mut input).await?;
+            out.clear();
+            if after == After::Close {
+                return Ok(());
             }
         }
-        if after == After::Close {
-            send(&mut stream, &out).await?;
-            return Ok(());
-        }
-        if let Some(message) = malformed {
+        let closing = malformed.or_else(|| input.refused.map(|why| why.message().to_string()));
+        if let Some(message) = closing {
             encode(
                 &Frame::Error(message.into_bytes()),
                 session.protocol,
                 &mut out,
             );
-            send(&mut stream, &out).await?;
+            send(&mut writer, &out).await?;
             return Ok(());
         }
-        if !out.is_empty() {
-            send(&mut stream, &out).await?;
-            out.clear();
-        }
-        if arrived {
+        if input.arrived {
             // Requests came in while these ran: decode them before waiting
             // for more.
             continue;
         }
-        if peer_closed {
+        if input.peer_closed {
             // Everything received has run; the client is gone.
             return Ok(());
         }
-        // Read into a scratch buffer zeroed once per connection: growing
-        // `buf` by a zeroed chunk per read cost a 64 KiB memset per request.
-        let n = tokio::select! {
+        let read = tokio::select! {
             biased;
             _ = &mut killed => return Ok(()),
             delivery = session.next_delivery() => {
                 encode(&delivery.frame(session.protocol), session.protocol, &mut out);
-                send(&mut stream, &out).await?;
+                send(&mut writer, &out).await?;
                 out.clear();
                 continue;
             }
-            read = stream.read(&mut scratch) => read?,
+            read = reader.read(&mut input.scratch) => read?,
         };
-        if n == 0 {
+        if read == 0 {
             return Ok(());
         }
-        buf.extend_from_slice(&scratch[..n]);
+        if let Err(why) = input.buf.extend(&input.scratch[..read]) {
+            input.refused = Some(why);
+        }
     }
 }
 
+/// A connection's input side: what it has read and not yet parsed.
+struct Input {
+    buf: QueryBuffer,
+    /// Read into, zeroed once per connection: growing `buf` by a zeroed
+    /// chunk per read cost a 64 KiB memset per request.
+    scratch: Vec<u8>,
+    peer_closed: bool,
+    /// Bytes came in while requests ran.
+    arrived: bool,
+    /// Input was refused: the connection closes once what ran is answered.
+    refused: Option<InputRefused>,
+    closed_tx: watch::Sender<bool>,
+}
+
+impl Input {
+    /// Read ahead while requests run, up to a bound: a client that sends
+    /// faster than its commands run waits in its socket, not in memory.
+    fn may_read_ahead(&self) -> bool {
+        !self.peer_closed && self.refused.is_none() && self.buf.len() < READ_AHEAD_BYTES_MAX
+    }
+
+    /// While replies are written, input is read up to the query buffer
+    /// limits.
+    fn may_read_while_sending(&self) -> bool {
+        !self.peer_closed && self.refused.is_none()
+    }
+
+    fn take(&mut self, read: std::io::Result<usize>) {
+        match read {
+            Ok(0) | Err(_) => {
+                self.peer_closed = true;
+                let _ = self.closed_tx.send(true);
+            }
+            Ok(n) => match self.buf.extend(&self.scratch[..n]) {
+                Ok(()) => self.arrived = true,
+                Err(why) => self.refused = Some(why),
+            },
+        }
+    }
+}
+
+/// Every complete request at the front of `buf` (which gives them up),
+/// and the message of a malformed one after them, if any.
+fn decode_all(decoder: &mut Decoder, buf: &mut QueryBuffer) -> (Vec<Vec<Vec<u8>>>, Option<String>) {
+    let mut start = 0usize;
+    let mut requests = Vec::new();
+    let mut malformed = None;
+    loop {
+        match decoder.decode(&buf.as_slice()[start..]) {
+            Ok(Some((args, used))) => {
+                start += used;
+                if !args.is_empty() {
+                    requests.push(args);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                malformed = Some(e.message());
+                break;
+            }
+        }
+    }
+    buf.consume(start);
+    (requests, malformed)
+}
+
+type Reader = tokio::io::ReadHalf<Box<dyn Stream>>;
+type Writer = tokio::io::WriteHalf<Box<dyn Stream>>;
+
 /// Writes `bytes` and flushes (a simulated socket sends on flush).
-async fn send(stream: &mut Box<dyn Stream>, bytes: &[u8]) -> std::io::Result<()> {
-    stream.write_all(bytes).await?;
-    stream.flush().await
+async fn send(writer: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+/// `send`, reading the client's input meanwhile (bounded by its query
+/// buffer limits), so a client that writes its whole pipeline before it
+/// reads is not left waiting for us while we wait for it.
+async fn send_reading(
+    writer: &mut Writer,
+    reader: &mut Reader,
+    bytes: &[u8],
+    input: &mut Input,
+) -> std::io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        tokio::select! {
+            biased;
+            written = writer.write(&bytes[sent..]) => match written? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => sent += n,
+            },
+            read = reader.read(&mut input.scratch), if input.may_read_while_sending() => input.take(read),
+        }
+    }
+    writer.flush().await
 }

@@ -153,6 +153,11 @@ impl Session {
         self.shared.limits()
     }
 
+    /// The server this connection belongs to.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Executes a client's requests in order and appends one reply per
     /// request to `replies`. Data commands that follow one another are
     /// executed as a pipeline (`Node::execute_many`): consecutive writes
