@@ -27,6 +27,12 @@ pub mod numbers;
 mod set;
 mod zset;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod invariants;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod model;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

@@ -196,6 +196,24 @@ pub struct ZAddFlags {
     pub incr: bool,
 }
 
+impl ZAddFlags {
+    /// Redis's error for these options with `pairs` score-member pairs, if
+    /// it refuses them (lowering and apply both ask).
+    pub fn refusal(&self, pairs: usize) -> Option<&'static str> {
+        if pairs == 0 {
+            Some(crate::output::errors::SYNTAX)
+        } else if self.nx && self.xx {
+            Some("ERR XX and NX options at the same time are not compatible")
+        } else if (self.nx && (self.gt || self.lt)) || (self.gt && self.lt) {
+            Some("ERR GT, LT, and/or NX options at the same time are not compatible")
+        } else if self.incr && pairs > 1 {
+            Some("ERR INCR option supports a single increment-element pair")
+        } else {
+            None
+        }
+    }
+}
+
 /// ZUNIONSTORE / ZINTERSTORE's AGGREGATE.
 #[derive(
     Archive, RSerialize, RDeserialize, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq,

@@ -39,6 +39,10 @@ pub const PLANTED_BUGS: &[(&str, &str)] = &[
         "expiry-by-apply-clock",
         "expiry is judged by the replica's clock at apply time",
     ),
+    (
+        "skip-entry-size-check",
+        "a write over entry-size-max is proposed instead of refused",
+    ),
 ];
 
 #[cfg(madsim)]

@@ -66,6 +66,7 @@ pub mod errors {
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
     pub const SCORE_NAN: &str = "ERR resulting score is not a number (NaN)";
+    pub const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
     /// Orbit's own: Redis builds such a reply (and can run out of memory).
     pub const REPLY_TOO_LARGE: &str =
         "ERR reply too large: it would take more than 268435456 bytes (ask for fewer elements)";

@@ -737,3 +737,117 @@ fn unfinished_requests_are_bounded_across_clients() {
     assert!(server.rss_peak_kib() < 512 * 1024);
     drop(clients);
 }
+
+/// Goal: a subscriber that never reads is disconnected once about 32 MB of
+/// messages wait for it (Redis's pubsub output buffer hard limit), instead
+/// of the server holding every message; the publisher and other clients
+/// go on, and the server's memory stays bounded.
+#[test]
+fn a_subscriber_that_does_not_read_is_disconnected_in_bounded_memory() {
+    let cluster = Cluster::single_node();
+    let server = &cluster.servers[0];
+    let mut subscriber =
+        std::net::TcpStream::connect(("127.0.0.1", server.resp_port)).expect("connect");
+    subscriber
+        .write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+        .expect("subscribe");
+    let mut confirmation = [0u8; 64];
+    let n = subscriber.read(&mut confirmation).expect("confirmed");
+    assert!(String::from_utf8_lossy(&confirmation[..n]).contains("subscribe"));
+    // From here the subscriber reads nothing: 200 messages of 1 MB.
+    let mut con = server.connection().expect("connect");
+    let message = vec![b'm'; 1 << 20];
+    let mut receivers = Vec::new();
+    for _ in 0..200 {
+        let count: i64 = redis::cmd("PUBLISH")
+            .arg("ch")
+            .arg(&message)
+            .query(&mut con)
+            .expect("publish");
+        receivers.push(count);
+    }
+    assert_eq!(receivers.first(), Some(&1), "the subscriber was there");
+    assert_eq!(
+        receivers.last(),
+        Some(&0),
+        "and was disconnected: {receivers:?}"
+    );
+    // What reached its socket before that is readable; then the end.
+    subscriber
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut sink = vec![0u8; 1 << 20];
+    let mut read = 0usize;
+    loop {
+        match subscriber.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    assert!(read < 100 << 20, "{read} bytes reached the slow subscriber");
+    let () = redis::cmd("SET")
+        .arg("after")
+        .arg(1)
+        .query(&mut con)
+        .expect("the server goes on");
+    assert!(
+        server.rss_peak_kib() < 512 * 1024,
+        "peak RSS {} KiB",
+        server.rss_peak_kib()
+    );
+}
+
+/// Goal: CLIENT KILL ends a client that stopped reading its replies (its
+/// connection waits on a full socket), as it ends one in Redis.
+#[test]
+fn client_kill_ends_a_client_that_does_not_read() {
+    let cluster = Cluster::single_node();
+    let server = &cluster.servers[0];
+    let mut con = server.connection().expect("connect");
+    let () = redis::cmd("SET")
+        .arg("big")
+        .arg(vec![b'v'; 100_000])
+        .query(&mut con)
+        .expect("set");
+    let mut stuck = std::net::TcpStream::connect(("127.0.0.1", server.resp_port)).expect("connect");
+    stuck
+        .write_all(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        .expect("client id");
+    let mut answer = [0u8; 64];
+    let n = stuck.read(&mut answer).expect("id");
+    let id: u64 = String::from_utf8_lossy(&answer[1..n])
+        .trim()
+        .parse()
+        .expect("an id");
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+    stuck
+        .write_all(&request.repeat(2_000))
+        .expect("a pipeline it will not read");
+    // Until the server's writes to it block.
+    std::thread::sleep(Duration::from_millis(500));
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut con)
+        .expect("client kill");
+    assert_eq!(killed, 1);
+    // Without reading from it: the connection must end by itself.
+    let started = Instant::now();
+    let listed = |con: &mut redis::Connection| -> bool {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(con)
+            .expect("client list");
+        list.lines()
+            .any(|line| line.starts_with(&format!("id={id} ")))
+    };
+    while listed(&mut con) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the killed client is still connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stuck);
+}

@@ -34,6 +34,12 @@ const LIVENESS_BOUND: Duration = Duration::from_secs(20);
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
 /// A client retries a call that certainly failed this many times.
 const CLIENT_RETRIES_MAX: u32 = 2;
+/// The nodes' entry-size-max here, small so that oversized writes are cheap.
+const ENTRY_BYTES_MAX: usize = 64 * 1024;
+/// One register SET in this many is oversized: its value, padded with
+/// leading zeros past [`ENTRY_BYTES_MAX`], must be refused before it is
+/// proposed (and, as a failed write, never be read).
+const OVERSIZED_ONE_IN: u32 = 40;
 /// The client id used for the final reads.
 const FINAL_READER: u64 = u64::MAX;
 
@@ -64,6 +70,8 @@ struct World {
     leader_samples: Mutex<Vec<LeaderSample>>,
     workload_on: AtomicBool,
     next_client: AtomicU64,
+    /// Oversized writes that were not refused (see [`OVERSIZED_ONE_IN`]).
+    oversized_accepted: Mutex<Vec<String>>,
 }
 
 fn ip(node: u64) -> IpAddr {
@@ -236,6 +244,7 @@ async fn simulate(params: Params) -> Report {
         leader_samples: Mutex::new(Vec::new()),
         workload_on: AtomicBool::new(true),
         next_client: AtomicU64::new(0),
+        oversized_accepted: Mutex::new(Vec::new()),
     });
     world.note(format!("seed {} {}", params.seed, params));
     for id in 1..=params.nodes {
@@ -297,6 +306,7 @@ fn node_config(params: &Params, id: u64) -> NodeConfig {
     config.segment_size_max = 64 * 1024;
     config.expiry_sweep_interval = Duration::from_millis(500);
     config.cluster_secret = b"simulated cluster".to_vec();
+    config.entry_bytes_max = ENTRY_BYTES_MAX;
     config
 }
 
@@ -364,11 +374,21 @@ async fn client_loop(world: Arc<World>, node: Node, client: u64) {
             Some((call, attempt)) => (call, attempt),
             None => (next_call(&world.params, client, &mut sequence), 0),
         };
+        let oversized = matches!(call, Call::Set { .. })
+            && madsim::rand::thread_rng().gen_ratio(1, OVERSIZED_ONE_IN);
         let id = world.invoke(client, call.clone());
-        let outcome = execute(&node, &call).await;
+        let outcome = execute(&node, &call, oversized).await;
         let failed = outcome == Outcome::Fail;
+        if oversized && matches!(outcome, Outcome::Ok(_)) {
+            let what = format!("operation #{id} {call:?} answered {outcome:?}");
+            world
+                .oversized_accepted
+                .lock()
+                .expect("oversized")
+                .push(what);
+        }
         world.complete(id, outcome);
-        if failed && attempt < CLIENT_RETRIES_MAX {
+        if failed && attempt < CLIENT_RETRIES_MAX && !oversized {
             retry = Some((call, attempt + 1));
         }
         let pause = madsim::rand::thread_rng().gen_range(0..30);
@@ -430,11 +450,20 @@ fn next_call(params: &Params, client: u64, sequence: &mut u64) -> Call {
     }
 }
 
-fn command_for(call: &Call) -> Command {
+/// The command of `call`; an `oversized` SET's value has leading zeros
+/// past [`ENTRY_BYTES_MAX`] (it still reads as the same number).
+fn command_for(call: &Call, oversized: bool) -> Command {
     match call {
         Call::Set { key, value } => Command::Set {
             key: key.as_bytes().to_vec(),
-            value: value.to_string().into_bytes(),
+            value: if oversized {
+                let digits = value.to_string();
+                let mut padded = vec![b'0'; ENTRY_BYTES_MAX + 1024 - digits.len()];
+                padded.extend_from_slice(digits.as_bytes());
+                padded
+            } else {
+                value.to_string().into_bytes()
+            },
             condition: SetCondition::Always,
             expiry: SetExpiry::Clear,
             get: false,
@@ -468,12 +497,16 @@ fn command_for(call: &Call) -> Command {
 }
 
 /// Executes a call through the node's router and classifies the result.
-async fn execute(node: &Node, call: &Call) -> Outcome {
+async fn execute(node: &Node, call: &Call, oversized: bool) -> Outcome {
     let is_read = matches!(
         call,
         Call::Get { .. } | Call::SMembers { .. } | Call::ReadList { .. }
     );
-    let result = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, command_for(call))).await;
+    let result = madsim::time::timeout(
+        CLIENT_TIMEOUT,
+        node.execute(0, command_for(call, oversized)),
+    )
+    .await;
     let unknown = if is_read {
         Outcome::Fail
     } else {
@@ -950,7 +983,7 @@ async fn final_reads(world: &Arc<World>) -> Vec<(String, Option<u64>)> {
                 break;
             };
             let id = world.invoke(FINAL_READER, call.clone());
-            let outcome = execute(&node, &call).await;
+            let outcome = execute(&node, &call, false).await;
             let done = match &outcome {
                 Outcome::Ok(Ret::Value(value)) => {
                     reads.push((call.key().to_string(), *value));
@@ -989,6 +1022,14 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     if let Err(e) = replicas::check(&world.state_samples.lock().expect("samples")) {
         failures.push(format!("replicas: {e}"));
     }
+    let oversized = world.oversized_accepted.lock().expect("oversized");
+    if let Some(first) = oversized.first() {
+        failures.push(format!(
+            "entry size: {} writes over entry-size-max were not refused, the first {first}",
+            oversized.len()
+        ));
+    }
+    drop(oversized);
     if let Err(e) =
         leaders::check_one_leader_per_term(&world.leader_samples.lock().expect("samples"))
     {

@@ -172,6 +172,11 @@ impl<S: Store> View<'_, S> {
         count: Option<u64>,
         maxlen: u64,
     ) -> Result<Output, StoreError> {
+        if rank == 0 {
+            // Lowering refuses it; an op that reaches apply anyway gets the
+            // same answer on every replica.
+            return Ok(Output::err(errors::RANK_ZERO));
+        }
         let meta = match self.find_list(key)? {
             Found::Absent => {
                 return Ok(if count.is_some() {
@@ -183,35 +188,46 @@ impl<S: Store> View<'_, S> {
             Found::WrongType => return Ok(Output::err(errors::WRONGTYPE)),
             Found::List(_, meta) => meta,
         };
-        let items = self.all_items(key, meta)?;
         let limit = if maxlen == 0 {
-            items.len()
+            meta.count
         } else {
-            usize::try_from(maxlen).unwrap_or(usize::MAX)
+            maxlen.min(meta.count)
         };
         let wanted = match count {
             None => 1,
             Some(0) => usize::MAX,
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         };
+        // Items are visited in place, from the end RANK names, and the walk
+        // stops at MAXLEN or once enough matched: a long list is never
+        // read whole into memory.
         let mut skip = rank.unsigned_abs() - 1;
-        let order: Box<dyn Iterator<Item = usize>> = if rank > 0 {
-            Box::new(0..items.len())
-        } else {
-            Box::new((0..items.len()).rev())
-        };
         let mut found = Vec::new();
-        for index in order.take(limit) {
-            if items[index] != element {
-                continue;
+        let mut seen = 0u64;
+        let mut visit = |_: &[u8], item: &[u8]| {
+            let index = if rank > 0 {
+                seen
+            } else {
+                meta.count - 1 - seen
+            };
+            seen += 1;
+            if item == element {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    found.push(Output::Int(i64::try_from(index).unwrap_or(i64::MAX)));
+                }
             }
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            found.push(Output::Int(i64::try_from(index).unwrap_or(i64::MAX)));
-            if found.len() >= wanted {
-                break;
+            seen < limit && found.len() < wanted
+        };
+        if limit > 0 {
+            let prefix = keys::element_key(self.db, key, keys::SUB_ITEM, &[]);
+            if rank > 0 {
+                let first = self.item_key(key, meta.head);
+                self.store.scan_from(&prefix, &first, &mut visit)?;
+            } else {
+                let past = self.item_key(key, meta.head + meta.count);
+                self.store.scan_rev(&prefix, Some(&past), &mut visit)?;
             }
         }
         Ok(match count {

@@ -758,6 +758,14 @@ impl<S: Store> Shard<'_, S> {
         flags: ZAddFlags,
         pairs: &[(f64, Vec<u8>)],
     ) -> Result<Output, StoreError> {
+        // Lowering refuses these; an op that reaches apply anyway gets the
+        // same answer on every replica, before anything is written.
+        if let Some(refusal) = flags.refusal(pairs.len()) {
+            return Ok(Output::err(refusal));
+        }
+        if pairs.iter().any(|(score, _)| score.is_nan()) {
+            return Ok(Output::err(errors::NOT_FLOAT));
+        }
         let existing = match self.zset_for_write(key)? {
             Ok(existing) => existing,
             Err(output) => return Ok(output),

@@ -632,7 +632,7 @@ fn lower_lpos(args: &[Vec<u8>]) -> Result<Command, String> {
             "RANK" => {
                 rank = int(value)?;
                 if rank == 0 {
-                    return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".to_string());
+                    return Err(errors::RANK_ZERO.to_string());
                 }
                 // Redis 7.0 overflows negating it; later versions refuse it
                 // with this text.
@@ -722,16 +722,8 @@ fn lower_zadd(args: &[Vec<u8>]) -> Result<Command, String> {
     if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(errors::SYNTAX.to_string());
     }
-    if flags.nx && flags.xx {
-        return Err("ERR XX and NX options at the same time are not compatible".to_string());
-    }
-    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
-        return Err(
-            "ERR GT, LT, and/or NX options at the same time are not compatible".to_string(),
-        );
-    }
-    if flags.incr && rest.len() > 2 {
-        return Err("ERR INCR option supports a single increment-element pair".to_string());
+    if let Some(refusal) = flags.refusal(rest.len() / 2) {
+        return Err(refusal.to_string());
     }
     let pairs = rest
         .chunks(2)

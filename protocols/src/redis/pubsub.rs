@@ -4,11 +4,13 @@
 //! receives every message committed after its SUBSCRIBE took effect there,
 //! in log order, at most once: messages are not stored, a node that catches
 //! up by snapshot skips the ones the snapshot covers, and a client too slow
-//! to keep [`CLIENT_QUEUE`] messages is disconnected (as by Redis's pubsub
-//! output buffer limit). PUBLISH replies how many subscribers on the node
+//! to keep [`CLIENT_QUEUE`] messages or [`CLIENT_QUEUE_BYTES_MAX`] bytes of
+//! them is disconnected (as by Redis's pubsub output buffer hard limit). PUBLISH replies how many subscribers on the node
 //! that ran it match the channel, as Redis Cluster does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -17,6 +19,9 @@ use crate::resp::codec::{Frame, Protocol};
 
 /// Messages waiting for one client, at most.
 const CLIENT_QUEUE: usize = 4096;
+/// Bytes of messages waiting for one client, at most: Redis's default
+/// `client-output-buffer-limit pubsub` hard limit (32 MB).
+pub const CLIENT_QUEUE_BYTES_MAX: usize = 32 << 20;
 
 /// A message for one client.
 #[derive(Debug, Clone)]
@@ -32,11 +37,49 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// The bytes it holds, as counted against [`CLIENT_QUEUE_BYTES_MAX`].
+    fn bytes(&self) -> usize {
+        match self {
+            Delivery::Message { channel, payload } => channel.len() + payload.len(),
+            Delivery::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => pattern.len() + channel.len() + payload.len(),
+        }
+    }
+}
+
+/// One client's message queue, as the hub holds it.
+#[derive(Clone)]
+pub struct Subscriber {
+    sender: mpsc::Sender<Delivery>,
+    /// Bytes of the messages queued and not yet taken by the client.
+    queued: Arc<AtomicUsize>,
+}
+
+impl Subscriber {
+    /// Queues `delivery`, unless the client already has too many messages
+    /// or bytes waiting; false then.
+    fn offer(&self, delivery: Delivery) -> bool {
+        let bytes = delivery.bytes();
+        let before = self.queued.fetch_add(bytes, Ordering::SeqCst);
+        if before + bytes > CLIENT_QUEUE_BYTES_MAX || self.sender.try_send(delivery).is_err() {
+            self.queued.fetch_sub(bytes, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+}
+
+type Subscribers = BTreeMap<Vec<u8>, BTreeMap<u64, Subscriber>>;
+
 /// Who listens to what on this node.
 #[derive(Default)]
 pub struct Hub {
-    channels: BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>>,
-    patterns: BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>>,
+    channels: Subscribers,
+    patterns: Subscribers,
 }
 
 impl Hub {
@@ -50,7 +93,7 @@ impl Hub {
                     channel: channel.to_vec(),
                     payload: payload.to_vec(),
                 };
-                if sender.try_send(delivery).is_err() {
+                if !sender.offer(delivery) {
                     slow.push(*client);
                 }
             }
@@ -65,7 +108,7 @@ impl Hub {
                     channel: channel.to_vec(),
                     payload: payload.to_vec(),
                 };
-                if sender.try_send(delivery).is_err() {
+                if !sender.offer(delivery) {
                     slow.push(*client);
                 }
             }
@@ -86,10 +129,7 @@ impl Hub {
     }
 
     /// The subscribers by channel, or by pattern.
-    fn subscribers(
-        &mut self,
-        patterns: bool,
-    ) -> &mut BTreeMap<Vec<u8>, BTreeMap<u64, mpsc::Sender<Delivery>>> {
+    fn subscribers(&mut self, patterns: bool) -> &mut Subscribers {
         if patterns {
             &mut self.patterns
         } else {
@@ -112,7 +152,7 @@ impl Hub {
 pub(super) struct Subscriptions {
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
-    sender: mpsc::Sender<Delivery>,
+    subscriber: Subscriber,
     receiver: mpsc::Receiver<Delivery>,
 }
 
@@ -212,7 +252,11 @@ impl Session {
     pub async fn next_delivery(&mut self) -> Delivery {
         match &mut self.subscriptions {
             Some(subscriptions) => match subscriptions.receiver.recv().await {
-                Some(delivery) => delivery,
+                Some(delivery) => {
+                    let queued = &subscriptions.subscriber.queued;
+                    queued.fetch_sub(delivery.bytes(), Ordering::SeqCst);
+                    delivery
+                }
                 None => std::future::pending().await,
             },
             None => std::future::pending().await,
@@ -225,7 +269,10 @@ impl Session {
             Subscriptions {
                 channels: BTreeSet::new(),
                 patterns: BTreeSet::new(),
-                sender,
+                subscriber: Subscriber {
+                    sender,
+                    queued: Arc::new(AtomicUsize::new(0)),
+                },
                 receiver,
             }
         })
@@ -242,7 +289,7 @@ impl Session {
         let protocol = self.protocol;
         let shared = self.shared.clone();
         let subscriptions = self.subscriptions_mut();
-        let sender = subscriptions.sender.clone();
+        let subscriber = subscriptions.subscriber.clone();
         let kind: &[u8] = if patterns {
             b"psubscribe"
         } else {
@@ -254,7 +301,7 @@ impl Session {
                     hub.subscribers(patterns)
                         .entry(name.clone())
                         .or_default()
-                        .insert(id, sender.clone());
+                        .insert(id, subscriber.clone());
                 });
             }
             replies.push(subscriptions.confirmation(protocol, kind, bulk(name)));

@@ -379,13 +379,14 @@ async fn run_connection(
                 encode(&reply, session.protocol, &mut out);
                 if out.len() >= WRITE_BUFFER_BYTES_MAX {
                     reply_bytes += out.len();
-                    send_reading(&mut writer, &mut reader, &out, &mut input).await?;
+                    send_reading(&mut writer, &mut reader, &out, &mut input, killed.as_mut())
+                        .await?;
                     out.clear();
                 }
             }
             reply_bytes += out.len();
             chunks.observe(take, reply_bytes);
-            send_reading(&mut writer, &mut reader, &out, &mut input).await?;
+            send_reading(&mut writer, &mut reader, &out, &mut input, killed.as_mut()).await?;
             out.clear();
             if after == After::Close {
                 return Ok(());
@@ -415,7 +416,13 @@ async fn run_connection(
             _ = &mut killed => return Ok(()),
             delivery = session.next_delivery() => {
                 encode(&delivery.frame(session.protocol), session.protocol, &mut out);
-                send(&mut writer, &out).await?;
+                // A subscriber that stopped reading is disconnected by the
+                // hub (its queue is full): the kill must end this write.
+                tokio::select! {
+                    biased;
+                    _ = &mut killed => return Ok(()),
+                    sent = send(&mut writer, &out) => sent?,
+                }
                 out.clear();
                 continue;
             }
@@ -513,11 +520,14 @@ async fn send_reading(
     reader: &mut Reader,
     bytes: &[u8],
     input: &mut Input,
+    mut killed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
 ) -> std::io::Result<()> {
     let mut sent = 0;
     while sent < bytes.len() {
         tokio::select! {
             biased;
+            // CLIENT KILL ends a client that stopped reading its replies.
+            _ = &mut killed => return Err(std::io::ErrorKind::ConnectionAborted.into()),
             written = writer.write(&bytes[sent..]) => match written? {
                 0 => return Err(std::io::ErrorKind::WriteZero.into()),
                 n => sent += n,
