@@ -119,6 +119,8 @@ pub struct NodeConfig {
     pub log_entries_kept: u64,
     /// Snapshot bytes per piece sent to a follower.
     pub snapshot_chunk_bytes: usize,
+    /// The state store's block cache, per shard.
+    pub state_cache_bytes: u64,
     /// How long a client command may take before its outcome is unknown.
     pub request_timeout: Duration,
     pub segment_size_max: u64,
@@ -156,6 +158,7 @@ impl NodeConfig {
             snapshot_entries: 50_000,
             log_entries_kept: 5_000,
             snapshot_chunk_bytes: 4 << 20,
+            state_cache_bytes: orbit_storage::engine::CACHE_BYTES_DEFAULT,
             request_timeout: Duration::from_secs(10),
             segment_size_max: orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT,
             expiry_sweep_interval: Duration::from_millis(1000),
@@ -184,6 +187,8 @@ pub trait ShardStorage: Send + Sync + 'static {
 /// Files under `data_dir/shard-N/{log,snapshot,state}`.
 pub struct FsStorage {
     pub data_dir: PathBuf,
+    /// Each shard's state store block cache.
+    pub cache_bytes: u64,
 }
 
 impl ShardStorage for FsStorage {
@@ -192,7 +197,8 @@ impl ShardStorage for FsStorage {
         Ok(ShardFiles {
             log_disk: Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?),
             snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
-            engine: FjallEngine::open(&dir.join("state")).map_err(|e| e.to_string())?,
+            engine: FjallEngine::open_with_cache(&dir.join("state"), self.cache_bytes)
+                .map_err(|e| e.to_string())?,
             inline_key_len_new: orbit_storage::long_keys::INLINE_KEY_LEN_DEFAULT,
         })
     }
@@ -214,6 +220,7 @@ impl NodeEnv {
             clock: Arc::new(crate::clock::SystemClock),
             storage: Arc::new(FsStorage {
                 data_dir: config.data_dir.clone(),
+                cache_bytes: config.state_cache_bytes,
             }),
         }
     }

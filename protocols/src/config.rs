@@ -64,6 +64,9 @@ pub struct Flags {
     /// Snapshot bytes per piece sent to a follower (default 4 MiB).
     #[arg(long)]
     pub snapshot_chunk_bytes: Option<usize>,
+    /// The state store's block cache (default 256 MiB).
+    #[arg(long)]
+    pub state_cache_bytes: Option<u64>,
     /// Worker threads for the node (default: one per core). Nodes that share
     /// a machine do better with fewer each.
     #[arg(long)]
@@ -102,6 +105,7 @@ pub struct FileConfig {
     pub election_timeout_ms: Option<u64>,
     pub snapshot_entries: Option<u64>,
     pub snapshot_chunk_bytes: Option<usize>,
+    pub state_cache_bytes: Option<u64>,
     pub threads: Option<usize>,
     pub cluster_secret: Option<String>,
     pub entry_size_max: Option<usize>,
@@ -220,6 +224,13 @@ impl ServerConfig {
                 return Err("snapshot chunk bytes must be at most 134217728 (128 MiB)".into())
             }
             Some(n) => node.snapshot_chunk_bytes = n,
+            None => {}
+        }
+        match flags.state_cache_bytes.or(file.state_cache_bytes) {
+            Some(n) if n < 1 << 20 => {
+                return Err("the state cache must be at least 1048576 bytes (1 MiB)".into())
+            }
+            Some(n) => node.state_cache_bytes = n,
             None => {}
         }
         match flags.entry_size_max.or(file.entry_size_max) {
@@ -366,5 +377,35 @@ mod tests {
             ..Flags::default()
         };
         assert!(ServerConfig::resolve(malformed).is_err());
+        let tiny_cache = Flags {
+            state_cache_bytes: Some((1 << 20) - 1),
+            ..Flags::default()
+        };
+        let refused = ServerConfig::resolve(tiny_cache).expect_err("below 1 MiB");
+        assert!(refused.contains("state cache"), "{refused}");
+    }
+
+    #[test]
+    fn the_state_cache_is_set_by_flag_or_file() {
+        // Goal: --state-cache-bytes and state_cache_bytes reach the node; the
+        // default is the engine's.
+        let default = ServerConfig::resolve(Flags::default()).expect("valid");
+        assert_eq!(default.node.state_cache_bytes, 256 << 20);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("orbit.toml");
+        std::fs::write(&path, "state_cache_bytes = 2097152\n").expect("write");
+        let from_file = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let config = ServerConfig::resolve(from_file).expect("valid");
+        assert_eq!(config.node.state_cache_bytes, 2 << 20);
+        let flag_wins = Flags {
+            config: Some(path),
+            state_cache_bytes: Some(1 << 20),
+            ..Flags::default()
+        };
+        let config = ServerConfig::resolve(flag_wins).expect("valid");
+        assert_eq!(config.node.state_cache_bytes, 1 << 20);
     }
 }

@@ -106,6 +106,7 @@ async fn run_host(host: &'static str, data_dir: PathBuf, cluster: Cluster) -> tu
         clock: Arc::new(TurmoilClock::default()),
         storage: Arc::new(FsStorage {
             data_dir: data_dir.clone(),
+            cache_bytes: orbit_storage::engine::CACHE_BYTES_DEFAULT,
         }),
     };
     let node = Arc::new(Node::start(node_config(host, data_dir), env).await?);

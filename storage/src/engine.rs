@@ -78,9 +78,22 @@ pub struct FjallEngine {
     meta: fjall::Keyspace,
 }
 
+/// The block cache a shard's state store keeps, by default (fjall's own
+/// default is 32 MiB; it suggests a fifth of the machine's memory).
+pub const CACHE_BYTES_DEFAULT: u64 = 256 << 20;
+
 impl FjallEngine {
     pub fn open(path: &Path) -> Result<Arc<FjallEngine>, StoreError> {
-        let db = fjall::Database::builder(path).open().map_err(fjall_err)?;
+        FjallEngine::open_with_cache(path, CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens the store at `path` with a block cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Arc<FjallEngine>, StoreError> {
+        assert!(cache_bytes > 0, "a block cache of 0 bytes");
+        let db = fjall::Database::builder(path)
+            .cache_size(cache_bytes)
+            .open()
+            .map_err(fjall_err)?;
         let data = db.keyspace("data", data_options).map_err(fjall_err)?;
         let meta = db
             .keyspace("meta", fjall::KeyspaceCreateOptions::default)
