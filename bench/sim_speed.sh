@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-1..101}
-RUSTFLAGS="--cfg madsim --cfg tokio_unstable" cargo build --release -p orbit-sim --target-dir target/sim --quiet
+RUSTFLAGS="--cfg madsim" cargo build --release -p orbit-sim --target-dir target/sim --quiet
 echo "orbit-sim --seeds $SEEDS --nodes 3 --duration 30 (release, $(nproc) cores)"
 target/sim/release/orbit-sim --seeds "$SEEDS" --nodes 3 --duration 30 2>/dev/null | tail -4

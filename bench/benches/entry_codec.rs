@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use openraft::EntryPayload;
-use orbit_core::raft::types::{log_id, Entry};
 use orbit_core::{Command, Op, Request, SetCondition, SetExpiry};
+use orbit_storage::raft::types::{log_id, Entry};
 use orbit_storage::record::{to_rkyv, write_entry_frame, LogRecord};
 
 const OPS_PER_ENTRY: usize = 400;

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use openraft::EntryPayload;
-use orbit_core::raft::types::{log_id, Entry};
 use orbit_core::{Command, Request, SetCondition, SetExpiry};
 use orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT;
+use orbit_storage::raft::types::{log_id, Entry};
 use orbit_storage::{Disk, FsDisk, SegmentLog};
 
 const BATCH_SIZES: [usize; 3] = [1, 16, 256];

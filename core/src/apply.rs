@@ -43,11 +43,11 @@ mod zset_model_tests;
 use crate::command::{
     Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value, Watched,
 };
+use crate::entry::Request;
 use crate::glob::glob_match;
 use crate::ids::DB_COUNT;
 use crate::keys::{self, Kind, Record};
 use crate::output::{errors, Output};
-use crate::raft::Request;
 use crate::store::{Store, StoreError};
 
 /// Where in the log an entry sits.
@@ -102,7 +102,7 @@ fn apply_op(
     store: &mut impl Store,
     now_ms: u64,
     version: u64,
-    op: &crate::raft::Op,
+    op: &crate::entry::Op,
 ) -> Result<Output, StoreError> {
     store.begin_op();
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

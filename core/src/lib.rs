@@ -8,19 +8,17 @@
 
 pub mod apply;
 pub mod command;
+pub mod entry;
 pub mod fault;
 pub mod glob;
 pub mod ids;
 pub mod keys;
 pub mod output;
-pub mod raft;
-#[cfg(madsim)]
-pub mod runtime;
 pub mod store;
 
 pub use apply::{apply, ApplyCtx};
 pub use command::{Command, Expiry, SetCondition, SetExpiry};
+pub use entry::{Op, Request};
 pub use ids::{NodeId, ShardId};
 pub use output::Output;
-pub use raft::{Op, Request, TypeConfig};
 pub use store::{MemStore, Store, StoreError};

@@ -21,4 +21,7 @@ pub use node::{
     random_u64, ExecError, FsStorage, Node, NodeConfig, NodeEnv, ShardFiles, ShardStatus,
     ShardStorage, StartError, DATA_SHARD,
 };
+/// The watch channel the node hands out (applied index, shutdown): wakes in
+/// the order waits began, draws no random numbers.
+pub use orbit_storage::watch;
 pub use transport::{TcpTransport, Transport};

@@ -20,11 +20,13 @@ use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, 
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
-use orbit_core::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
-use orbit_core::{Command, Op, Output, Request, ShardId, TypeConfig};
+use orbit_core::{Command, Op, Output, Request, ShardId};
 use orbit_storage::engine::{FjallEngine, KvEngine};
+use orbit_storage::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
+use orbit_storage::raft::TypeConfig;
+use orbit_storage::watch;
 use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::{Clock, Stamper};
 use crate::membership::removal_leaves_quorum;
@@ -1599,6 +1601,8 @@ async fn open_shard(
         shard: id,
         node_id: config.node_id,
         snapshot_chunk_bytes: config.snapshot_chunk_bytes,
+        // Four heartbeats: a piece is written to memory on arrival.
+        snapshot_piece_timeout: Duration::from_millis(config.heartbeat_ms.saturating_mul(4)),
         transfers: Default::default(),
     };
     let raft = ShardRaft::new(

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
-use orbit_core::{ShardId, TypeConfig};
+use orbit_core::ShardId;
+use orbit_storage::raft::TypeConfig;
+use orbit_storage::watch;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::netio::{Listener, Net, Stream};
 use crate::peer_auth::{PeerAuth, RefusalLog};

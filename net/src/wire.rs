@@ -10,8 +10,9 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
     VoteResponse,
 };
-use orbit_core::raft::types::{SnapshotMeta, Vote};
-use orbit_core::{Op, Output, ShardId, TypeConfig};
+use orbit_core::{Op, Output, ShardId};
+use orbit_storage::raft::types::{SnapshotMeta, Vote};
+use orbit_storage::raft::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// The largest frame accepted (snapshot pieces and entry batches stay below).

@@ -17,14 +17,16 @@ use futures_util::StreamExt;
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, StreamAppendError, StreamAppendResult};
 use openraft::{BasicNode, EntryPayload, RaftNetworkV2};
-use orbit_core::raft::types::{log_id, Entry, LogId, Vote};
-use orbit_core::{ShardId, TypeConfig};
+use orbit_core::ShardId;
 use orbit_net::network::NetworkFactory;
 use orbit_net::peer_auth::PeerAuth;
 use orbit_net::transport::{serve, AppendResults, BoxFuture, PeerHandler, TransportError};
+use orbit_net::watch;
 use orbit_net::wire::{PeerRequest, PeerResponse};
 use orbit_net::{Net, TcpTransport, TokioNet, Transport};
-use tokio::sync::{mpsc, watch};
+use orbit_storage::raft::types::{log_id, Entry, LogId, Vote};
+use orbit_storage::raft::TypeConfig;
+use tokio::sync::mpsc;
 
 const SHARD: ShardId = ShardId(0);
 const TERM: u64 = 2;
@@ -381,6 +383,7 @@ async fn leader_stream(
         shard: SHARD,
         node_id: 1,
         snapshot_chunk_bytes: 1 << 20,
+        snapshot_piece_timeout: Duration::from_secs(1),
         transfers: Default::default(),
     };
     let node = BasicNode {

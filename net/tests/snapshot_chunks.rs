@@ -12,12 +12,12 @@ use std::time::Duration;
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, RaftNetworkV2};
-use orbit_core::raft::types::{log_id, Snapshot, SnapshotMeta, Vote};
 use orbit_core::ShardId;
 use orbit_net::network::NetworkFactory;
 use orbit_net::transport::{BoxFuture, TransportError};
 use orbit_net::wire::{PeerRequest, PeerResponse};
 use orbit_net::Transport;
+use orbit_storage::raft::types::{log_id, Snapshot, SnapshotMeta, Vote};
 
 /// A piece as it arrived: (transfer, offset, last, data).
 type Piece = (u64, u64, bool, Vec<u8>);
@@ -30,6 +30,8 @@ struct Receiver {
     /// The piece at this offset arrives but its answer is lost, this many
     /// times.
     lose_answers: Option<(u64, Arc<Mutex<u32>>)>,
+    /// Each call's timeout, in order.
+    timeouts: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl Transport for Receiver {
@@ -38,8 +40,9 @@ impl Transport for Receiver {
         _target: u64,
         _addr: String,
         request: PeerRequest,
-        _timeout: Duration,
+        timeout: Duration,
     ) -> BoxFuture<'static, Result<PeerResponse, TransportError>> {
+        self.timeouts.lock().expect("lock").push(timeout);
         let pieces = self.pieces.clone();
         let refuse_at = self.refuse_at;
         let lose_answers = self.lose_answers.clone();
@@ -92,16 +95,32 @@ async fn send_losing(
     refuse_at: Option<u64>,
     lose_answers: Option<(u64, u32)>,
 ) -> (Result<(), String>, Vec<Piece>) {
+    let (result, pieces, _) = send_timed(transfers, data, chunk, refuse_at, lose_answers).await;
+    (result, pieces)
+}
+
+/// Sends with a piece timeout of 400 ms under a snapshot timeout of 5 s;
+/// also returns each call's timeout.
+async fn send_timed(
+    transfers: &Arc<AtomicU64>,
+    data: Vec<u8>,
+    chunk: usize,
+    refuse_at: Option<u64>,
+    lose_answers: Option<(u64, u32)>,
+) -> (Result<(), String>, Vec<Piece>, Vec<Duration>) {
     let pieces = Arc::new(Mutex::new(Vec::new()));
+    let timeouts = Arc::new(Mutex::new(Vec::new()));
     let mut factory = NetworkFactory {
         transport: Arc::new(Receiver {
             pieces: pieces.clone(),
             refuse_at,
             lose_answers: lose_answers.map(|(at, times)| (at, Arc::new(Mutex::new(times)))),
+            timeouts: timeouts.clone(),
         }),
         shard: ShardId(0),
         node_id: 7,
         snapshot_chunk_bytes: chunk,
+        snapshot_piece_timeout: Duration::from_millis(400),
         transfers: transfers.clone(),
     };
     let mut network = factory
@@ -126,7 +145,8 @@ async fn send_losing(
         .map(|response| assert_eq!(response.vote, vote))
         .map_err(|e| e.to_string());
     let pieces = pieces.lock().expect("lock").clone();
-    (result, pieces)
+    let timeouts = timeouts.lock().expect("lock").clone();
+    (result, pieces, timeouts)
 }
 
 #[tokio::test]
@@ -186,4 +206,19 @@ async fn a_piece_whose_answer_is_lost_is_sent_again() {
     let (result, pieces) = send_losing(&Default::default(), data, 10, None, Some((20, 4))).await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(pieces.len(), 6, "0, 10, then 20 four times");
+}
+
+#[tokio::test]
+async fn pieces_wait_a_piece_timeout_and_the_last_the_snapshot_timeout() {
+    // Goal: a piece before the last waits at most the piece timeout (a lost
+    // answer costs that much), the last piece, which installs the snapshot,
+    // the whole snapshot timeout; a repeated piece keeps its own.
+    let data: Vec<u8> = (0..30u8).collect();
+    let (result, pieces, timeouts) =
+        send_timed(&Default::default(), data, 10, None, Some((10, 1))).await;
+    assert_eq!(result, Ok(()));
+    let offsets: Vec<u64> = pieces.iter().map(|(_, offset, _, _)| *offset).collect();
+    assert_eq!(offsets, [0, 10, 10, 20]);
+    let piece = Duration::from_millis(400);
+    assert_eq!(timeouts, [piece, piece, piece, Duration::from_secs(5)]);
 }

@@ -18,8 +18,3 @@ pub mod scenario;
 pub mod sim_storage;
 #[cfg(not(madsim))]
 pub mod turmoil_net;
-
-#[cfg(all(madsim, not(tokio_unstable)))]
-compile_error!(
-    "the simulator is built with RUSTFLAGS=\"--cfg madsim --cfg tokio_unstable\" (tokio_unstable lets it seed tokio's per-thread rng; see runner::with_seeded_tokio_rng)"
-);

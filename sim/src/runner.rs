@@ -156,54 +156,72 @@ pub fn run(params: &Params) -> Report {
 }
 
 fn run_here(params: &Params) -> Report {
+    let runtime =
+        madsim::runtime::Runtime::with_seed_and_config(params.seed, madsim_config(params));
+    let params_inner = params.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        runtime.block_on(simulate(params_inner))
+    }));
+    outcome.unwrap_or_else(|panic| {
+        panic_report(
+            params,
+            format!("no panic: the simulation panicked: {}", panic_text(&*panic)),
+        )
+    })
+}
+
+fn madsim_config(params: &Params) -> madsim::Config {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(params.latency_ms_min)
         ..Duration::from_millis(params.latency_ms_max.max(params.latency_ms_min + 1));
-    let runtime = madsim::runtime::Runtime::with_seed_and_config(params.seed, config);
-    let params_inner = params.clone();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        with_seeded_tokio_rng(params_inner.seed, || {
-            runtime.block_on(simulate(params_inner))
-        })
-    }));
-    match outcome {
-        Ok(report) => report,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            panic_report(
-                params,
-                format!("no panic: the simulation panicked: {message}"),
-            )
-        }
-    }
+    config
 }
 
-/// Runs `f` with real tokio's per-thread rng seeded from `seed`.
-///
-/// madsim-tokio re-exports real tokio's sync types and `select!`, and those
-/// draw from a per-thread `FastRand` (a `watch` sender's wake order, the
-/// branch order of an unbiased `select!`, in openraft as in our code). Tokio
-/// seeds that rng from a process-wide counter, so the same seed run twice in
-/// one process (madsim's determinism check, `--repeat`, a test binary running
-/// seeds one after another) would wake tasks in a different order the second
-/// time. Entering a current-thread tokio runtime built with a fixed
-/// `rng_seed` is tokio's own way to seed it (it needs `--cfg tokio_unstable`,
-/// which the simulator build sets). The runtime runs nothing: the whole
-/// simulation is one synchronous call inside its `block_on`, with tokio's
-/// cooperative budget switched off so tokio's sync types never yield on its
-/// behalf.
-fn with_seeded_tokio_rng<R>(seed: u64, f: impl FnOnce() -> R) -> R {
-    let seeded = real_tokio::runtime::Builder::new_current_thread()
-        .rng_seed(real_tokio::runtime::RngSeed::from_bytes(
-            &seed.to_le_bytes(),
-        ))
-        .build()
-        .expect("build a current-thread tokio runtime (no threads, no drivers)");
-    seeded.block_on(real_tokio::task::unconstrained(async move { f() }))
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The run [`check_determinism`] is checking (madsim's check takes a plain
+/// `fn`, so the parameters travel beside it).
+static CHECKED: Mutex<Option<Params>> = Mutex::new(None);
+
+fn simulate_checked() -> impl std::future::Future<Output = Report> {
+    let params = CHECKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+        .expect("check_determinism sets the parameters first");
+    simulate(params)
+}
+
+/// Runs one seed twice under madsim's own determinism check: each run on a
+/// fresh thread in this process, the second failing at the first random
+/// draw that differs from the first run's. Nothing process-wide (tokio's
+/// counter-seeded rng, std's hash keys, statics) may reach a run's choices.
+/// Returns the second run's report, with a failure if the check failed.
+pub fn check_determinism(params: &Params) -> Report {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *CHECKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(params.clone());
+    let config = madsim_config(params);
+    let seed = params.seed;
+    let outcome = std::panic::catch_unwind(move || {
+        madsim::runtime::Runtime::check_determinism(seed, config, simulate_checked)
+    });
+    outcome.unwrap_or_else(|panic| {
+        panic_report(
+            params,
+            format!("determinism (madsim's check): {}", panic_text(&*panic)),
+        )
+    })
 }
 
 fn panic_report(params: &Params, failure: String) -> Report {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use openraft::EntryPayload;
-use orbit_core::raft::types::log_id;
-use orbit_core::raft::types::Entry;
+use orbit_storage::raft::types::log_id;
+use orbit_storage::raft::types::Entry;
 use orbit_storage::{Disk, SegmentLog};
 
 use crate::disk::{DiskFaults, SimDisk};

@@ -119,7 +119,7 @@ async fn run_host(host: &'static str, data_dir: PathBuf, cluster: Cluster) -> tu
     let shared = Shared::new(Node::clone(&node), Limits::DEFAULT, resp_addr);
     // Never sent: the host stops only when turmoil drops it. Kept alive
     // because a dropped sender reads as "shut down".
-    let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (_shutdown_tx, shutdown_rx) = orbit_net::watch::channel(false);
     serve(resp_listener, shared, shutdown_rx).await;
     Ok(())
 }

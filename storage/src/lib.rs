@@ -7,11 +7,18 @@
 //!   written in the same batch as the data, and snapshots.
 //! - [`long_keys`]: keys of any length over an engine that takes short ones.
 //! - [`disk`]: the file-access seam the simulator replaces.
+//! - [`raft`]: openraft's type configuration for Orbit's log, and the runtime
+//!   it runs on ([`runtime`], madsim's, in the simulator).
 
 pub mod disk;
 pub mod log;
 pub mod log_store;
+pub mod raft;
+pub mod raft_watch;
 pub mod record;
+#[cfg(madsim)]
+pub mod runtime;
+pub mod watch;
 
 pub use disk::{Disk, DiskFile, FsDisk};
 pub use log::{LogError, SegmentLog};

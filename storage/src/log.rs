@@ -30,7 +30,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use orbit_core::raft::types::{Entry, LogId, Vote};
+use crate::raft::types::{Entry, LogId, Vote};
 
 use rkyv::util::AlignedVec;
 

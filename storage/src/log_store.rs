@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use std::io;
 
+use crate::raft::types::{Entry, LogId, Vote};
+use crate::raft::TypeConfig;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
-use orbit_core::raft::types::{Entry, LogId, Vote};
-use orbit_core::TypeConfig;
 
 use crate::disk::Disk;
 use crate::log::{Flusher, LogError, SegmentLog, SyncJob};

@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use crate::raft::types::log_id;
+use crate::raft::types::{Entry, LogId, Membership, Vote};
 use openraft::{BasicNode, EntryPayload};
-pub use orbit_core::raft::types::log_id;
-use orbit_core::raft::types::{Entry, LogId, Membership, Vote};
 use orbit_core::Request;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;

@@ -16,14 +16,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
+use crate::raft::SnapshotData;
+use crate::raft::TypeConfig;
+use crate::watch;
 use futures_util::StreamExt;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::EntryPayload;
-use orbit_core::raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
-use orbit_core::raft::SnapshotData;
-use orbit_core::{ApplyCtx, Command, Output, Store, StoreError, TypeConfig};
+use orbit_core::{ApplyCtx, Command, Output, Store, StoreError};
 use rkyv::{Archive, Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::disk::{read_file, write_file_atomic, Disk};
 use crate::engine::{BatchOp, KvEngine, KvView, Space};
@@ -139,6 +141,13 @@ impl ShardState {
         let clock_ms = orbit_core::keys::read_clock(&state.data_view())?;
         state.clock_ms.store(clock_ms, Ordering::SeqCst);
         let applied = state.applied()?.map_or(0, |id| id.index);
+        // What a restarted replica reports as applied must survive a power
+        // loss: when it is past the durable end of the log (entries applied
+        // while their own log write failed), openraft purges the log up to
+        // it at startup, and a state that later fell back behind that purge
+        // could never be rebuilt (seed 12: applied 1393 from the page cache,
+        // log purged to 1393, power loss, state back at 999).
+        state.engine.persist()?;
         state.applied_tx.send_replace(applied);
         Ok(Arc::new(state))
     }

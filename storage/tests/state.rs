@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{BasicNode, EntryPayload};
-use orbit_core::raft::types::{Entry, LogId, Membership, Snapshot, SnapshotMeta, StoredMembership};
 use orbit_core::{Command, Output, Request, SetCondition, SetExpiry};
+use orbit_storage::raft::types::{
+    Entry, LogId, Membership, Snapshot, SnapshotMeta, StoredMembership,
+};
 use orbit_storage::record::log_id;
 use orbit_storage::{Disk, FsDisk, ShardState, StateMachine};
 use tempfile::TempDir;

@@ -12,7 +12,7 @@ use super::invariants::check_invariants;
 use super::model::{decode_keyspace, Model, Stamped, START_MS};
 use super::*;
 use crate::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
-use crate::raft::Op;
+use crate::entry::Op;
 use crate::store::MemStore;
 
 fn key() -> impl Strategy<Value = Vec<u8>> {

@@ -1955,21 +1955,21 @@ fn an_op_that_panics_is_undone_and_answers_an_error() {
         let req = Request {
             ts_ms: 1_000,
             ops: std::sync::Arc::new(vec![
-                crate::raft::Op {
+                crate::entry::Op {
                     db: 0,
                     cmd: Command::SAdd {
                         key: b("s"),
                         members: vec![b("a"), b("boom")],
                     },
                 },
-                crate::raft::Op {
+                crate::entry::Op {
                     db: 0,
                     cmd: Command::Exec {
                         watched: Vec::new(),
                         ops: vec![(0, set("t1", "x")), (0, set("t2", "boom"))],
                     },
                 },
-                crate::raft::Op {
+                crate::entry::Op {
                     db: 0,
                     cmd: set("after", "2"),
                 },

@@ -8,7 +8,7 @@ use proptest::sample::select;
 
 use super::*;
 use crate::command::{LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
-use crate::raft::Request;
+use crate::entry::Request;
 use crate::store::MemStore;
 
 const KEY: &[u8] = b"z";

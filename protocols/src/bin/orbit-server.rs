@@ -84,7 +84,7 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shared.set_query_buffers_bytes_max(config.client_query_buffers_max);
     let requirepass = config.requirepass.clone().map(String::into_bytes);
     shared.change_settings(|settings| settings.requirepass = requirepass);
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (shutdown_tx, shutdown_rx) = orbit_net::watch::channel(false);
     let server = tokio::spawn(serve(resp_listener, shared, shutdown_rx));
     let stop = wait_for_stop(&node).await?;
     tracing::info!("shutting down");

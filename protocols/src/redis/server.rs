@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use orbit_net::netio::{Listener, Stream};
+use orbit_net::watch;
 use orbit_net::Node;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
 
 use super::client_memory::{InputRefused, QueryBuffer, ReplyChunks};
 use super::session::{After, Session};

@@ -56,7 +56,7 @@ pub struct Session {
     /// SUBSCRIBE / PSUBSCRIBE state, once the client subscribed.
     pub(super) subscriptions: Option<super::pubsub::Subscriptions>,
     /// Turns true when the client closed its socket: blocked commands stop.
-    pub(super) peer_closed: Option<tokio::sync::watch::Receiver<bool>>,
+    pub(super) peer_closed: Option<orbit_net::watch::Receiver<bool>>,
     /// The last command planned, for CLIENT LIST: noted in the client
     /// registry once per batch of requests (`publish`), or before a
     /// connection command runs, rather than under its lock per command.
@@ -145,7 +145,7 @@ impl Session {
     }
 
     /// Tells the session when its client closes the socket.
-    pub fn set_peer_closed(&mut self, closed: tokio::sync::watch::Receiver<bool>) {
+    pub fn set_peer_closed(&mut self, closed: orbit_net::watch::Receiver<bool>) {
         self.peer_closed = Some(closed);
     }
 

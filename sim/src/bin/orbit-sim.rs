@@ -1,12 +1,12 @@
 //! `orbit-sim`: run one seed (`--seed N`) or sweep many (`--seeds A..B`) of
 //! the whole cluster under faults, and print how to replay any failure.
-//! Build it with `RUSTFLAGS="--cfg madsim --cfg tokio_unstable"` into its own target directory;
+//! Build it with `RUSTFLAGS="--cfg madsim"` into its own target directory;
 //! see docs/SIMULATION.md.
 
 #[cfg(not(madsim))]
 fn main() {
     eprintln!(
-        "orbit-sim runs only in the simulator build:\n  RUSTFLAGS=\"--cfg madsim --cfg tokio_unstable\" cargo run --release -p orbit-sim --target-dir target/sim -- --seed 1"
+        "orbit-sim runs only in the simulator build:\n  RUSTFLAGS=\"--cfg madsim\" cargo run --release -p orbit-sim --target-dir target/sim -- --seed 1"
     );
     std::process::exit(2);
 }
@@ -78,7 +78,7 @@ mod cli {
 
     fn replay_line(flags: &Flags, seed: u64) -> String {
         let mut line = format!(
-            "RUSTFLAGS=\"--cfg madsim --cfg tokio_unstable\" cargo run --release -p orbit-sim --target-dir target/sim -- --seed {seed} --duration {}",
+            "RUSTFLAGS=\"--cfg madsim\" cargo run --release -p orbit-sim --target-dir target/sim -- --seed {seed} --duration {}",
             flags.duration
         );
         if let Some(faults) = &flags.faults {

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use openraft_rt::{AsyncRuntime, OptionalSend};
-use openraft_rt_tokio::{TokioInstant, TokioMpsc, TokioMutex, TokioOneshot, TokioWatch};
+use openraft_rt_tokio::{TokioInstant, TokioMpsc, TokioMutex, TokioOneshot};
 
 /// openraft's runtime in the simulator. The instance (only for
 /// `AsyncRuntime::new` / `block_on`, which openraft's own test helpers use)
@@ -123,7 +123,7 @@ impl AsyncRuntime for MadsimRuntime {
     type Timeout<R, T: Future<Output = R> + OptionalSend> = Timeout<T>;
     type ThreadLocalRng = SeededRng;
     type Mpsc = TokioMpsc;
-    type Watch = TokioWatch;
+    type Watch = crate::raft_watch::OrderedWatch;
     type Oneshot = TokioOneshot;
     type Mutex<T: OptionalSend + 'static> = TokioMutex<T>;
 

@@ -1,13 +1,12 @@
-//! The openraft type configuration and the log entry payload.
+//! The log entry payload: what one Raft log entry carries (the openraft
+//! type configuration that carries it is `orbit_storage::raft`).
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
-use crate::output::Output;
 
 /// One log entry's payload: client commands proposed together.
 ///
@@ -89,53 +88,6 @@ impl Request {
         }
     }
 }
-
-openraft::declare_raft_types!(
-    /// Orbit's Raft types: requests in, outputs out. One leader per term
-    /// (`leader_id_std`), as Raft's paper has it.
-    pub TypeConfig:
-        D = Request,
-        R = Vec<Output>,
-        NodeId = u64,
-        Node = openraft::BasicNode,
-        Term = u64,
-        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
-        AsyncRuntime = Runtime,
-);
-
-/// A snapshot's bytes, as the state machine builds and installs them.
-pub type SnapshotData = Cursor<Vec<u8>>;
-
-/// openraft's generic types, made concrete for [`TypeConfig`].
-pub mod types {
-    use super::{SnapshotData, TypeConfig};
-    use openraft::alias;
-
-    pub type LogId = alias::LogIdOf<TypeConfig>;
-    pub type Vote = alias::VoteOf<TypeConfig>;
-    pub type LeaderId = alias::LeaderIdOf<TypeConfig>;
-    pub type CommittedLeaderId = alias::CommittedLeaderIdOf<TypeConfig>;
-    pub type Entry = alias::EntryOf<TypeConfig>;
-    pub type EntryPayload = alias::EntryPayloadOf<TypeConfig>;
-    pub type Membership = openraft::Membership<u64, openraft::BasicNode>;
-    pub type StoredMembership = alias::StoredMembershipOf<TypeConfig>;
-    pub type SnapshotMeta = alias::SnapshotMetaOf<TypeConfig>;
-    pub type Snapshot = alias::SnapshotOf<TypeConfig, SnapshotData>;
-    pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
-
-    /// A log id: Orbit runs standard Raft (one leader per term), so a log id
-    /// is a term and an index.
-    pub fn log_id(term: u64, index: u64) -> LogId {
-        LogId::new(CommittedLeaderId::new(term), index)
-    }
-}
-
-/// The async runtime openraft runs on: tokio in production, madsim's
-/// simulated runtime in the simulator.
-#[cfg(not(madsim))]
-pub type Runtime = openraft_rt_tokio::TokioRuntime;
-#[cfg(madsim)]
-pub type Runtime = crate::runtime::MadsimRuntime;
 
 impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
