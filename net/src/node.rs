@@ -196,8 +196,11 @@ pub struct FsStorage {
 impl ShardStorage for FsStorage {
     fn open(&self, shard: ShardId) -> Result<ShardFiles, String> {
         let dir = self.data_dir.join(format!("shard-{}", shard.0));
+        let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?);
+        // Before fjall opens (and may write) the state store.
+        orbit_storage::format::check_and_stamp(&*log_disk).map_err(|e| e.to_string())?;
         Ok(ShardFiles {
-            log_disk: Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?),
+            log_disk,
             snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
             engine: FjallEngine::open_with_cache(&dir.join("state"), self.cache_bytes)
                 .map_err(|e| e.to_string())?,
@@ -1568,6 +1571,10 @@ async fn open_shard(
 ) -> Result<(Shard, ShardQueues), StartError> {
     let files = storage.open(id).map_err(StartError::Storage)?;
     let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
+    // Before anything is read: data of a newer format is refused whole
+    // (`FsStorage` checked already, before opening its state store; this
+    // covers every storage).
+    orbit_storage::format::check_and_stamp(&*files.log_disk).map_err(|e| storage_err(&e))?;
     let log =
         LogStore::open(files.log_disk, config.segment_size_max).map_err(|e| storage_err(&e))?;
     let log_handle = log.clone();

@@ -24,6 +24,7 @@ pub use disk::{Disk, DiskFile, FsDisk};
 pub use log::{LogError, SegmentLog};
 pub use log_store::LogStore;
 pub mod engine;
+pub mod format;
 pub mod long_keys;
 pub mod state;
 pub use state::{Published, ShardState, StateMachine};
