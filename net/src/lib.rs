@@ -7,6 +7,7 @@
 //! [`transport::Transport`], the seams the simulator replaces.
 
 pub mod clock;
+pub mod env;
 pub mod membership;
 pub mod netio;
 pub mod network;
@@ -16,11 +17,9 @@ pub mod transport;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};
+pub use env::{FsStorage, NodeEnv, OsRandom, Random, ShardFiles, ShardStorage};
 pub use netio::{Net, TokioNet};
-pub use node::{
-    random_u64, ExecError, FsStorage, Node, NodeConfig, NodeEnv, ShardFiles, ShardStatus,
-    ShardStorage, StartError, DATA_SHARD,
-};
+pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError, DATA_SHARD};
 /// The watch channel the node hands out (applied index, shutdown): wakes in
 /// the order waits began, draws no random numbers.
 pub use orbit_storage::watch;

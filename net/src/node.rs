@@ -21,16 +21,15 @@ use openraft::raft::AppendEntriesRequest;
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
 use orbit_core::{Command, Op, Output, Request, ShardId};
-use orbit_storage::engine::{FjallEngine, KvEngine};
 use orbit_storage::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
 use orbit_storage::raft::TypeConfig;
 use orbit_storage::watch;
-use orbit_storage::{Disk, FsDisk, LogStore, ShardState, StateMachine};
+use orbit_storage::{LogStore, ShardState, StateMachine};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::clock::{Clock, Stamper};
+use crate::clock::Stamper;
+pub use crate::env::{FsStorage, NodeEnv, Random, ShardFiles, ShardStorage};
 use crate::membership::removal_leaves_quorum;
-use crate::netio::{Net, TokioNet};
 use crate::network::NetworkFactory;
 use crate::peer_auth::PeerAuth;
 use crate::transport::{
@@ -166,67 +165,6 @@ impl NodeConfig {
             expiry_sweep_interval: Duration::from_millis(1000),
             cluster_secret: Vec::new(),
             entry_bytes_max: ENTRY_BYTES_MAX_DEFAULT,
-        }
-    }
-}
-
-/// What one shard's storage is made of.
-pub struct ShardFiles {
-    pub log_disk: Arc<dyn Disk>,
-    pub snapshot_disk: Arc<dyn Disk>,
-    pub engine: Arc<dyn KvEngine>,
-    /// Keys up to this length are stored inline in a new store (see
-    /// `orbit_storage::long_keys`); an existing store keeps its own.
-    pub inline_key_len_new: usize,
-}
-
-/// The storage seam: where a node's shards keep their bytes. Production uses
-/// [`FsStorage`]; the simulator keeps simulated disks that survive restarts.
-pub trait ShardStorage: Send + Sync + 'static {
-    fn open(&self, shard: ShardId) -> Result<ShardFiles, String>;
-}
-
-/// Files under `data_dir/shard-N/{log,snapshot,state}`.
-pub struct FsStorage {
-    pub data_dir: PathBuf,
-    /// Each shard's state store block cache.
-    pub cache_bytes: u64,
-}
-
-impl ShardStorage for FsStorage {
-    fn open(&self, shard: ShardId) -> Result<ShardFiles, String> {
-        let dir = self.data_dir.join(format!("shard-{}", shard.0));
-        let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?);
-        // Before fjall opens (and may write) the state store.
-        orbit_storage::format::check_and_stamp(&*log_disk).map_err(|e| e.to_string())?;
-        Ok(ShardFiles {
-            log_disk,
-            snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
-            engine: FjallEngine::open_with_cache(&dir.join("state"), self.cache_bytes)
-                .map_err(|e| e.to_string())?,
-            inline_key_len_new: orbit_storage::long_keys::INLINE_KEY_LEN_DEFAULT,
-        })
-    }
-}
-
-/// Everything nondeterministic a node touches, behind seams.
-#[derive(Clone)]
-pub struct NodeEnv {
-    pub net: Arc<dyn Net>,
-    pub clock: Arc<dyn Clock>,
-    pub storage: Arc<dyn ShardStorage>,
-}
-
-impl NodeEnv {
-    /// Real sockets, the system clock and files under `config.data_dir`.
-    pub fn production(config: &NodeConfig) -> NodeEnv {
-        NodeEnv {
-            net: Arc::new(TokioNet),
-            clock: Arc::new(crate::clock::SystemClock),
-            storage: Arc::new(FsStorage {
-                data_dir: config.data_dir.clone(),
-                cache_bytes: config.state_cache_bytes,
-            }),
         }
     }
 }
@@ -392,6 +330,7 @@ struct Inner {
     shards: BTreeMap<ShardId, Shard>,
     transport: Arc<dyn Transport>,
     stamper: Stamper,
+    random: Arc<dyn Random>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -429,7 +368,8 @@ impl Node {
         if config.cluster_secret.is_empty() {
             return Err(StartError::NoClusterSecret);
         }
-        let auth = PeerAuth::new(&config.cluster_secret, config.node_id);
+        let auth =
+            PeerAuth::new(&config.cluster_secret, config.node_id).with_random(env.random.clone());
         let listener = env
             .net
             .bind(config.raft_addr.clone())
@@ -442,8 +382,7 @@ impl Node {
             Arc::new(TcpTransport::new(env.net.clone(), auth.clone()));
         let clock = env.clock.clone();
         let mut shards = BTreeMap::new();
-        let (shard, queues) =
-            open_shard(&config, &*env.storage, DATA_SHARD, transport.clone()).await?;
+        let (shard, queues) = open_shard(&config, &env, DATA_SHARD, transport.clone()).await?;
         shards.insert(DATA_SHARD, shard);
         let mut shard_queues = vec![(DATA_SHARD, queues)];
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -453,6 +392,7 @@ impl Node {
                 shards,
                 transport,
                 stamper: Stamper::new(clock),
+                random: env.random.clone(),
                 shutdown_tx,
             }),
         };
@@ -644,6 +584,13 @@ impl Node {
         }
     }
 
+    /// A random number from the node's environment (never 0): what a
+    /// session draws once for a command that must carry it (a blocking
+    /// pop's request id).
+    pub fn random_u64(&self) -> u64 {
+        self.inner.random.next_u64()
+    }
+
     /// Watches the data shard's applied index: it moves whenever this
     /// replica applies entries (blocking commands wait on it).
     pub fn subscribe_applied(&self) -> Option<watch::Receiver<u64>> {
@@ -725,7 +672,7 @@ impl Node {
         for op in &mut ops {
             for seed in op.cmd.seeds_mut() {
                 if *seed == 0 {
-                    *seed = random_u64();
+                    *seed = self.inner.random.next_u64();
                 }
             }
         }
@@ -1274,7 +1221,7 @@ impl Node {
     async fn break_election_ties(self, shard_id: ShardId, mut shutdown: watch::Receiver<bool>) {
         let period_ms = self.inner.config.election_timeout_ms_max * 2;
         loop {
-            let wait_ms = period_ms + jitter_ms(period_ms);
+            let wait_ms = period_ms + jitter_ms(&*self.inner.random, period_ms);
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return,
@@ -1533,28 +1480,8 @@ fn arrived(returning: &AtomicUsize) {
 }
 
 /// A random delay below `bound_ms`.
-fn jitter_ms(bound_ms: u64) -> u64 {
-    random_u64() % bound_ms.max(1)
-}
-
-/// A random number: seeded in the simulator, from the process's hash seed
-/// and the clock in production. Never 0 (0 marks "not drawn yet").
-pub fn random_u64() -> u64 {
-    #[cfg(madsim)]
-    {
-        orbit_core::fault::random_below(u64::MAX).max(1)
-    }
-    #[cfg(not(madsim))]
-    {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        hasher.finish().max(1)
-    }
+fn jitter_ms(random: &dyn Random, bound_ms: u64) -> u64 {
+    random.next_u64() % bound_ms.max(1)
 }
 
 enum Forwarded {
@@ -1565,18 +1492,18 @@ enum Forwarded {
 
 async fn open_shard(
     config: &NodeConfig,
-    storage: &dyn ShardStorage,
+    env: &NodeEnv,
     id: ShardId,
     transport: Arc<dyn Transport>,
 ) -> Result<(Shard, ShardQueues), StartError> {
-    let files = storage.open(id).map_err(StartError::Storage)?;
+    let files = env.storage.open(id).map_err(StartError::Storage)?;
     let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
     // Before anything is read: data of a newer format is refused whole
     // (`FsStorage` checked already, before opening its state store; this
     // covers every storage).
     orbit_storage::format::check_and_stamp(&*files.log_disk).map_err(|e| storage_err(&e))?;
-    let log =
-        LogStore::open(files.log_disk, config.segment_size_max).map_err(|e| storage_err(&e))?;
+    let log = LogStore::open_with(files.log_disk, config.segment_size_max, &*env.spawner)
+        .map_err(|e| storage_err(&e))?;
     let log_handle = log.clone();
     let state = ShardState::open_with(files.engine, files.inline_key_len_new)
         .map_err(|e| storage_err(&e))?;

@@ -17,6 +17,7 @@
 //! who can reach the port without the secret, not an attacker on the path
 //! (that needs TLS or a private network).
 
+use crate::env::{OsRandom, Random};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -37,6 +38,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PeerAuth {
     secret: std::sync::Arc<[u8]>,
     node_id: u64,
+    /// Where nonces come from (the node's `NodeEnv::random`).
+    random: std::sync::Arc<dyn Random>,
 }
 
 impl std::fmt::Debug for PeerAuth {
@@ -59,10 +62,10 @@ pub enum HandshakeError {
     Io(#[from] std::io::Error),
 }
 
-fn nonce() -> [u8; NONCE_LEN] {
+fn nonce(random: &dyn Random) -> [u8; NONCE_LEN] {
     let mut out = [0u8; NONCE_LEN];
-    out[..8].copy_from_slice(&crate::node::random_u64().to_le_bytes());
-    out[8..].copy_from_slice(&crate::node::random_u64().to_le_bytes());
+    out[..8].copy_from_slice(&random.next_u64().to_le_bytes());
+    out[8..].copy_from_slice(&random.next_u64().to_le_bytes());
     out
 }
 
@@ -73,7 +76,13 @@ impl PeerAuth {
         PeerAuth {
             secret: secret.into(),
             node_id,
+            random: std::sync::Arc::new(OsRandom),
         }
+    }
+
+    /// The same, drawing its nonces from `random`.
+    pub fn with_random(self, random: std::sync::Arc<dyn Random>) -> PeerAuth {
+        PeerAuth { random, ..self }
     }
 
     fn proof(&self, parts: &[&[u8]]) -> [u8; PROOF_LEN] {
@@ -98,7 +107,7 @@ impl PeerAuth {
         &self,
         stream: &mut S,
     ) -> Result<(), HandshakeError> {
-        let dialer_nonce = nonce();
+        let dialer_nonce = nonce(&*self.random);
         let mut hello = Vec::with_capacity(HELLO_LEN);
         hello.extend_from_slice(MAGIC);
         hello.push(VERSION);
@@ -156,7 +165,7 @@ impl PeerAuth {
         }
         let id_bytes: [u8; 8] = hello[5..13].try_into().expect("8 bytes");
         let dialer_nonce = &hello[13..];
-        let listener_nonce = nonce();
+        let listener_nonce = nonce(&*self.random);
         let mut answer = Vec::with_capacity(NONCE_LEN + PROOF_LEN);
         answer.extend_from_slice(&listener_nonce);
         answer.extend_from_slice(&self.proof(&[b"orbit-listener", dialer_nonce, &listener_nonce]));

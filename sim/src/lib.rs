@@ -15,6 +15,8 @@ pub mod params;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod sim_env;
 pub mod sim_storage;
 #[cfg(not(madsim))]
 pub mod turmoil_net;

@@ -344,6 +344,8 @@ fn boot_node(world: &Arc<World>, id: u64) {
                     net: Arc::new(TokioNet),
                     clock: Arc::new(orbit_net::SystemClock),
                     storage: Arc::new(world.storages[&id].clone()),
+                    spawner: Arc::new(crate::sim_env::TaskSpawner),
+                    random: Arc::new(crate::sim_env::SeededRandom),
                 };
                 let node = loop {
                     match Node::start(config.clone(), env.clone()).await {

@@ -108,6 +108,8 @@ async fn run_host(host: &'static str, data_dir: PathBuf, cluster: Cluster) -> tu
             data_dir: data_dir.clone(),
             cache_bytes: orbit_storage::engine::CACHE_BYTES_DEFAULT,
         }),
+        spawner: Arc::new(orbit_storage::spawn::ThreadSpawner),
+        random: Arc::new(orbit_net::OsRandom),
     };
     let node = Arc::new(Node::start(node_config(host, data_dir), env).await?);
     tracing::info!(host, "node started");

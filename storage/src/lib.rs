@@ -18,6 +18,7 @@ pub mod raft_watch;
 pub mod record;
 #[cfg(madsim)]
 pub mod runtime;
+pub mod spawn;
 pub mod watch;
 
 pub use disk::{Disk, DiskFile, FsDisk};

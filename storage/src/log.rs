@@ -46,7 +46,6 @@ const VOTE_FILE: &str = "vote";
 /// name, so recovery never reads it; `open` removes a leftover one.
 const SPARE_FILE: &str = "spare.tmp";
 /// Zeros written per call while preparing a spare.
-#[cfg(not(madsim))]
 const ZERO_CHUNK: usize = 1024 * 1024;
 const PURGED_FILE: &str = "purged";
 const SEGMENT_SUFFIX: &str = ".log";
@@ -240,8 +239,11 @@ impl Drop for Spares {
 }
 
 impl Spares {
-    #[cfg(not(madsim))]
+    /// A thread that prepares spares on request. Only disks that
+    /// preallocate (real files) have spares; the simulator's never do, so
+    /// this thread exists in production only.
     fn start(disk: Arc<dyn Disk>, segment_size: u64) -> Result<Spares, LogError> {
+        assert!(disk.preallocates(), "spares are for disks that preallocate");
         let ready: SpareSlot = Arc::default();
         let (want, wanted) = std::sync::mpsc::channel::<()>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -270,13 +272,6 @@ impl Spares {
         })
     }
 
-    /// The simulator's disk never asks for preallocation (and madsim allows
-    /// no threads).
-    #[cfg(madsim)]
-    fn start(_disk: Arc<dyn Disk>, _segment_size: u64) -> Result<Spares, LogError> {
-        unreachable!("simulated disks do not preallocate")
-    }
-
     /// The ready spare, if any, renamed to `name`. The slot stays locked
     /// until the rename is done: the thread checks the slot under the same
     /// lock before it creates the next spare under `SPARE_FILE`, so a request
@@ -294,15 +289,9 @@ impl Spares {
     /// Prepares a spare now, on the caller's thread: for an empty log at
     /// open, before Raft runs, so that its first segment comes preallocated
     /// without a wait on the write path. A failure leaves rotations plain.
-    #[cfg(not(madsim))]
     fn prepare_now(&self, disk: &dyn Disk, segment_size: u64) {
         let outcome = spare_outcome(disk, segment_size, &self.stop);
         *self.ready.lock().expect("spare lock") = outcome;
-    }
-
-    #[cfg(madsim)]
-    fn prepare_now(&self, _disk: &dyn Disk, _segment_size: u64) {
-        unreachable!("simulated disks do not preallocate")
     }
 
     fn request(&self) {
@@ -315,7 +304,6 @@ impl Spares {
 }
 
 /// A spare, or `None` if it could not be made.
-#[cfg(not(madsim))]
 fn spare_outcome(
     disk: &dyn Disk,
     segment_size: u64,
@@ -338,7 +326,6 @@ fn spare_outcome(
 /// every chunk: one sync at the end made a 64 MiB burst of writeback that
 /// stalled the log's own fsyncs on the same disk for hundreds of
 /// milliseconds (a 3-node test lost its leader's quorum over it).
-#[cfg(not(madsim))]
 fn make_spare(
     disk: &dyn Disk,
     segment_size: u64,

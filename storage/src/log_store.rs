@@ -14,6 +14,7 @@ use std::io;
 
 use crate::raft::types::{Entry, LogId, Vote};
 use crate::raft::TypeConfig;
+use crate::spawn::Spawner;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 
 use crate::disk::Disk;
@@ -44,8 +45,17 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Opens (recovering) the log and starts its flusher thread.
+    /// Opens (recovering) the log and starts its flusher on a thread.
     pub fn open(disk: Arc<dyn Disk>, segment_size_max: u64) -> Result<LogStore, LogError> {
+        LogStore::open_with(disk, segment_size_max, &crate::spawn::ThreadSpawner)
+    }
+
+    /// Opens (recovering) the log and starts its flusher with `spawner`.
+    pub fn open_with(
+        disk: Arc<dyn Disk>,
+        segment_size_max: u64,
+        spawner: &dyn Spawner,
+    ) -> Result<LogStore, LogError> {
         let mut log = SegmentLog::open(disk.clone(), segment_size_max)?;
         // Appends only plan their writes; the flusher runs them, so the
         // caller (openraft's RaftCore, which shares the thread with client
@@ -53,7 +63,15 @@ impl LogStore {
         log.defer_writes();
         let written = log.written_marker();
         let (flush_tx, flush_rx) = tokio::sync::mpsc::channel::<FlushRequest>(FLUSH_QUEUE_MAX);
-        start_flusher(disk, written, flush_rx)?;
+        spawner
+            .spawn_worker(
+                "orbit-log-flush",
+                Box::pin(run_flusher(disk, written, flush_rx)),
+            )
+            .map_err(|source| LogError::Io {
+                file: "flusher".into(),
+                source,
+            })?;
         Ok(LogStore {
             log: Arc::new(Mutex::new(log)),
             flush_tx,
@@ -101,43 +119,18 @@ impl LogStore {
     }
 }
 
-/// Production: a thread, because fsync blocks.
-#[cfg(not(madsim))]
-fn start_flusher(
+/// The flusher: runs every flush round queued, in order, until the log
+/// store is gone. It runs on its own (see `crate::spawn`): a thread in
+/// production, because fsync blocks; a task in the simulator.
+async fn run_flusher(
     disk: Arc<dyn Disk>,
     written: Arc<AtomicU64>,
     mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
-) -> Result<(), LogError> {
-    std::thread::Builder::new()
-        .name("orbit-log-flush".into())
-        .spawn(move || {
-            let mut flusher = Flusher::default();
-            while let Some(first) = rx.blocking_recv() {
-                flush_round(&*disk, &mut flusher, &written, first, &mut rx);
-            }
-        })
-        .map(|_| ())
-        .map_err(|source| LogError::Io {
-            file: "flusher thread".into(),
-            source,
-        })
-}
-
-/// Simulation: a task (madsim forbids threads); the simulated disk's sync
-/// does not block.
-#[cfg(madsim)]
-fn start_flusher(
-    disk: Arc<dyn Disk>,
-    written: Arc<AtomicU64>,
-    mut rx: tokio::sync::mpsc::Receiver<FlushRequest>,
-) -> Result<(), LogError> {
-    madsim::task::spawn(async move {
-        let mut flusher = Flusher::default();
-        while let Some(first) = rx.recv().await {
-            flush_round(&*disk, &mut flusher, &written, first, &mut rx);
-        }
-    });
-    Ok(())
+) {
+    let mut flusher = Flusher::default();
+    while let Some(first) = rx.recv().await {
+        flush_round(&*disk, &mut flusher, &written, first, &mut rx);
+    }
 }
 
 /// Group commit: run the writes of everything queued since the last round,

@@ -70,7 +70,7 @@ impl Session {
         // Draw the request id once: every attempt of this call shares it.
         for seed in cmd.seeds_mut() {
             if *seed == 0 {
-                *seed = orbit_net::random_u64();
+                *seed = node.random_u64();
             }
         }
         let mut unknown_since: Option<tokio::time::Instant> = None;
