@@ -462,6 +462,9 @@ fn merge_scan<'a>(
 pub struct StateMachine {
     state: Arc<ShardState>,
     disk: Arc<dyn Disk>,
+    /// The last index applied (or installed) since this process opened the
+    /// state: the next entry applied must follow it.
+    applied_here: Option<u64>,
 }
 
 impl StateMachine {
@@ -469,6 +472,7 @@ impl StateMachine {
         StateMachine {
             state,
             disk: snapshot_disk,
+            applied_here: None,
         }
     }
 
@@ -485,7 +489,21 @@ impl StateMachine {
         let mut last_applied = None;
         let mut membership = None;
         let mut published: Vec<Published> = Vec::new();
+        let mut previous_in_batch: Option<u64> = None;
         for entry in entries {
+            // Run in production too: an entry applied twice or out of order
+            // would make this replica's state differ from the others'.
+            // Within a batch openraft hands over a contiguous run; between
+            // batches (openraft's own storage suite skips indices) only the
+            // order is checked.
+            let index = entry.log_id.index;
+            if let Some(previous) = previous_in_batch {
+                assert_eq!(index, previous + 1, "a batch of entries is contiguous");
+            } else if let Some(previous) = self.applied_here {
+                assert!(index > previous, "entry {index} applied after {previous}");
+            }
+            previous_in_batch = Some(index);
+            self.applied_here = Some(index);
             let output = match &entry.payload {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(request) => {
@@ -817,6 +835,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         state
             .applied_tx
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
+        self.applied_here = meta.last_log_id.map(|id| id.index);
         tracing::info!(snapshot = %parsed_id, "installed snapshot");
         Ok(())
     }

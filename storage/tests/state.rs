@@ -758,3 +758,26 @@ async fn current_snapshot_survives_reopening() {
         .expect("a snapshot");
     assert_eq!((current.meta, current.snapshot.into_inner()), (meta, bytes));
 }
+
+#[tokio::test]
+#[should_panic(expected = "entry 2 applied after 3")]
+async fn an_entry_applied_again_stops_the_replica() {
+    // Goal: applying an index at or below the last one applied (a repeat,
+    // which would make this replica differ from the others) fails loudly,
+    // in production builds too.
+    let dir = tempdir();
+    let (_state, mut sm) = open(dir.path());
+    sm.apply_entries(vec![blank(1), normal(2, 0, set("a", "1")), blank(3)])
+        .await
+        .expect("apply");
+    let _ = sm.apply_entries(vec![normal(2, 0, set("a", "1"))]).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "a batch of entries is contiguous")]
+async fn a_gap_inside_a_batch_stops_the_replica() {
+    // Goal: a batch that skips an index fails loudly.
+    let dir = tempdir();
+    let (_state, mut sm) = open(dir.path());
+    let _ = sm.apply_entries(vec![blank(1), blank(3)]).await;
+}
