@@ -1,0 +1,176 @@
+//! Membership: adding a node (join), removing one, and forcing an
+//! election, all through openraft's membership changes on the leader.
+
+use super::*;
+
+impl Node {
+    /// Adds `node_id` at `addr` to every shard's group as a voter. Runs on
+    /// the leader; other nodes forward it there.
+    pub async fn add_member(&self, node_id: u64, addr: String) -> Result<(), String> {
+        for shard in self.inner.shards.values() {
+            let raft = &shard.raft;
+            match raft
+                .add_learner(node_id, BasicNode { addr: addr.clone() }, true)
+                .await
+            {
+                Ok(_) => {}
+                Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+                    let (Some(leader), Some(node)) = (f.leader_id, f.leader_node) else {
+                        return Err("no leader is known yet".into());
+                    };
+                    if leader == self.id() {
+                        return Err("leadership is moving; retry".into());
+                    }
+                    let request = PeerRequest::Join { node_id, addr };
+                    return match self
+                        .inner
+                        .transport
+                        .call(
+                            leader,
+                            node.addr,
+                            request,
+                            self.inner.config.request_timeout,
+                        )
+                        .await
+                    {
+                        Ok(PeerResponse::Joined(result)) => result,
+                        Ok(other) => Err(format!("unexpected reply: {other:?}")),
+                        Err(e) => Err(e.to_string()),
+                    };
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            let mut voters: BTreeSet<u64> = raft
+                .metrics()
+                .borrow_watched()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
+            voters.insert(node_id);
+            raft.change_membership(voters, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(shard = %shard.id, node_id, "added a voter");
+        }
+        Ok(())
+    }
+
+    /// Asks the cluster at `seed_addr` to add this node, retrying until the
+    /// cluster answers or `timeout` passes.
+    pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let request = PeerRequest::Join {
+                node_id: self.id(),
+                addr: self.inner.config.raft_addr.clone(),
+            };
+            let outcome = match self
+                .inner
+                .transport
+                .call(
+                    0,
+                    seed_addr.to_string(),
+                    request,
+                    self.inner.config.request_timeout,
+                )
+                .await
+            {
+                Ok(PeerResponse::Joined(result)) => result,
+                Ok(other) => Err(format!("unexpected reply: {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(why) if tokio::time::Instant::now() >= deadline => return Err(why),
+                Err(why) => {
+                    tracing::info!(seed = seed_addr, reason = %why, "join not done yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Asks this node to start an election (a leader transfer when the
+    /// current leader is healthy).
+    pub async fn trigger_election(&self, shard: ShardId) -> Result<(), String> {
+        let shard = self.shard(shard).ok_or("no such shard")?;
+        shard
+            .raft
+            .trigger()
+            .elect(false)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes `node_id` from every shard's voters. Runs on the leader;
+    /// refused when what remains could not commit (see
+    /// [`removal_leaves_quorum`]).
+    pub async fn remove_member(&self, node_id: u64) -> Result<(), String> {
+        let live_within = Duration::from_millis(self.inner.config.election_timeout_ms_max);
+        for shard in self.inner.shards.values() {
+            let metrics = shard.raft.metrics().borrow_watched().clone();
+            let mut voters: BTreeSet<u64> =
+                metrics.membership_config.membership().voter_ids().collect();
+            if !voters.remove(&node_id) {
+                continue;
+            }
+            if metrics.current_leader != Some(self.id()) {
+                return Err(format!(
+                    "node {} is not the leader of {}; ask the leader ({:?})",
+                    self.id(),
+                    shard.id,
+                    metrics.current_leader
+                ));
+            }
+            let heard: BTreeMap<u64, Duration> = metrics
+                .heartbeat
+                .iter()
+                .flatten()
+                .filter_map(|(id, at)| {
+                    at.as_ref()
+                        .map(|at| (*id, openraft::Instant::elapsed(&**at)))
+                })
+                .collect();
+            removal_leaves_quorum(self.id(), &voters, &heard, live_within)?;
+            shard
+                .raft
+                .change_membership(voters, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Removes `node_id` from the voters through whichever node leads the
+    /// data shard, forwarding there when it is not this one.
+    pub async fn remove_member_through_leader(&self, node_id: u64) -> Result<(), String> {
+        let shard = self
+            .shard(DATA_SHARD)
+            .ok_or("the data shard is not hosted here")?;
+        let metrics = shard.raft.metrics().borrow_watched().clone();
+        let leader = metrics
+            .current_leader
+            .ok_or("no leader is known; try again")?;
+        if leader == self.id() {
+            return self.remove_member(node_id).await;
+        }
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|node| node.addr.clone())
+            .ok_or("the leader's address is not known; try again")?;
+        let request = PeerRequest::RemoveMember { node_id };
+        match self
+            .inner
+            .transport
+            .call(leader, addr, request, self.inner.config.request_timeout)
+            .await
+        {
+            Ok(PeerResponse::Removed(result)) => result,
+            Ok(other) => Err(format!("unexpected reply: {other:?}")),
+            Err(e) => Err(format!("the leader (node {leader}) did not answer: {e}")),
+        }
+    }
+}
