@@ -53,6 +53,10 @@ pub struct ShardFiles {
 /// The storage seam: where a node's shards keep their bytes. Production uses
 /// [`FsStorage`]; the simulator keeps simulated disks that survive restarts.
 pub trait ShardStorage: Send + Sync + 'static {
+    /// Opens a shard's files. Implementations check the shard's data
+    /// format (`orbit_storage::format::check_and_stamp` on the log's disk)
+    /// before opening anything else, so data of a newer format is refused
+    /// untouched.
     fn open(&self, shard: ShardId) -> Result<ShardFiles, String>;
 }
 

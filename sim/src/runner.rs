@@ -165,7 +165,10 @@ fn run_here(params: &Params) -> Report {
     outcome.unwrap_or_else(|panic| {
         panic_report(
             params,
-            format!("no panic: the simulation panicked: {}", panic_text(&*panic)),
+            format!(
+                "no panic: the simulation panicked: {}",
+                orbit_core::apply::panic_reason(&*panic)
+            ),
         )
     })
 }
@@ -175,14 +178,6 @@ fn madsim_config(params: &Params) -> madsim::Config {
     config.net.send_latency = Duration::from_millis(params.latency_ms_min)
         ..Duration::from_millis(params.latency_ms_max.max(params.latency_ms_min + 1));
     config
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The run [`check_determinism`] is checking (madsim's check takes a plain
@@ -219,7 +214,10 @@ pub fn check_determinism(params: &Params) -> Report {
     outcome.unwrap_or_else(|panic| {
         panic_report(
             params,
-            format!("determinism (madsim's check): {}", panic_text(&*panic)),
+            format!(
+                "determinism (madsim's check): {}",
+                orbit_core::apply::panic_reason(&*panic)
+            ),
         )
     })
 }

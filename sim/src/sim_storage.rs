@@ -80,6 +80,7 @@ impl ShardStorage for SimStorage {
             ),
             engine: MemEngine::new(),
         });
+        orbit_storage::format::check_and_stamp(&disks.log).map_err(|e| e.to_string())?;
         Ok(ShardFiles {
             log_disk: Arc::new(disks.log.clone()),
             snapshot_disk: Arc::new(disks.snapshot.clone()),

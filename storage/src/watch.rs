@@ -319,7 +319,7 @@ mod tests {
     impl std::task::Wake for Probe {
         fn wake(self: Arc<Self>) {
             self.wakes.fetch_add(1, Ordering::SeqCst);
-            self.order.lock().unwrap().push(self.name);
+            self.order.lock().expect("lock").push(self.name);
         }
     }
 
@@ -347,20 +347,20 @@ mod tests {
         let mut futures: Vec<Option<Changed<'_, u64>>> =
             receivers.iter_mut().map(|r| Some(r.changed())).collect();
         for i in [3, 1, 4, 0, 2] {
-            let future = futures[i].as_mut().unwrap();
+            let future = futures[i].as_mut().expect("waiting");
             assert!(poll_once(future, &probes[i]).is_pending());
             // A second poll keeps the place in line.
             assert!(poll_once(future, &probes[i]).is_pending());
         }
         tx.send(7).expect("receivers exist");
-        assert_eq!(*order.lock().unwrap(), vec![3, 1, 4, 0, 2]);
+        assert_eq!(*order.lock().expect("lock"), vec![3, 1, 4, 0, 2]);
         for (i, future) in futures.iter_mut().enumerate() {
             assert_eq!(probes[i].wakes.load(Ordering::SeqCst), 1);
-            let ready = poll_once(future.as_mut().unwrap(), &probes[i]);
+            let ready = poll_once(future.as_mut().expect("waiting"), &probes[i]);
             assert_eq!(ready, Poll::Ready(Ok(())));
         }
         drop(futures);
-        assert!(!receivers[0].has_changed().unwrap());
+        assert!(!receivers[0].has_changed().expect("a sender exists"));
         assert_eq!(*receivers[0].borrow(), 7);
     }
 
@@ -373,10 +373,10 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let waker = probe(0, &order);
         assert!(poll_once(&mut rx.changed(), &waker).is_pending());
-        tx.send(2).unwrap();
+        tx.send(2).expect("a receiver exists");
         let tx2 = tx.clone();
         drop(tx);
-        tx2.send(3).unwrap();
+        tx2.send(3).expect("a receiver exists");
         drop(tx2);
         assert_eq!(poll_once(&mut rx.changed(), &waker), Poll::Ready(Ok(())));
         assert_eq!(*rx.borrow(), 3);
@@ -393,17 +393,17 @@ mod tests {
         let mut late = tx.subscribe();
         assert_eq!(tx.receiver_count(), 1);
         assert!(
-            !late.has_changed().unwrap(),
+            !late.has_changed().expect("a sender exists"),
             "a new receiver has seen the value"
         );
         assert!(!tx.send_if_modified(|_| false));
-        assert!(!late.has_changed().unwrap());
+        assert!(!late.has_changed().expect("a sender exists"));
         assert!(tx.send_if_modified(|v| {
             *v += 1;
             true
         }));
         assert_eq!(*late.borrow_and_update(), 7);
-        assert!(!late.has_changed().unwrap());
+        assert!(!late.has_changed().expect("a sender exists"));
     }
 
     #[test]
@@ -418,8 +418,8 @@ mod tests {
             assert!(poll_once(&mut waiting, &waker).is_pending());
         }
         assert!(tx.shared.meta().waiters.is_empty());
-        tx.send(1).unwrap();
-        assert!(order.lock().unwrap().is_empty());
+        tx.send(1).expect("a receiver exists");
+        assert!(order.lock().expect("lock").is_empty());
     }
 
     #[test]
@@ -430,9 +430,9 @@ mod tests {
         let waker = probe(0, &order);
         let mut waiting = Box::pin(rx.wait_for(|v| *v >= 2));
         assert!(poll_once(&mut waiting, &waker).is_pending());
-        tx.send(1).unwrap();
+        tx.send(1).expect("a receiver exists");
         assert!(poll_once(&mut waiting, &waker).is_pending());
-        tx.send(3).unwrap();
+        tx.send(3).expect("a receiver exists");
         let ready = match poll_once(&mut waiting, &waker) {
             Poll::Ready(Ok(value)) => *value,
             _ => panic!("ready"),

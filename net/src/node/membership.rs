@@ -21,22 +21,7 @@ impl Node {
                     if leader == self.id() {
                         return Err("leadership is moving; retry".into());
                     }
-                    let request = PeerRequest::Join { node_id, addr };
-                    return match self
-                        .inner
-                        .transport
-                        .call(
-                            leader,
-                            node.addr,
-                            request,
-                            self.inner.config.request_timeout,
-                        )
-                        .await
-                    {
-                        Ok(PeerResponse::Joined(result)) => result,
-                        Ok(other) => Err(format!("unexpected reply: {other:?}")),
-                        Err(e) => Err(e.to_string()),
-                    };
+                    return self.ask_to_join(leader, node.addr, node_id, addr).await;
                 }
                 Err(e) => return Err(e.to_string()),
             }
@@ -61,25 +46,14 @@ impl Node {
     pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let request = PeerRequest::Join {
-                node_id: self.id(),
-                addr: self.inner.config.raft_addr.clone(),
-            };
-            let outcome = match self
-                .inner
-                .transport
-                .call(
+            let outcome = self
+                .ask_to_join(
                     0,
                     seed_addr.to_string(),
-                    request,
-                    self.inner.config.request_timeout,
+                    self.id(),
+                    self.inner.config.raft_addr.clone(),
                 )
-                .await
-            {
-                Ok(PeerResponse::Joined(result)) => result,
-                Ok(other) => Err(format!("unexpected reply: {other:?}")),
-                Err(e) => Err(e.to_string()),
-            };
+                .await;
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(why) if tokio::time::Instant::now() >= deadline => return Err(why),
@@ -88,6 +62,29 @@ impl Node {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
+        }
+    }
+
+    /// Asks the node `target` at `target_addr` to add `node_id` at `addr`
+    /// (`PeerRequest::Join`), once.
+    async fn ask_to_join(
+        &self,
+        target: u64,
+        target_addr: String,
+        node_id: u64,
+        addr: String,
+    ) -> Result<(), String> {
+        let request = PeerRequest::Join { node_id, addr };
+        let timeout = self.inner.config.request_timeout;
+        match self
+            .inner
+            .transport
+            .call(target, target_addr, request, timeout)
+            .await
+        {
+            Ok(PeerResponse::Joined(result)) => result,
+            Ok(other) => Err(format!("unexpected reply: {other:?}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 

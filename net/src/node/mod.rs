@@ -750,10 +750,6 @@ async fn open_shard(
 ) -> Result<(Shard, ShardQueues), StartError> {
     let files = env.storage.open(id).map_err(StartError::Storage)?;
     let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
-    // Before anything is read: data of a newer format is refused whole
-    // (`FsStorage` checked already, before opening its state store; this
-    // covers every storage).
-    orbit_storage::format::check_and_stamp(&*files.log_disk).map_err(|e| storage_err(&e))?;
     let log = LogStore::open_with(files.log_disk, config.segment_size_max, &*env.spawner)
         .map_err(|e| storage_err(&e))?;
     let log_handle = log.clone();
