@@ -9,13 +9,30 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_orbit-server");
 
-/// A loopback port that was free a moment ago.
+/// A loopback port for a test server, never the same twice in one process.
+///
+/// Asking the kernel for port 0 and closing it is racy: tests of one binary
+/// run in parallel, and the kernel hands the same ephemeral port to another
+/// bind or to an outgoing connection before the server binds it. Once a
+/// node of one test's cluster failed to bind and its client reached another
+/// test's node, which answered for a cluster it did not belong to. So ports
+/// come from below the ephemeral range (32768..61000 on Linux), from a
+/// per-process start and a counter, and only ports that bind now are used.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000; // 10,000..32,000
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id().wrapping_mul(7_919)) % SPAN;
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (start + offset) % SPAN;
+        let port = u16::try_from(port).expect("below 32,000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 10000..32000");
 }
 
 pub struct Server {
