@@ -12,8 +12,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use orbit_core::apply::read;
-use orbit_core::{apply, ApplyCtx, Command, MemStore, Request, SetCondition, SetExpiry};
+use orbit_core::redis::apply::{apply, read};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::Command;
+use orbit_core::{ApplyCtx, Entry, MemStore};
 
 /// Distinct keys the benchmarks cycle over, so the store stops growing.
 const KEY_COUNT: usize = 10_000;
@@ -30,7 +32,7 @@ fn key(n: usize) -> Vec<u8> {
     key
 }
 
-fn set_request(n: usize) -> Request {
+fn set_request(n: usize) -> Entry {
     let cmd = Command::Set {
         key: key(n),
         value: vec![b'v'; VALUE_LEN_BYTES],
@@ -38,7 +40,7 @@ fn set_request(n: usize) -> Request {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    Request::one(TS_MS, 0, cmd)
+    Entry::redis(TS_MS, 0, cmd)
 }
 
 /// A store holding every key with a 64-byte value.
@@ -55,7 +57,7 @@ fn populated_store() -> MemStore {
 }
 
 /// Applies `requests` in order, as consecutive log entries after `index`.
-fn apply_all(store: &mut MemStore, requests: &[Request], index: &mut u64) {
+fn apply_all(store: &mut MemStore, requests: &[Entry], index: &mut u64) {
     for request in requests {
         *index += 1;
         let ctx = ApplyCtx {
@@ -74,7 +76,7 @@ fn bench_apply(c: &mut Criterion) {
     group.throughput(Throughput::Elements(COMMANDS_PER_ITERATION as u64));
 
     // SET over a store that already holds every key: steady-state overwrites.
-    let sets: Vec<Request> = (0..COMMANDS_PER_ITERATION)
+    let sets: Vec<Entry> = (0..COMMANDS_PER_ITERATION)
         .map(|n| set_request(n * 7))
         .collect();
     let mut store = populated_store();
@@ -110,9 +112,9 @@ fn bench_apply(c: &mut Criterion) {
     });
 
     // INCR: parse the stored integer, add, format, write back.
-    let incrs: Vec<Request> = (0..COMMANDS_PER_ITERATION)
+    let incrs: Vec<Entry> = (0..COMMANDS_PER_ITERATION)
         .map(|n| {
-            Request::one(
+            Entry::redis(
                 TS_MS,
                 0,
                 Command::IncrBy {

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use openraft::EntryPayload;
-use orbit_core::{Command, Op, Request, SetCondition, SetExpiry};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::Command;
+use orbit_core::Op;
 use orbit_storage::raft::types::{log_id, Entry};
 use orbit_storage::record::{to_rkyv, write_entry_frame, LogRecord};
 
@@ -19,23 +21,22 @@ const OPS_PER_ENTRY: usize = 400;
 
 fn entry() -> Entry {
     let ops = (0..OPS_PER_ENTRY)
-        .map(|i| Op {
-            db: 0,
-            cmd: Command::Set {
-                key: format!("key:{i:012}").into_bytes(),
-                value: b"xxx".to_vec(),
-                condition: SetCondition::Always,
-                expiry: SetExpiry::Clear,
-                get: false,
-            },
+        .map(|i| {
+            Op::redis(
+                0,
+                Command::Set {
+                    key: format!("key:{i:012}").into_bytes(),
+                    value: b"xxx".to_vec(),
+                    condition: SetCondition::Always,
+                    expiry: SetExpiry::Clear,
+                    get: false,
+                },
+            )
         })
         .collect();
     Entry {
         log_id: log_id(1, 7),
-        payload: EntryPayload::Normal(Request {
-            ts_ms: 1_700_000_000_000,
-            ops: std::sync::Arc::new(ops),
-        }),
+        payload: EntryPayload::Normal(orbit_core::Entry::new(1_700_000_000_000, ops)),
     }
 }
 

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use openraft::EntryPayload;
-use orbit_core::{Command, Request, SetCondition, SetExpiry};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::Command;
 use orbit_storage::log::SEGMENT_SIZE_MAX_DEFAULT;
 use orbit_storage::raft::types::{log_id, Entry};
 use orbit_storage::{Disk, FsDisk, SegmentLog};
@@ -36,7 +37,7 @@ fn entry(index: u64) -> Entry {
         expiry: SetExpiry::Clear,
         get: false,
     };
-    let request = Request::one(1_700_000_000_000 + index, 0, cmd);
+    let request = orbit_core::Entry::redis(1_700_000_000_000 + index, 0, cmd);
     Entry {
         log_id: log_id(TERM, index),
         payload: EntryPayload::Normal(request),

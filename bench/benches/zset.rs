@@ -11,9 +11,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use orbit_core::apply::read;
-use orbit_core::command::{ScoreBound, ZAddFlags, ZRangeSpec};
-use orbit_core::{apply, ApplyCtx, Command, MemStore, Output, Request};
+use orbit_core::redis::apply::{apply, read};
+use orbit_core::redis::command::{ScoreBound, ZAddFlags, ZRangeSpec};
+use orbit_core::redis::{Command, Output};
+use orbit_core::{ApplyCtx, Entry, MemStore};
 
 const MEMBERS: usize = 100_000;
 const KEY: &[u8] = b"leaderboard";
@@ -33,7 +34,7 @@ fn leaderboard() -> MemStore {
         pairs,
     };
     let ctx = ApplyCtx { index: 1, term: 1 };
-    apply(&ctx, &Request::one(TS_MS, 0, cmd), &mut store).expect("MemStore cannot fail");
+    apply(&ctx, &Entry::redis(TS_MS, 0, cmd), &mut store).expect("MemStore cannot fail");
     store
 }
 
@@ -123,7 +124,7 @@ fn bench_zset(c: &mut Criterion) {
             };
             let ctx = ApplyCtx { index, term: 1 };
             black_box(
-                apply(&ctx, &Request::one(TS_MS, 0, cmd), &mut store)
+                apply(&ctx, &Entry::redis(TS_MS, 0, cmd), &mut store)
                     .expect("MemStore cannot fail"),
             )
         })

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use openraft::EntryPayload;
-use orbit_core::{Command, Op, Request, SetCondition, SetExpiry};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::Command;
+use orbit_core::Op;
 use orbit_storage::raft::types::{log_id, Entry};
 use orbit_storage::{Disk, FsDisk, ShardState, StateMachine};
 
@@ -23,23 +25,22 @@ const KEYS: u64 = 4_000;
 
 fn entry(index: u64) -> Entry {
     let ops = (0..SETS_PER_ENTRY)
-        .map(|n| Op {
-            db: 0,
-            cmd: Command::Set {
-                key: format!("key:{:012}", (index * SETS_PER_ENTRY + n) % KEYS).into_bytes(),
-                value: vec![b'v'; 64],
-                condition: SetCondition::Always,
-                expiry: SetExpiry::Clear,
-                get: false,
-            },
+        .map(|n| {
+            Op::redis(
+                0,
+                Command::Set {
+                    key: format!("key:{:012}", (index * SETS_PER_ENTRY + n) % KEYS).into_bytes(),
+                    value: vec![b'v'; 64],
+                    condition: SetCondition::Always,
+                    expiry: SetExpiry::Clear,
+                    get: false,
+                },
+            )
         })
         .collect();
     Entry {
         log_id: log_id(1, index),
-        payload: EntryPayload::Normal(Request {
-            ts_ms: 1_700_000_000_000 + index,
-            ops: Arc::new(ops),
-        }),
+        payload: EntryPayload::Normal(orbit_core::Entry::new(1_700_000_000_000 + index, ops)),
     }
 }
 

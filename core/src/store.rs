@@ -12,7 +12,7 @@ use std::ops::Bound;
 #[error("store error: {0}")]
 pub struct StoreError(pub String);
 
-/// Ordered key-value access. All keys are the encoded keys of [`crate::keys`].
+/// Ordered key-value access. All keys are the encoded keys of [`crate::redis::keys`].
 pub trait Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;

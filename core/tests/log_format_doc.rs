@@ -1,6 +1,6 @@
 //! docs/LOG_FORMAT.md's table of `Command` tags matches the enum: rkyv tags
 //! a variant by its place in the declaration, so the table must list the
-//! variants of `core/src/command.rs` in that order. (A byte-level golden
+//! variants of `core/src/redis/command.rs` in that order. (A byte-level golden
 //! test of every record is planned; this keeps the table from drifting
 //! meanwhile.)
 
@@ -54,7 +54,8 @@ fn the_documented_command_tags_are_the_declared_order() {
     // Goal: every variant of Command appears in the doc's table with its
     // tag (its place in the declaration), and nothing else does.
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let source = std::fs::read_to_string(format!("{root}/core/src/command.rs")).expect("source");
+    let source =
+        std::fs::read_to_string(format!("{root}/core/src/redis/command.rs")).expect("source");
     let doc = std::fs::read_to_string(format!("{root}/docs/LOG_FORMAT.md")).expect("doc");
     let declared: Vec<(usize, String)> =
         declared_variants(&source).into_iter().enumerate().collect();

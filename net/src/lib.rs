@@ -19,7 +19,8 @@ pub mod wire;
 pub use clock::{Clock, SystemClock};
 pub use env::{FsStorage, NodeEnv, OsRandom, Random, ShardFiles, ShardStorage};
 pub use netio::{Net, TokioNet};
-pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError, DATA_SHARD};
+pub use node::shard_map::{RouteError, ShardMap};
+pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError};
 /// The watch channel the node hands out (applied index, shutdown): wakes in
 /// the order waits began, draws no random numbers.
 pub use orbit_storage::watch;

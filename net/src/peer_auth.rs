@@ -2,7 +2,7 @@
 //! proves both ends hold the cluster secret, before any frame is read.
 //!
 //! ```text
-//! dialer -> listener  hello:    "ORBP" [version u8 = 1] [node id u64 LE] [dialer nonce 16]
+//! dialer -> listener  hello:    "ORBP" [version u8 = 2] [node id u64 LE] [dialer nonce 16]
 //! listener -> dialer  proof:    [listener nonce 16] [HMAC(secret, "orbit-listener" | dialer nonce | listener nonce) 32]
 //! dialer -> listener  proof:    [HMAC(secret, "orbit-dialer" | listener nonce | dialer nonce | node id LE) 32]
 //! listener -> dialer  verdict:  [1 = accepted]  (on refusal it closes the connection)
@@ -25,7 +25,10 @@ use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const MAGIC: &[u8; 4] = b"ORBP";
-const VERSION: u8 = 1;
+/// The peer protocol: 2 since log entries carry ops of command families
+/// (`orbit_core::Entry`); nodes of different versions cannot exchange
+/// entries, so they refuse each other at the handshake.
+const VERSION: u8 = 2;
 const NONCE_LEN: usize = 16;
 const PROOF_LEN: usize = 32;
 const HELLO_LEN: usize = 4 + 1 + 8 + NONCE_LEN;
@@ -54,6 +57,11 @@ impl std::fmt::Debug for PeerAuth {
 pub enum HandshakeError {
     #[error("the peer does not speak Orbit's peer protocol (version {VERSION})")]
     NotOrbit,
+    #[error(
+        "the peer speaks Orbit's peer protocol version {0}, this node version {VERSION}: \
+         every node of a cluster must run a build of the same peer protocol (stop them all, upgrade, restart)"
+    )]
+    OtherVersion(u8),
     #[error("the peer does not hold this cluster's secret")]
     WrongSecret,
     #[error("the handshake did not finish within {0:?}")]
@@ -160,8 +168,11 @@ impl PeerAuth {
     ) -> Result<u64, HandshakeError> {
         let mut hello = [0u8; HELLO_LEN];
         stream.read_exact(&mut hello).await?;
-        if &hello[..4] != MAGIC || hello[4] != VERSION {
+        if &hello[..4] != MAGIC {
             return Err(HandshakeError::NotOrbit);
+        }
+        if hello[4] != VERSION {
+            return Err(HandshakeError::OtherVersion(hello[4]));
         }
         let id_bytes: [u8; 8] = hello[5..13].try_into().expect("8 bytes");
         let dialer_nonce = &hello[13..];
@@ -242,6 +253,26 @@ mod tests {
             matches!(accepted, Err(HandshakeError::NotOrbit)),
             "{accepted:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_peer_of_another_protocol_version_is_refused_by_name() {
+        // Goal: a hello of version 1 (a build from before command families)
+        // is refused with both versions and what to do, not as garbage.
+        let listener = PeerAuth::new(b"s", 1);
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let mut hello = b"ORBP".to_vec();
+        hello.push(1);
+        hello.extend_from_slice(&[0; 8 + NONCE_LEN]);
+        a.write_all(&hello).await.expect("write");
+        let accepted = listener.accept(&mut b).await;
+        assert!(
+            matches!(accepted, Err(HandshakeError::OtherVersion(1))),
+            "{accepted:?}"
+        );
+        let text = accepted.expect_err("refused").to_string();
+        assert!(text.contains("version 1, this node version 2"), "{text}");
+        assert!(text.contains("upgrade"), "{text}");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
     VoteResponse,
 };
-use orbit_core::{Op, Output, ShardId};
+use orbit_core::{Op, Reply, ShardId};
 use orbit_storage::raft::types::{SnapshotMeta, Vote};
 use orbit_storage::raft::TypeConfig;
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ pub enum PeerResponse {
     /// snapshot installed (the receiver's vote), or why not.
     SnapshotChunk(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     /// One output per forwarded op.
-    Outputs(Result<Vec<Output>, ForwardError>),
+    Outputs(Result<Vec<Reply>, ForwardError>),
     Joined(Result<(), String>),
     Replicas(Result<u64, ForwardError>),
     /// The request named a shard this node does not host.

@@ -3,16 +3,25 @@
 //!
 //! A node opens only data whose format it knows: a newer format is refused
 //! with a message that says what to do, before anything is read or written.
-//! A shard directory from before the version existed holds format 1 (the
-//! bytes did not change when the version was added) and is stamped so.
-//! The byte layouts of format 1 are in `docs/LOG_FORMAT.md`.
+//!
+//! | format | what changed |
+//! |---|---|
+//! | 1 | the first; a shard directory from before the version existed holds it (the bytes did not change when the version was added) |
+//! | 2 | log entries are `orbit_core::Entry{version, ts_ms, ops}` with ops from command families, in a new record variant |
+//!
+//! Format 1 is read: its entries (`RecordPayload::Normal`) decode in place
+//! and convert to entries of entry format 1, which mean the same. Opening
+//! a format-1 (or unversioned) directory stamps it format 2 before anything
+//! is written, since what this build appends an older build cannot read.
+//! The byte layouts are in `docs/LOG_FORMAT.md`, pinned by
+//! `storage/tests/golden_format.rs`.
 
 use std::io;
 
 use crate::disk::{read_file, write_file_atomic, Disk};
 
 /// The format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The file holding the version, in the log's directory.
 pub const FORMAT_FILE: &str = "format";
@@ -35,8 +44,8 @@ pub enum FormatError {
 }
 
 /// Checks the format of the shard whose log lives on `disk`, stamping
-/// [`FORMAT`] where none is recorded; returns the format found (or
-/// stamped).
+/// [`FORMAT`] where none or an older one is recorded; returns the format
+/// the data was written in ([`FORMAT`] for a new directory).
 pub fn check_and_stamp(disk: &dyn Disk) -> Result<u32, FormatError> {
     let where_ = disk.describe(FORMAT_FILE);
     let io_err = |source| FormatError::Io {
@@ -61,6 +70,10 @@ pub fn check_and_stamp(disk: &dyn Disk) -> Result<u32, FormatError> {
     if found > FORMAT {
         return Err(FormatError::Newer { where_, found });
     }
+    if found < FORMAT {
+        let stamp = format!("{PREFIX}{FORMAT}\n");
+        write_file_atomic(disk, FORMAT_FILE, stamp.as_bytes()).map_err(io_err)?;
+    }
     Ok(found)
 }
 
@@ -78,7 +91,8 @@ mod tests {
     #[test]
     fn a_new_or_unversioned_shard_is_stamped_with_this_format() {
         // Goal: a directory without a format file (new, or written before
-        // versions existed) is format 1, stamped so; opening again reads it.
+        // versions existed, which is format 1 and read) is stamped with this
+        // format; opening again reads it.
         let (dir, disk) = disk();
         assert_eq!(check_and_stamp(&disk).expect("stamped"), FORMAT);
         let text = std::fs::read_to_string(dir.path().join(FORMAT_FILE)).expect("read");
@@ -87,8 +101,22 @@ mod tests {
     }
 
     #[test]
+    fn format_1_is_read_and_restamped() {
+        // Goal: a format-1 directory is accepted (its records are read) and
+        // stamped with this format, so that an older build refuses it once
+        // this one may have appended records it cannot read.
+        let (dir, disk) = disk();
+        let path = dir.path().join(FORMAT_FILE);
+        std::fs::write(&path, "orbit-format 1\n").expect("write");
+        assert_eq!(check_and_stamp(&disk).expect("format 1 is read"), 1);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, format!("orbit-format {FORMAT}\n"));
+        assert_eq!(check_and_stamp(&disk).expect("read"), FORMAT);
+    }
+
+    #[test]
     fn a_newer_format_is_refused_and_left_alone() {
-        // Goal: format 2 (or u32::MAX) is refused with a message naming the
+        // Goal: the next format (or u32::MAX) is refused with a message naming the
         // format and what to do, and the file is not rewritten.
         for newer in [FORMAT + 1, u32::MAX] {
             let (dir, disk) = disk();

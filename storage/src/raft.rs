@@ -1,18 +1,18 @@
-//! The openraft type configuration: Orbit's log payload in, outputs out,
+//! The openraft type configuration: Orbit's log payload in, replies out,
 //! and the async runtime openraft runs on (tokio in production, madsim's in
 //! the simulator, `crate::runtime`).
 
 use std::io::Cursor;
 
-use orbit_core::entry::Request;
-use orbit_core::output::Output;
+use orbit_core::machine::Reply;
 
 openraft::declare_raft_types!(
-    /// Orbit's Raft types: requests in, outputs out. One leader per term
-    /// (`leader_id_std`), as Raft's paper has it.
+    /// Orbit's Raft types: entries of ops from any command family in, one
+    /// reply per op out. One leader per term (`leader_id_std`), as Raft's
+    /// paper has it.
     pub TypeConfig:
-        D = Request,
-        R = Vec<Output>,
+        D = orbit_core::Entry,
+        R = Vec<Reply>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Term = u64,

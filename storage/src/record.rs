@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use crate::raft::types::log_id;
 use crate::raft::types::{Entry, LogId, Membership, Vote};
 use openraft::{BasicNode, EntryPayload};
-use orbit_core::Request;
+use orbit_core::redis::Command;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -91,16 +91,55 @@ pub struct LogRecord {
     pub payload: RecordPayload,
 }
 
+/// What a log record holds. rkyv tags a variant by its place, so variants
+/// are appended, never inserted or removed.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum RecordPayload {
     Blank,
-    Normal(Request),
+    /// Data format 1's entry: read (converted to an [`orbit_core::Entry`]
+    /// of entry format 1, which means the same), never written.
+    Normal(RequestV1),
     Membership(MembershipRecord),
+    /// An entry, since data format 2. Boxed, so the archived payload stays
+    /// the size it was and format-1 records still decode in place.
+    Entry(Box<orbit_core::Entry>),
+}
+
+/// Data format 1's log payload, `Request{ts_ms, ops}`: a Redis command per
+/// op, before command families and entry versions.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RequestV1 {
+    pub ts_ms: u64,
+    pub ops: Vec<OpV1>,
+}
+
+/// Data format 1's op: one Redis command and its database.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpV1 {
+    pub db: u8,
+    pub cmd: Command,
+}
+
+impl RequestV1 {
+    /// The entry this request is in entry format 1: the same Redis ops at
+    /// the same stamp.
+    pub fn into_entry(self) -> orbit_core::Entry {
+        let ops = self
+            .ops
+            .into_iter()
+            .map(|op| orbit_core::Op::redis(op.db, op.cmd))
+            .collect();
+        orbit_core::Entry {
+            version: 1,
+            ts_ms: self.ts_ms,
+            ops: std::sync::Arc::new(ops),
+        }
+    }
 }
 
 /// Appends `entry`'s frame to `out`, encoding through `scratch`, which keeps
 /// its capacity from one call to the next. The record holds the entry's
-/// request by its shared ops (`Request::ops` is an `Arc`), so building it
+/// entry by its shared ops (`Entry::ops` is an `Arc`), so building it
 /// copies no command.
 pub fn write_entry_frame(out: &mut Vec<u8>, scratch: &mut AlignedVec, entry: &Entry) {
     let record = LogRecord::from_entry(entry);
@@ -168,7 +207,7 @@ impl LogRecord {
     pub fn from_entry(entry: &Entry) -> LogRecord {
         let payload = match &entry.payload {
             EntryPayload::Blank => RecordPayload::Blank,
-            EntryPayload::Normal(request) => RecordPayload::Normal(request.clone()),
+            EntryPayload::Normal(entry) => RecordPayload::Entry(Box::new(entry.clone())),
             EntryPayload::Membership(m) => RecordPayload::Membership(membership_to_record(m)),
         };
         LogRecord {
@@ -181,7 +220,8 @@ impl LogRecord {
     pub fn into_entry(self) -> Result<Entry, FrameError> {
         let payload = match self.payload {
             RecordPayload::Blank => EntryPayload::Blank,
-            RecordPayload::Normal(request) => EntryPayload::Normal(request),
+            RecordPayload::Normal(request) => EntryPayload::Normal(request.into_entry()),
+            RecordPayload::Entry(entry) => EntryPayload::Normal(*entry),
             RecordPayload::Membership(m) => EntryPayload::Membership(membership_from_record(&m)?),
         };
         Ok(Entry {
@@ -323,10 +363,10 @@ mod tests {
             },
             Entry {
                 log_id: log_id(2, 2),
-                payload: EntryPayload::Normal(Request::one(
+                payload: EntryPayload::Normal(orbit_core::Entry::redis(
                     99,
                     0,
-                    orbit_core::Command::Get { key: b"k".to_vec() },
+                    Command::Get { key: b"k".to_vec() },
                 )),
             },
             Entry {

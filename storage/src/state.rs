@@ -23,7 +23,8 @@ use crate::watch;
 use futures_util::StreamExt;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::EntryPayload;
-use orbit_core::{ApplyCtx, Command, Output, Store, StoreError};
+use orbit_core::redis::keys;
+use orbit_core::{ApplyCtx, Op, Reply, Store, StoreError};
 use rkyv::{Archive, Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -108,7 +109,7 @@ pub struct ShardState {
 }
 
 /// A message an applied entry published: (channel, message).
-pub type Published = (Vec<u8>, Vec<u8>);
+pub use orbit_core::family::Published;
 
 /// Published messages buffered for slow receivers, at most; a receiver that
 /// falls further behind loses the oldest.
@@ -138,7 +139,7 @@ impl ShardState {
             snapshots_built: std::sync::atomic::AtomicU64::new(0),
             clock_ms: AtomicU64::new(0),
         };
-        let clock_ms = orbit_core::keys::read_clock(&state.data_view())?;
+        let clock_ms = orbit_core::clock::read_clock(&state.data_view())?;
         state.clock_ms.store(clock_ms, Ordering::SeqCst);
         let applied = state.applied()?.map_or(0, |id| id.index);
         // What a restarted replica reports as applied must survive a power
@@ -182,12 +183,12 @@ impl ShardState {
         self.applied_tx.subscribe()
     }
 
-    /// Executes a read-only command against the current applied state. The
-    /// time judging expiry is never below the shard clock.
-    pub fn read(&self, wall_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
+    /// Answers a read-only op from the current applied state. The time
+    /// judging expiry is never below the shard clock.
+    pub fn read(&self, wall_ms: u64, op: &Op) -> Result<Reply, StoreError> {
         let view = self.data_view();
         let now_ms = wall_ms.max(self.clock_ms());
-        orbit_core::apply::read(now_ms, db, cmd, &view)
+        orbit_core::machine::read(now_ms, op, &view)
     }
 
     /// Runs read-only `ops` against one consistent view at one time:
@@ -196,13 +197,13 @@ impl ShardState {
     pub fn read_ops(
         &self,
         stamp: impl FnOnce(u64) -> u64,
-        ops: &[orbit_core::Op],
-    ) -> Result<Vec<Output>, StoreError> {
+        ops: &[Op],
+    ) -> Result<Vec<Reply>, StoreError> {
         let view = self.data_view();
         let clock_ms = self.clock_ms();
         let now_ms = stamp(clock_ms).max(clock_ms);
         ops.iter()
-            .map(|op| orbit_core::apply::read(now_ms, op.db, &op.cmd, &view))
+            .map(|op| orbit_core::machine::read(now_ms, op, &view))
             .collect()
     }
 
@@ -238,11 +239,10 @@ impl ShardState {
     /// The earliest deadline in the expiry index, if any key has one.
     pub fn earliest_deadline_ms(&self) -> Result<Option<u64>, StoreError> {
         let mut earliest = None;
-        self.data_view()
-            .scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
-                earliest = orbit_core::keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
-                false
-            })?;
+        self.data_view().scan(&[keys::TAG_EXPIRY], &mut |key, _| {
+            earliest = keys::parse_expiry_key(key).map(|(deadline, _, _)| deadline);
+            false
+        })?;
         Ok(earliest)
     }
 
@@ -250,10 +250,10 @@ impl ShardState {
     /// counts them) and how many of them carry a deadline.
     pub fn key_counts(&self, db: u8) -> Result<(u64, u64), StoreError> {
         let view = self.data_view();
-        let keys = orbit_core::keys::read_count(&view, db)?;
+        let keys = keys::read_count(&view, db)?;
         let mut expires = 0u64;
-        view.scan(&[orbit_core::keys::TAG_EXPIRY], &mut |key, _| {
-            if orbit_core::keys::parse_expiry_key(key).is_some_and(|(_, key_db, _)| key_db == db) {
+        view.scan(&[keys::TAG_EXPIRY], &mut |key, _| {
+            if keys::parse_expiry_key(key).is_some_and(|(_, key_db, _)| key_db == db) {
                 expires += 1;
             }
             true
@@ -482,7 +482,7 @@ impl StateMachine {
     pub async fn apply_entries(
         &mut self,
         entries: impl IntoIterator<Item = Entry>,
-    ) -> Result<Vec<Vec<Output>>, std::io::Error> {
+    ) -> Result<Vec<Vec<Reply>>, std::io::Error> {
         let state = self.state.clone();
         let mut overlay = Overlay::new(state.engine.view());
         let mut outputs = Vec::new();
@@ -514,7 +514,7 @@ impl StateMachine {
                         let wall_ms = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                        stamped = orbit_core::Request {
+                        stamped = orbit_core::Entry {
                             ts_ms: wall_ms,
                             ..request.clone()
                         };
@@ -526,14 +526,10 @@ impl StateMachine {
                         index: entry.log_id.index,
                         term: entry.log_id.leader_id.term,
                     };
-                    let applied = orbit_core::apply(&ctx, request, &mut overlay)
+                    let applied = orbit_core::machine::apply(&ctx, request, &mut overlay)
                         .map_err(|e| sm_err(format!("applying entry {}: {e}", entry.log_id)))?;
-                    for (op, output) in request.ops.iter().zip(&applied) {
-                        for (channel, message) in op.cmd.published(output) {
-                            published.push((channel.to_vec(), message.to_vec()));
-                        }
-                    }
-                    applied
+                    published.extend(applied.published);
+                    applied.outputs
                 }
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
@@ -546,7 +542,7 @@ impl StateMachine {
         let Some(last_applied) = last_applied else {
             return Ok(outputs);
         };
-        state.advance_clock(orbit_core::keys::read_clock(&overlay).map_err(sm_err)?);
+        state.advance_clock(orbit_core::clock::read_clock(&overlay).map_err(sm_err)?);
         let mut batch: Vec<BatchOp> = overlay
             .writes
             .into_iter()
@@ -803,9 +799,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if let Some((_, record)) = parsed
             .pairs
             .iter()
-            .find(|(key, _)| key[..] == orbit_core::keys::CLOCK_KEY)
+            .find(|(key, _)| key[..] == orbit_core::clock::CLOCK_KEY)
         {
-            state.advance_clock(orbit_core::keys::clock_of(record).map_err(sm_err)?);
+            state.advance_clock(orbit_core::clock::clock_of(record).map_err(sm_err)?);
         }
         let mut batch: Vec<BatchOp> = Vec::new();
         state

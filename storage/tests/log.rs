@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use openraft::storage::{RaftLogReader, RaftLogStorage};
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft::{BasicNode, EntryPayload, StorageError};
-use orbit_core::{Command, Request, SetCondition, SetExpiry};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::Command;
 use orbit_storage::disk::DiskFile;
 use orbit_storage::raft::types::{Entry, LogId, Membership, Vote};
 use orbit_storage::raft::TypeConfig;
@@ -69,7 +70,7 @@ fn membership(index: u64) -> Membership {
     Membership::new(configs, nodes).expect("a valid membership")
 }
 
-fn request(index: u64, term: u64) -> Request {
+fn request(index: u64, term: u64) -> orbit_core::Entry {
     let key = format!("key-{index}").into_bytes();
     let cmd = match index % 4 {
         0 => Command::Del {
@@ -88,7 +89,7 @@ fn request(index: u64, term: u64) -> Request {
             get: false,
         },
     };
-    Request::one(
+    orbit_core::Entry::redis(
         1_700_000_000_000 + index * 10 + term,
         (index % 3) as u8,
         cmd,
@@ -1721,4 +1722,70 @@ fn recovery_syncs_every_segment_it_keeps() {
         held,
         "every segment synced at open: {synced:?}"
     );
+}
+
+/// Goal: a log written in data format 1 (entries as `Request{ts_ms, ops}`,
+/// record variant `Normal`) opens and reads as entries of entry format 1
+/// with the same ops; entries appended after it (format 2's `Entry`
+/// variant) follow in the same segment, and both read back after a reopen.
+#[test]
+fn a_format_1_log_is_read_and_grows_in_format_2() {
+    use orbit_storage::record::{encode_framed, OpV1, RecordPayload, RequestV1};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old: Vec<(u64, RequestV1)> = (1..=3)
+        .map(|index| {
+            let request = RequestV1 {
+                ts_ms: 1_700_000_000_000 + index,
+                ops: vec![OpV1 {
+                    db: (index % 3) as u8,
+                    cmd: Command::Set {
+                        key: format!("old-{index}").into_bytes(),
+                        value: vec![b'v'; index as usize],
+                        condition: SetCondition::Always,
+                        expiry: SetExpiry::Clear,
+                        get: false,
+                    },
+                }],
+            };
+            (index, request)
+        })
+        .collect();
+    let mut segment = Vec::new();
+    for (index, request) in &old {
+        segment.extend(encode_framed(&LogRecord {
+            index: *index,
+            term: 1,
+            payload: RecordPayload::Normal(request.clone()),
+        }));
+    }
+    std::fs::write(dir.path().join(format!("{:020}.log", 1)), &segment).expect("segment");
+
+    let expected_old: Vec<Entry> = old
+        .iter()
+        .map(|(index, request)| Entry {
+            log_id: log_id(1, *index),
+            payload: EntryPayload::Normal(request.clone().into_entry()),
+        })
+        .collect();
+    for (_, request) in &old {
+        let entry = request.clone().into_entry();
+        assert_eq!(entry.version, 1);
+        assert_eq!(entry.ts_ms, request.ts_ms);
+        assert_eq!(
+            *entry.ops,
+            vec![orbit_core::Op::redis(
+                request.ops[0].db,
+                request.ops[0].cmd.clone()
+            )]
+        );
+    }
+    let mut log = open(dir.path());
+    assert_eq!(read_all(&log), expected_old);
+    let new = entries(4..=6, 2);
+    log.append(&new).expect("appends");
+    drop(log);
+    let log = open(dir.path());
+    let mut expected = expected_old;
+    expected.extend(new);
+    assert_eq!(read_all(&log), expected);
 }

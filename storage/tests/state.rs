@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{BasicNode, EntryPayload};
-use orbit_core::{Command, Output, Request, SetCondition, SetExpiry};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::{Command, Output};
+use orbit_core::{Op, Reply, StoreError};
 use orbit_storage::raft::types::{
     Entry, LogId, Membership, Snapshot, SnapshotMeta, StoredMembership,
 };
@@ -55,7 +57,7 @@ fn membership(voters: &[u64]) -> Membership {
 }
 
 fn normal(index: u64, db: u8, cmd: Command) -> Entry {
-    let request = Request::one(TS_MS_BASE + index * 10, db, cmd);
+    let request = orbit_core::Entry::redis(TS_MS_BASE + index * 10, db, cmd);
     Entry {
         log_id: log_id(TERM, index),
         payload: EntryPayload::Normal(request),
@@ -301,13 +303,16 @@ async fn apply_batch_then_reopen() {
         "reopening restores the clock"
     );
     assert_eq!(*state.subscribe_applied().borrow(), 20);
-    assert_eq!(state.read(0, 0, &get("a")).expect("read"), text("2"));
-    assert_eq!(state.read(0, 1, &get("a")).expect("read"), text("other-db"));
-    assert_eq!(state.read(0, 0, &get("c")).expect("read"), text("-2"));
+    assert_eq!(state.read_redis(0, 0, &get("a")).expect("read"), text("2"));
+    assert_eq!(
+        state.read_redis(0, 1, &get("a")).expect("read"),
+        text("other-db")
+    );
+    assert_eq!(state.read_redis(0, 0, &get("c")).expect("read"), text("-2"));
     assert_eq!(
         key_names(
             state
-                .read(
+                .read_redis(
                     0,
                     0,
                     &Command::Keys {
@@ -327,7 +332,7 @@ async fn read_answers_from_applied_state() {
     let (state, mut sm) = open(dir.path());
     let (entries, _) = first_batch();
     sm.apply_entries(entries).await.expect("apply");
-    let read = |db: u8, cmd: Command| state.read(0, db, &cmd).expect("read");
+    let read = |db: u8, cmd: Command| state.read_redis(0, db, &cmd).expect("read");
     assert_eq!(read(0, get("a")), text("1x"));
     assert_eq!(read(0, get("b")), Output::Nil);
     assert_eq!(read(1, get("a")), text("other-db"));
@@ -407,7 +412,7 @@ async fn read_answers_from_applied_state() {
 
     // A write command on the read path changes nothing.
     let hash = state.content_hash().expect("hash");
-    if let Ok(output) = state.read(0, 0, &set("a", "sneaky")) {
+    if let Ok(output) = state.read_redis(0, 0, &set("a", "sneaky")) {
         assert!(
             output.is_error(),
             "a write on the read path must not succeed: {output:?}"
@@ -431,7 +436,7 @@ async fn read_time_never_runs_behind_the_shard_clock() {
         key: b"k".to_vec(),
         value: b"v".to_vec(),
         condition: SetCondition::Always,
-        expiry: SetExpiry::At(orbit_core::Expiry::RelativeMs(1_000)),
+        expiry: SetExpiry::At(orbit_core::redis::command::Expiry::RelativeMs(1_000)),
         get: false,
     };
     // Entry 1 at TS_MS_BASE + 10 sets a deadline of TS_MS_BASE + 1010.
@@ -440,20 +445,24 @@ async fn read_time_never_runs_behind_the_shard_clock() {
         .expect("apply");
     let deadline_ms = TS_MS_BASE + 1_010;
     assert_eq!(
-        state.read(0, 0, &get("k")).expect("read"),
+        state.read_redis(0, 0, &get("k")).expect("read"),
         text("v"),
         "a wall clock of 0 reads at the shard clock"
     );
     assert_eq!(
-        state.read(deadline_ms - 1, 0, &get("k")).expect("read"),
+        state
+            .read_redis(deadline_ms - 1, 0, &get("k"))
+            .expect("read"),
         text("v")
     );
     assert_eq!(
-        state.read(deadline_ms + 1, 0, &get("k")).expect("read"),
+        state
+            .read_redis(deadline_ms + 1, 0, &get("k"))
+            .expect("read"),
         Output::Nil
     );
     // A later entry moves the shard clock past the deadline: a lagging wall clock no longer sees the key.
-    let late = Request::one(deadline_ms + 5_000, 0, set("other", "x"));
+    let late = orbit_core::Entry::redis(deadline_ms + 5_000, 0, set("other", "x"));
     sm.apply_entries(vec![Entry {
         log_id: log_id(TERM, 2),
         payload: EntryPayload::Normal(late),
@@ -461,19 +470,34 @@ async fn read_time_never_runs_behind_the_shard_clock() {
     .await
     .expect("apply");
     assert_eq!(state.clock_ms(), deadline_ms + 5_000);
-    assert_eq!(state.read(0, 0, &get("k")).expect("read"), Output::Nil);
+    assert_eq!(
+        state.read_redis(0, 0, &get("k")).expect("read"),
+        Output::Nil
+    );
 }
 
 /// One output per entry: a normal entry here holds one op and replies with
 /// one output; blank and membership entries hold none, shown as `OK`.
-fn per_entry(outputs: Vec<Vec<Output>>) -> Vec<Output> {
+fn per_entry(outputs: Vec<Vec<Reply>>) -> Vec<Output> {
     outputs
         .into_iter()
         .map(|mut output| {
             assert!(output.len() <= 1, "one op per entry in these tests");
-            output.pop().unwrap_or(Output::Ok)
+            output.pop().map_or(Output::Ok, Reply::into_redis)
         })
         .collect()
+}
+
+/// Reads with a Redis command, as the sessions do through the node.
+trait ReadRedis {
+    fn read_redis(&self, now_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError>;
+}
+
+impl ReadRedis for ShardState {
+    fn read_redis(&self, now_ms: u64, db: u8, cmd: &Command) -> Result<Output, StoreError> {
+        self.read(now_ms, &Op::redis(db, cmd.clone()))
+            .map(Reply::into_redis)
+    }
 }
 
 /// Builds a snapshot and returns its meta and bytes.
@@ -539,11 +563,11 @@ async fn snapshot_round_trip_into_a_fresh_store() {
         "the installed store takes the snapshot's shard clock"
     );
     assert_eq!(
-        target_state.read(0, 0, &get("a")).expect("read"),
+        target_state.read_redis(0, 0, &get("a")).expect("read"),
         text("1x")
     );
     assert_eq!(
-        target_state.read(0, 1, &get("a")).expect("read"),
+        target_state.read_redis(0, 1, &get("a")).expect("read"),
         text("other-db")
     );
 
@@ -580,16 +604,18 @@ async fn snapshot_install_replaces_existing_data() {
     let expected = summary(&source_state, &mut source_sm).await;
     assert_eq!(summary(&target_state, &mut target_sm).await, expected);
     assert_eq!(
-        target_state.read(0, 0, &get("a")).expect("read"),
+        target_state.read_redis(0, 0, &get("a")).expect("read"),
         text("1x")
     );
     assert_eq!(
-        target_state.read(0, 0, &get("t3")).expect("read"),
+        target_state.read_redis(0, 0, &get("t3")).expect("read"),
         Output::Nil
     );
     for (db, keys) in [(0u8, 4), (1, 1), (2, 0)] {
         assert_eq!(
-            target_state.read(0, db, &Command::DbSize).expect("read"),
+            target_state
+                .read_redis(0, db, &Command::DbSize)
+                .expect("read"),
             Output::Int(keys)
         );
     }
@@ -663,7 +689,7 @@ async fn snapshot_with_any_flipped_byte_is_refused() {
     );
     assert_eq!(summary(&target_state, &mut target_sm).await, before);
     assert_eq!(
-        target_state.read(0, 0, &get("a")).expect("read"),
+        target_state.read_redis(0, 0, &get("a")).expect("read"),
         text("target's a")
     );
     // The untouched bytes still install.
@@ -702,7 +728,7 @@ async fn snapshot_spanning_several_chunks() {
         summary(&source_state, &mut source_sm).await
     );
     assert_eq!(
-        target_state.read(0, 0, &get("big24")).expect("read"),
+        target_state.read_redis(0, 0, &get("big24")).expect("read"),
         Output::Bytes(value.into_bytes())
     );
 }

@@ -68,12 +68,12 @@ impl Node {
                 }
             };
             if due {
-                let sweep = Op {
-                    db: 0,
-                    cmd: Command::ExpireSweep {
+                let sweep = Op::redis(
+                    0,
+                    orbit_core::redis::Command::ExpireSweep {
                         limit: SWEEP_KEYS_MAX,
                     },
-                };
+                );
                 let _ = self.propose(shard_id, vec![sweep]).await;
             }
         }

@@ -140,11 +140,11 @@ impl Node {
     }
 
     /// Removes `node_id` from the voters through whichever node leads the
-    /// data shard, forwarding there when it is not this one.
+    /// home shard (which holds membership until the metadata group exists), forwarding there when it is not this one.
     pub async fn remove_member_through_leader(&self, node_id: u64) -> Result<(), String> {
         let shard = self
-            .shard(DATA_SHARD)
-            .ok_or("the data shard is not hosted here")?;
+            .shard(self.inner.shard_map.home())
+            .ok_or("the home shard is not hosted here")?;
         let metrics = shard.raft.metrics().borrow_watched().clone();
         let leader = metrics
             .current_leader

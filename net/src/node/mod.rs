@@ -20,7 +20,7 @@ use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, 
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
-use orbit_core::{Command, Op, Output, Request, ShardId};
+use orbit_core::{Entry, Op, Reply, ShardId};
 use orbit_storage::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
 use orbit_storage::raft::TypeConfig;
 use orbit_storage::watch;
@@ -41,14 +41,13 @@ mod housekeeping;
 mod membership;
 mod peer;
 mod reads;
+pub mod shard_map;
 mod writes;
 
 use self::peer::{IncomingSnapshot, InstalledKey};
+use self::shard_map::ShardMap;
 use self::writes::{arrived, linger};
 
-/// The one data shard this version runs. Routing by key slot comes with
-/// multi-shard support; every path already names its shard.
-pub const DATA_SHARD: ShardId = ShardId(0);
 /// Keys deleted by one expiry sweep entry, at most.
 const SWEEP_KEYS_MAX: u32 = 512;
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -83,7 +82,7 @@ struct Proposal {
     ops: Vec<Op>,
     /// The ops' size in the log, about.
     bytes: usize,
-    reply: oneshot::Sender<Result<Vec<Output>, Proposed>>,
+    reply: oneshot::Sender<Result<Vec<Reply>, Proposed>>,
 }
 
 /// An entry gathers proposals up to [`ENTRY_OPS_MAX`] weight, where an op
@@ -234,6 +233,7 @@ struct Shard {
 
 struct Inner {
     config: NodeConfig,
+    shard_map: ShardMap,
     shards: BTreeMap<ShardId, Shard>,
     transport: Arc<dyn Transport>,
     stamper: Stamper,
@@ -288,14 +288,21 @@ impl Node {
         let transport: Arc<dyn Transport> =
             Arc::new(TcpTransport::new(env.net.clone(), auth.clone()));
         let clock = env.clock.clone();
+        // One shard holds every key until the many-shards work lands; the
+        // map is the only place that says so.
+        let shard_map = ShardMap::single(ShardId(0));
         let mut shards = BTreeMap::new();
-        let (shard, queues) = open_shard(&config, &env, DATA_SHARD, transport.clone()).await?;
-        shards.insert(DATA_SHARD, shard);
-        let mut shard_queues = vec![(DATA_SHARD, queues)];
+        let mut shard_queues = Vec::new();
+        for &id in shard_map.shards() {
+            let (shard, queues) = open_shard(&config, &env, id, transport.clone()).await?;
+            shards.insert(id, shard);
+            shard_queues.push((id, queues));
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let node = Node {
             inner: Arc::new(Inner {
                 config,
+                shard_map,
                 shards,
                 transport,
                 stamper: Stamper::new(clock),
@@ -379,20 +386,39 @@ impl Node {
     }
 
     /// Every message PUBLISHed by entries this node applies from now on, in
-    /// log order (see `docs/ARCHITECTURE.md`, pub/sub).
+    /// log order (see `docs/ARCHITECTURE.md`, pub/sub). PUBLISH names no
+    /// key, so its entries run on the home shard.
     pub fn subscribe_published(
         &self,
     ) -> Option<tokio::sync::broadcast::Receiver<orbit_storage::Published>> {
-        self.shard(DATA_SHARD)
+        self.shard(self.inner.shard_map.home())
             .map(|s| s.state.subscribe_published())
     }
 
-    /// WAIT: how many followers hold the leader's log up to its end as of
+    /// The shards of the cluster, home first.
+    pub fn shard_ids(&self) -> Vec<ShardId> {
+        self.inner.shard_map.shards().to_vec()
+    }
+
+    /// WAIT: how many followers hold every shard's log up to its end as of
     /// now (so every write acknowledged before), waiting up to `timeout`
-    /// (`None`: until `wanted` do) for `wanted` of them. Asked of the
-    /// leader, wherever the client is.
+    /// (`None`: until `wanted` do) for `wanted` of them: the fewest over
+    /// the shards, each asked of its leader, wherever the client is.
     pub async fn wait_replicas(
         &self,
+        wanted: u64,
+        timeout: Option<Duration>,
+    ) -> Result<u64, ExecError> {
+        let mut fewest = u64::MAX;
+        for shard in self.shard_ids() {
+            fewest = fewest.min(self.wait_replicas_in(shard, wanted, timeout).await?);
+        }
+        Ok(fewest)
+    }
+
+    async fn wait_replicas_in(
+        &self,
+        shard: ShardId,
         wanted: u64,
         timeout: Option<Duration>,
     ) -> Result<u64, ExecError> {
@@ -405,11 +431,11 @@ impl Node {
                 Some(deadline) => deadline.saturating_duration_since(now).min(step),
                 None => step,
             };
-            let count = match self.replicas_here(DATA_SHARD, wanted, this_step).await {
+            let count = match self.replicas_here(shard, wanted, this_step).await {
                 Ok(count) => count,
                 Err(Proposed::NotLeader(Some(leader), Some(node))) if leader != self.id() => {
                     let request = PeerRequest::Replicas {
-                        shard: DATA_SHARD,
+                        shard,
                         wanted,
                         timeout_ms: u64::try_from(this_step.as_millis()).unwrap_or(u64::MAX),
                     };
@@ -498,34 +524,39 @@ impl Node {
         self.inner.random.next_u64()
     }
 
-    /// Watches the data shard's applied index: it moves whenever this
-    /// replica applies entries (blocking commands wait on it).
-    pub fn subscribe_applied(&self) -> Option<watch::Receiver<u64>> {
-        self.shard(DATA_SHARD).map(|s| s.state.subscribe_applied())
+    /// Watches the applied index of the shard `op` runs on: it moves
+    /// whenever this replica applies entries there (blocking commands wait
+    /// on it).
+    pub fn subscribe_applied(&self, op: &Op) -> Option<watch::Receiver<u64>> {
+        let shard = self.route(op).ok()?;
+        self.shard(shard).map(|s| s.state.subscribe_applied())
     }
 
     /// A read of this replica's applied state as it is, without checking
     /// leadership: may be stale. Only for hints (is a list worth a blocking
     /// pop attempt?), never for replies.
-    pub fn read_stale(&self, db: u8, cmd: &Command) -> Result<Output, ExecError> {
+    pub fn read_stale(&self, op: &Op) -> Result<Reply, ExecError> {
         let shard = self
-            .shard(self.route(cmd))
+            .shard(self.route(op)?)
             .ok_or_else(|| ExecError::Failed("the shard is not hosted here".into()))?;
         let now_ms = self.inner.stamper.now_ms();
         shard
             .state
-            .read(now_ms, db, cmd)
+            .read(now_ms, op)
             .map_err(|e| ExecError::Failed(e.to_string()))
     }
 
     /// Which shard holds what `cmd` touches.
-    pub fn route(&self, _cmd: &Command) -> ShardId {
-        DATA_SHARD
+    pub fn route(&self, op: &Op) -> Result<ShardId, ExecError> {
+        self.inner
+            .shard_map
+            .route(op)
+            .map_err(|e| ExecError::Failed(e.to_string()))
     }
 
-    /// Executes a client command, wherever its shard's leader is.
-    pub async fn execute(&self, db: u8, cmd: Command) -> Result<Output, ExecError> {
-        let mut outputs = self.execute_run(vec![Op { db, cmd }]).await?;
+    /// Executes one op, wherever its shard's leader is.
+    pub async fn execute(&self, op: Op) -> Result<Reply, ExecError> {
+        let mut outputs = self.execute_run(vec![op]).await?;
         outputs
             .pop()
             .ok_or_else(|| ExecError::Failed("internal: no output for the command".into()))
@@ -536,11 +567,18 @@ impl Node {
     /// together (one entry, or consecutive entries), and a run of
     /// consecutive reads shares one leadership check after the writes before
     /// it have committed.
-    pub async fn execute_many(&self, ops: Vec<Op>) -> Vec<Result<Output, ExecError>> {
+    pub async fn execute_many(&self, ops: Vec<Op>) -> Vec<Result<Reply, ExecError>> {
         let mut results = Vec::with_capacity(ops.len());
         let mut ops = ops.into_iter().peekable();
         while let Some(op) = ops.next() {
-            let reads = op.cmd.is_read_only();
+            let reads = op.is_read_only();
+            let shard = match self.route(&op) {
+                Ok(shard) => shard,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
             // A write too large for the log fails alone; the commands
             // around it run.
             if !reads {
@@ -552,10 +590,12 @@ impl Node {
             let mut run = vec![op];
             while run.len() < ENTRY_OPS_MAX {
                 let fits = |next: &Op| {
-                    next.cmd.is_read_only()
-                        || self.check_entry_size(std::slice::from_ref(next)).is_ok()
+                    next.is_read_only() || self.check_entry_size(std::slice::from_ref(next)).is_ok()
                 };
-                match ops.next_if(|next| next.cmd.is_read_only() == reads && fits(next)) {
+                let same_shard = |next: &Op| self.route(next).ok() == Some(shard);
+                match ops
+                    .next_if(|next| next.is_read_only() == reads && same_shard(next) && fits(next))
+                {
                     Some(next) => run.push(next),
                     None => break,
                 }
@@ -570,21 +610,28 @@ impl Node {
     }
 
     /// Executes ops that are all reads or all writes.
-    async fn execute_run(&self, mut ops: Vec<Op>) -> Result<Vec<Output>, ExecError> {
-        if !ops[0].cmd.is_read_only() {
+    async fn execute_run(&self, mut ops: Vec<Op>) -> Result<Vec<Reply>, ExecError> {
+        if !ops[0].is_read_only() {
             self.check_entry_size(&ops)?;
         }
         // Random choices (SPOP, SRANDMEMBER) are drawn here, once: the seed
         // travels with the command, so every replica chooses the same.
         for op in &mut ops {
-            for seed in op.cmd.seeds_mut() {
+            for seed in op.seeds_mut() {
                 if *seed == 0 {
                     *seed = self.inner.random.next_u64();
                 }
             }
         }
-        let shard = self.route(&ops[0].cmd);
-        let outputs = if ops[0].cmd.is_read_only() {
+        let shard = self.route(&ops[0])?;
+        for op in &ops[1..] {
+            assert_eq!(
+                self.route(op).ok(),
+                Some(shard),
+                "a run of ops is cut per shard"
+            );
+        }
+        let outputs = if ops[0].is_read_only() {
             self.read(shard, ops).await?
         } else {
             self.write(shard, ops).await?
@@ -598,7 +645,7 @@ impl Node {
         node: BasicNode,
         request: PeerRequest,
         deadline: tokio::time::Instant,
-    ) -> Result<Vec<Output>, Forwarded> {
+    ) -> Result<Vec<Reply>, Forwarded> {
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         match self
             .inner

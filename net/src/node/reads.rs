@@ -9,14 +9,14 @@ impl Node {
         &self,
         shard_id: ShardId,
         ops: Vec<Op>,
-    ) -> Result<Vec<Output>, ExecError> {
+    ) -> Result<Vec<Reply>, ExecError> {
         #[cfg(madsim)]
         if orbit_core::fault::bug("stale-read") {
             if let Some(shard) = self.shard(shard_id) {
                 let now_ms = self.inner.stamper.stamp(0);
                 return ops
                     .iter()
-                    .map(|op| shard.state.read(now_ms, op.db, &op.cmd))
+                    .map(|op| shard.state.read(now_ms, op))
                     .collect::<Result<_, _>>()
                     .map_err(|e| ExecError::Failed(e.to_string()));
             }
@@ -60,7 +60,7 @@ impl Node {
         &self,
         shard_id: ShardId,
         ops: &[Op],
-    ) -> Result<Vec<Output>, Proposed> {
+    ) -> Result<Vec<Reply>, Proposed> {
         let Some(shard) = self.shard(shard_id) else {
             return Err(Proposed::Failed(format!("{shard_id} is not hosted here")));
         };

@@ -29,7 +29,7 @@ impl Node {
         &self,
         shard: ShardId,
         ops: Vec<Op>,
-    ) -> Result<Vec<Output>, ExecError> {
+    ) -> Result<Vec<Reply>, ExecError> {
         let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = match self.propose(shard, ops.clone()).await {
@@ -62,7 +62,7 @@ impl Node {
         &self,
         shard: ShardId,
         ops: Vec<Op>,
-    ) -> Result<Vec<Output>, Proposed> {
+    ) -> Result<Vec<Reply>, Proposed> {
         let Some(shard) = self.shard(shard) else {
             return Err(Proposed::Failed(format!("{shard} is not hosted here")));
         };
@@ -190,12 +190,9 @@ impl Node {
         &self,
         shard: &Shard,
         ops: Vec<Op>,
-    ) -> Result<Vec<Output>, Proposed> {
+    ) -> Result<Vec<Reply>, Proposed> {
         let clock_ms = shard.state.clock_ms();
-        let request = Request {
-            ts_ms: self.inner.stamper.stamp(clock_ms),
-            ops: Arc::new(ops),
-        };
+        let request = Entry::new(self.inner.stamper.stamp(clock_ms), ops);
         if orbit_core::buggify!() {
             let delay_ms = orbit_core::fault::random_below(200);
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -205,9 +202,9 @@ impl Node {
             && request
                 .ops
                 .iter()
-                .all(|op| matches!(op.cmd, Command::Set { get: false, .. }))
+                .all(|op| matches!(op, Op::Redis(op) if matches!(op.cmd, orbit_core::redis::Command::Set { get: false, .. })))
         {
-            let acked = vec![Output::Ok; request.ops.len()];
+            let acked = vec![Reply::Redis(orbit_core::redis::Output::Ok); request.ops.len()];
             let raft = shard.raft.clone();
             tokio::spawn(async move {
                 let _ = raft.client_write(request).await;

@@ -123,7 +123,7 @@ impl Session {
         let (user, password) = match args {
             [password] => (&b"default"[..], password),
             [user, password] => (user.as_slice(), password),
-            _ => return err(orbit_core::output::errors::SYNTAX),
+            _ => return err(orbit_core::redis::output::errors::SYNTAX),
         };
         if args.len() == 1 && self.shared.settings().requirepass.is_none() {
             return err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
@@ -186,7 +186,7 @@ impl Session {
         let mut pairs = Vec::new();
         for parameter in PARAMETERS {
             let matched = patterns.iter().any(|p| {
-                orbit_core::glob::glob_match(
+                orbit_core::redis::glob::glob_match(
                     &p.to_ascii_lowercase(),
                     parameter.name.as_bytes(),
                     true,
@@ -335,7 +335,7 @@ impl Session {
         let mut skip_me = true;
         for pair in args.chunks(2) {
             let [filter, value] = pair else {
-                return err(orbit_core::output::errors::SYNTAX);
+                return err(orbit_core::redis::output::errors::SYNTAX);
             };
             let value = String::from_utf8_lossy(value).into_owned();
             match String::from_utf8_lossy(filter)
@@ -350,9 +350,9 @@ impl Session {
                 "SKIPME" => match value.to_ascii_lowercase().as_str() {
                     "yes" => skip_me = true,
                     "no" => skip_me = false,
-                    _ => return err(orbit_core::output::errors::SYNTAX),
+                    _ => return err(orbit_core::redis::output::errors::SYNTAX),
                 },
-                _ => return err(orbit_core::output::errors::SYNTAX),
+                _ => return err(orbit_core::redis::output::errors::SYNTAX),
             }
         }
         let skip = skip_me.then_some(self.id);

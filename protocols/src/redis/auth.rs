@@ -113,11 +113,19 @@ impl AuthFailures {
                 Some(count) => usize::try_from(count).unwrap_or(0),
                 None => {
                     return Frame::Error(
-                        orbit_core::output::errors::NOT_INTEGER.as_bytes().to_vec(),
+                        orbit_core::redis::output::errors::NOT_INTEGER
+                            .as_bytes()
+                            .to_vec(),
                     )
                 }
             },
-            _ => return Frame::Error(orbit_core::output::errors::SYNTAX.as_bytes().to_vec()),
+            _ => {
+                return Frame::Error(
+                    orbit_core::redis::output::errors::SYNTAX
+                        .as_bytes()
+                        .to_vec(),
+                )
+            }
         };
         let now = Instant::now();
         Frame::Array(

@@ -13,7 +13,10 @@
 
 use std::time::Duration;
 
-use orbit_core::{Command, Op, Output};
+use orbit_core::redis::{Command, Output, RedisOp};
+use orbit_core::Op;
+
+use super::node_ops;
 use orbit_net::ExecError;
 
 use super::session::{err, exec_error_frame, output_frame, Session};
@@ -55,12 +58,12 @@ pub(super) fn timeout_reply(cmd: &Command) -> Frame {
 
 impl Session {
     /// Runs a blocking pop until it gets an element or `timeout` passes.
-    pub(super) async fn block(&mut self, op: Op, timeout: Option<Duration>) -> Frame {
+    pub(super) async fn block(&mut self, op: RedisOp, timeout: Option<Duration>) -> Frame {
         let node = self.shared.node.clone();
         // A deadline past what the clock can name is no deadline.
         let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
-        let Some(mut applied) = node.subscribe_applied() else {
-            return err("ERR the data shard is not hosted here");
+        let Some(mut applied) = node.subscribe_applied(&Op::Redis(op.clone())) else {
+            return err("ERR the shard of these keys is not hosted here");
         };
         let keys = match &op.cmd {
             Command::BlockingPop { keys, .. } => keys.clone(),
@@ -77,12 +80,13 @@ impl Session {
         loop {
             applied.borrow_and_update();
             let worth_trying = unknown_since.is_some()
-                || match node.read_stale(op.db, &Command::Exists { keys: keys.clone() }) {
+                || match node_ops::read_stale(&node, op.db, Command::Exists { keys: keys.clone() })
+                {
                     Ok(Output::Int(n)) => n > 0,
                     _ => true,
                 };
             if worth_trying {
-                match node.execute(op.db, cmd.clone()).await {
+                match node_ops::execute(&node, op.db, cmd.clone()).await {
                     Ok(Output::Nil) => unknown_since = None,
                     Ok(output) => return output_frame(output, self.protocol),
                     Err(ExecError::Unknown(why)) => {

@@ -4,17 +4,18 @@
 //! receives only well-formed commands. Arity has been checked by the caller
 //! against [`super::table`].
 
-use orbit_core::command::{
+use orbit_core::redis::command::{
     Aggregate, ExpireCondition, GetExExpiry, LexBound, ScoreBound, SetOp, ZAddFlags, ZRangeSpec,
 };
-use orbit_core::output::errors;
-use orbit_core::{Command, Expiry, SetCondition, SetExpiry};
+use orbit_core::redis::command::{Expiry, SetCondition, SetExpiry};
+use orbit_core::redis::output::errors;
+use orbit_core::redis::Command;
 
 /// Largest string value Redis accepts (proto-max-bulk-len).
 pub const STRING_LEN_MAX: u64 = 512 * 1024 * 1024;
 
 /// Redis's `string2ll`, shared with the state machine.
-pub use orbit_core::apply::numbers::parse_i64;
+pub use orbit_core::redis::apply::numbers::parse_i64;
 
 fn int(bytes: &[u8]) -> Result<i64, String> {
     parse_i64(bytes).ok_or_else(|| errors::NOT_INTEGER.to_string())
@@ -274,9 +275,9 @@ pub fn lower(name: &str, args: &[Vec<u8>]) -> Result<Command, String> {
         },
         "hincrbyfloat" => {
             // Redis checks the increment before anything else.
-            match orbit_core::apply::numbers::parse_float(&args[2]) {
+            match orbit_core::redis::apply::numbers::parse_float(&args[2]) {
                 None => return Err(errors::NOT_FLOAT.to_string()),
-                Some(orbit_core::apply::numbers::Float::Infinite) => {
+                Some(orbit_core::redis::apply::numbers::Float::Infinite) => {
                     return Err("ERR value is NaN or Infinity".to_string())
                 }
                 Some(_) => {}
@@ -966,7 +967,7 @@ struct ScanOptions {
 fn scan_options(args: &[Vec<u8>], allow_novalues: bool) -> Result<ScanOptions, String> {
     let mut options = ScanOptions {
         pattern: None,
-        count: orbit_core::command::SCAN_COUNT_DEFAULT,
+        count: orbit_core::redis::command::SCAN_COUNT_DEFAULT,
         novalues: false,
     };
     let mut i = 0;

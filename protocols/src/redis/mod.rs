@@ -12,6 +12,7 @@ pub mod command;
 pub mod info;
 pub mod lower;
 mod multi;
+mod node_ops;
 pub mod pubsub;
 pub mod server;
 pub mod session;

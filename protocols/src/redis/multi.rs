@@ -16,15 +16,17 @@
 //! array (one element per channel: Redis announces one element per command
 //! and writes one per channel, which only lines up for single channels).
 
-use orbit_core::command::Watched;
-use orbit_core::{Command, Op, Output};
+use orbit_core::redis::command::Watched;
+use orbit_core::redis::{Command, Output, RedisOp};
+
+use super::node_ops;
 
 use super::session::{err, exec_error_frame, ok, output_frame, Session, Step};
 use crate::resp::codec::Frame;
 
 /// A command waiting for EXEC.
 pub(super) enum Queued {
-    Op(Op),
+    Op(RedisOp),
     /// Its reply is known already (PING, ECHO, an argument error).
     Reply(Frame),
     /// SELECT: later commands run in this db.
@@ -137,11 +139,8 @@ impl Session {
                 | Queued::Subscription(..) => None,
             })
             .collect();
-        let outcome = self
-            .shared
-            .node
-            .execute(self.db, Command::Exec { watched, ops })
-            .await;
+        let outcome =
+            node_ops::execute(&self.shared.node, self.db, Command::Exec { watched, ops }).await;
         let outputs = match outcome {
             Ok(Output::Array(outputs)) => outputs,
             Ok(Output::NilArray) => return Frame::NullArray,
@@ -197,16 +196,14 @@ impl Session {
         if self.transaction.is_some() {
             return err("ERR WATCH inside MULTI is not allowed");
         }
-        let read = self
-            .shared
-            .node
-            .execute(
-                self.db,
-                Command::Watch {
-                    keys: keys.to_vec(),
-                },
-            )
-            .await;
+        let read = node_ops::execute(
+            &self.shared.node,
+            self.db,
+            Command::Watch {
+                keys: keys.to_vec(),
+            },
+        )
+        .await;
         let items = match read {
             Ok(Output::Array(items)) if items.len() == keys.len() + 1 => items,
             Ok(other) => return err(format!("ERR internal: WATCH read {other:?}")),
@@ -236,7 +233,7 @@ impl Session {
 /// SELECT's argument, or its error.
 pub(super) fn lower_db(arg: &[u8]) -> Result<u8, Frame> {
     match super::lower::parse_i64(arg) {
-        None => Err(err(orbit_core::output::errors::NOT_INTEGER)),
+        None => Err(err(orbit_core::redis::output::errors::NOT_INTEGER)),
         Some(db) if (0..i64::from(orbit_core::ids::DB_COUNT)).contains(&db) => {
             Ok(u8::try_from(db).expect("checked range"))
         }

@@ -99,7 +99,7 @@ impl Hub {
             }
         }
         for (pattern, clients) in &self.patterns {
-            if !orbit_core::glob::glob_match(pattern, channel, false) {
+            if !orbit_core::redis::glob::glob_match(pattern, channel, false) {
                 continue;
             }
             for (client, sender) in clients {
@@ -122,7 +122,7 @@ impl Hub {
         let by_pattern: usize = self
             .patterns
             .iter()
-            .filter(|(pattern, _)| orbit_core::glob::glob_match(pattern, channel, false))
+            .filter(|(pattern, _)| orbit_core::redis::glob::glob_match(pattern, channel, false))
             .map(|(_, clients)| clients.len())
             .sum();
         direct + by_pattern
@@ -359,8 +359,9 @@ impl Session {
                     hub.channels
                         .keys()
                         .filter(|channel| {
-                            rest.first()
-                                .is_none_or(|p| orbit_core::glob::glob_match(p, channel, false))
+                            rest.first().is_none_or(|p| {
+                                orbit_core::redis::glob::glob_match(p, channel, false)
+                            })
                         })
                         .map(|channel| bulk(channel))
                         .collect(),

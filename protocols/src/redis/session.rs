@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use orbit_core::{Op, Output};
+use orbit_core::redis::{Output, RedisOp};
 use orbit_net::ExecError;
 
 use super::server::Shared;
@@ -29,14 +29,14 @@ enum Slot {
 /// One request, planned.
 pub(super) enum Step {
     /// A data command for the node.
-    Op(Op),
+    Op(RedisOp),
     /// Answered already (PING, ECHO, or an error found before executing).
     Reply(Frame),
     /// Refused outright (unknown command, wrong arity): inside MULTI it
     /// dooms the transaction, as in Redis.
     Invalid(Frame),
     /// A blocking pop and how long it may wait (`None`: forever).
-    Block(Op, Option<std::time::Duration>),
+    Block(RedisOp, Option<std::time::Duration>),
     /// A connection command (name, whole request), run by the session in
     /// its place.
     Session(String, Vec<Vec<u8>>),
@@ -50,7 +50,7 @@ pub struct Session {
     /// MULTI's queue, while one is open.
     pub(super) transaction: Option<super::multi::Transaction>,
     /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
-    pub(super) watched: Vec<orbit_core::command::Watched>,
+    pub(super) watched: Vec<orbit_core::redis::command::Watched>,
     /// AUTH succeeded, or no password was required when the client came.
     pub(super) authenticated: bool,
     /// SUBSCRIBE / PSUBSCRIBE state, once the client subscribed.
@@ -296,7 +296,7 @@ impl Session {
                     Err(message) => return Step::Reply(err(message)),
                 };
                 match lower::lower(&name, args_only) {
-                    Ok(cmd) => Step::Block(Op { db: self.db, cmd }, timeout),
+                    Ok(cmd) => Step::Block(RedisOp { db: self.db, cmd }, timeout),
                     Err(message) => Step::Reply(err(message)),
                 }
             }
@@ -304,7 +304,7 @@ impl Session {
                 lower::check_expiry_range(&name, &cmd, self.shared.node.now_ms())?;
                 Ok(cmd)
             }) {
-                Ok(cmd) => Step::Op(Op { db: self.db, cmd }),
+                Ok(cmd) => Step::Op(RedisOp { db: self.db, cmd }),
                 Err(message) => Step::Reply(err(message)),
             },
         }
@@ -324,7 +324,9 @@ impl Session {
                     // PUBLISH replies with this node's receivers, counted
                     // once the entry committed.
                     let publish = match &op.cmd {
-                        orbit_core::Command::Publish { channel, .. } => Some(channel.clone()),
+                        orbit_core::redis::Command::Publish { channel, .. } => {
+                            Some(channel.clone())
+                        }
                         _ => None,
                     };
                     ops.push(op);
@@ -339,7 +341,7 @@ impl Session {
         let mut results = if ops.is_empty() {
             Vec::new()
         } else {
-            self.shared.node.execute_many(ops).await
+            super::node_ops::execute_many(&self.shared.node, ops).await
         }
         .into_iter();
         for slot in slots {
@@ -395,7 +397,7 @@ impl Session {
     /// once.
     pub(super) async fn wait(&mut self, args: &[Vec<u8>], may_block: bool) -> Frame {
         let Some(wanted) = lower::parse_i64(&args[0]) else {
-            return err(orbit_core::output::errors::NOT_INTEGER);
+            return err(orbit_core::redis::output::errors::NOT_INTEGER);
         };
         let timeout_ms = match lower::parse_i64(&args[1]) {
             None => return err("ERR timeout is not an integer or out of range"),

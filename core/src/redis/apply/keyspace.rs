@@ -5,10 +5,10 @@ use super::hash::{scan_elements, scan_reply};
 use super::numbers;
 use super::set::SplitMix;
 use super::{int_output, scan_suffixes, Shard, View};
-use crate::command::Key;
 use crate::ids::DB_COUNT;
-use crate::keys::{self, Kind, Record};
-use crate::output::Output;
+use crate::redis::command::Key;
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::Output;
 use crate::store::{Store, StoreError};
 
 /// Redis 7.0's encoding thresholds (its defaults).

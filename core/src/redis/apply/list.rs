@@ -6,9 +6,9 @@
 //! Redis 7.
 
 use super::{int_output, Shard, View};
-use crate::command::Value;
-use crate::keys::{self, Kind, Record};
-use crate::output::{errors, Output};
+use crate::redis::command::Value;
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::{errors, Output};
 use crate::store::{Store, StoreError};
 
 const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";

@@ -11,9 +11,9 @@
 
 use super::hash::{scan_elements, scan_reply};
 use super::{int_output, Shard, View};
-use crate::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
-use crate::keys::{self, Kind, Record};
-use crate::output::{errors, Output};
+use crate::redis::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::{errors, Output};
 use crate::store::{Store, StoreError};
 
 /// Index entries per rank bucket, at most: a bucket that grows past it
@@ -1023,11 +1023,11 @@ mod tests {
     fn index_ranges_clamp_like_redis() {
         // Goal: negative ranks count from the end; out-of-range ends clamp;
         // empty ranges are None.
-        assert_eq!(crate::apply::index_range(5, 0, -1), Some((0, 4)));
-        assert_eq!(crate::apply::index_range(5, -2, 100), Some((3, 4)));
-        assert_eq!(crate::apply::index_range(5, -100, 1), Some((0, 1)));
-        assert_eq!(crate::apply::index_range(5, 3, 2), None);
-        assert_eq!(crate::apply::index_range(5, 5, 9), None);
-        assert_eq!(crate::apply::index_range(0, 0, -1), None);
+        assert_eq!(crate::redis::apply::index_range(5, 0, -1), Some((0, 4)));
+        assert_eq!(crate::redis::apply::index_range(5, -2, 100), Some((3, 4)));
+        assert_eq!(crate::redis::apply::index_range(5, -100, 1), Some((0, 1)));
+        assert_eq!(crate::redis::apply::index_range(5, 3, 2), None);
+        assert_eq!(crate::redis::apply::index_range(5, 5, 9), None);
+        assert_eq!(crate::redis::apply::index_range(0, 0, -1), None);
     }
 }

@@ -2,7 +2,7 @@
 //! the semantics and reply shapes of Redis 7.
 //!
 //! Owns the meaning of every command and the bookkeeping beside the data
-//! (layout in [`crate::keys`]). After every `apply`:
+//! (layout in [`crate::redis::keys`]). After every `apply`:
 //! - the count record of each db equals the number of data records in it;
 //! - the expiry index holds one entry `(deadline, db, key)` for each data
 //!   record with a deadline, and no other entry;
@@ -40,22 +40,18 @@ mod tests;
 #[cfg(test)]
 mod zset_model_tests;
 
-use crate::command::{
+use crate::entry::Entry;
+use crate::family::{At, Effects};
+use crate::ids::DB_COUNT;
+use crate::machine::{ApplyCtx, Reply};
+use crate::redis::command::{
     Command, ExpireCondition, Expiry, GetExExpiry, Key, SetCondition, SetExpiry, Value, Watched,
 };
-use crate::entry::Request;
-use crate::glob::glob_match;
-use crate::ids::DB_COUNT;
-use crate::keys::{self, Kind, Record};
-use crate::output::{errors, Output};
+use crate::redis::glob::glob_match;
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::{errors, Output};
+use crate::redis::RedisOp;
 use crate::store::{Store, StoreError};
-
-/// Where in the log an entry sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ApplyCtx {
-    pub index: u64,
-    pub term: u64,
-}
 
 /// Redis's default `proto-max-bulk-len`: no write may grow a string beyond it.
 pub const STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
@@ -63,212 +59,78 @@ pub const STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
 const WRITE_ON_READ_PATH: &str = "ERR internal: write command on the read path";
 const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 
-/// Applies one committed log entry: its ops in order, each at the entry's
-/// stamp. `Err` is a failure of the store (fatal for the replica); command
-/// errors are `Ok(Output::Error(..))` in the op's place.
-///
-/// The shard clock moves once per entry, before its first op: every op of
-/// an entry runs at `max(stamp, clock)`, and no op moves the clock. An
-/// entry without ops leaves the clock alone.
-pub fn apply(
-    ctx: &ApplyCtx,
-    req: &Request,
-    store: &mut impl Store,
-) -> Result<Vec<Output>, StoreError> {
-    if req.ops.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now_ms = req.ts_ms.max(keys::read_clock(store)?);
-    keys::write_clock(store, now_ms, ctx.index)?;
-    let outputs: Vec<Output> = req
-        .ops
-        .iter()
-        .map(|op| apply_op(store, now_ms, ctx.index, op))
-        .collect::<Result<_, _>>()?;
-    assert_eq!(outputs.len(), req.ops.len(), "one output per op");
-    Ok(outputs)
-}
-
 /// What an op answers when it could not be carried out (a bug: apply
 /// panicked). The reason follows it.
 pub const OP_FAILED: &str = "ERR internal error, the command was not applied:";
 
-/// Runs one op of an entry. An op that panics is undone and answers
-/// [`OP_FAILED`]: the same on every replica, since the same code panics on
-/// the same input over the same state, and the shard goes on applying. A
-/// panic must never stop a shard, or one committed entry would stop every
-/// replica at the same index, after every restart.
-fn apply_op(
+/// Runs one Redis op at `at` (the kernel, `crate::machine`, moved the clock
+/// and undoes the op if it panics).
+pub(crate) fn run_op(
+    at: At,
+    op: &RedisOp,
     store: &mut impl Store,
-    now_ms: u64,
-    version: u64,
-    op: &crate::entry::Op,
+    effects: &mut Effects,
 ) -> Result<Output, StoreError> {
-    store.begin_op();
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Shard {
-            store: &mut *store,
-            db: 0,
-            now_ms,
-            version,
-        }
-        .run_in(op.db, &op.cmd)
-    }));
-    match ran {
-        Ok(result) => result,
-        Err(panic) => {
-            store.rollback_op();
-            Ok(Output::Error(format!(
-                "{OP_FAILED} {}",
-                panic_reason(&*panic)
-            )))
-        }
+    Shard {
+        store,
+        db: 0,
+        now_ms: at.now_ms,
+        version: at.index,
+        effects,
     }
+    .run_in(op.db, &op.cmd)
 }
 
-/// The message a panic carried, if it was text.
-pub fn panic_reason(panic: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text
-    } else {
-        "a panic without a message"
-    }
-}
-
-/// Executes a read-only command at `now_ms` without writing anything. Time
-/// does not run backwards here either: the command sees
-/// `max(now_ms, shard clock)`.
-pub fn read(now_ms: u64, db: u8, cmd: &Command, store: &impl Store) -> Result<Output, StoreError> {
+/// Executes a read-only command at `now_ms` (already no earlier than the
+/// shard clock) without writing anything.
+pub(crate) fn read_op(
+    now_ms: u64,
+    db: u8,
+    cmd: &Command,
+    store: &impl Store,
+) -> Result<Output, StoreError> {
     if db >= DB_COUNT {
         return Ok(Output::err(DB_OUT_OF_RANGE));
     }
-    let now_ms = now_ms.max(keys::read_clock(store)?);
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_command(&View { store, db, now_ms }, cmd)
-    }));
-    ran.unwrap_or_else(|panic| {
-        Ok(Output::Error(format!(
-            "{OP_FAILED} {}",
-            panic_reason(&*panic)
-        )))
-    })
+    read_command(&View { store, db, now_ms }, cmd)
 }
 
-/// The user keys a write command names; their expired records are deleted
-/// before it runs.
-fn named_keys(cmd: &Command) -> Vec<&[u8]> {
+/// Applies a Redis-only entry and answers its outputs: the kernel's apply
+/// as tests, benchmarks and the fuzz target call it.
+pub fn apply(
+    ctx: &ApplyCtx,
+    entry: &Entry,
+    store: &mut impl Store,
+) -> Result<Vec<Output>, StoreError> {
+    let applied = crate::machine::apply(ctx, entry, store)?;
+    Ok(applied.outputs.into_iter().map(Reply::into_redis).collect())
+}
+
+/// Reads with a Redis command at `now_ms`, as the kernel's read path does
+/// (time no earlier than the shard clock, a panic answered), for tests,
+/// benchmarks and the fuzz target.
+pub fn read(now_ms: u64, db: u8, cmd: &Command, store: &impl Store) -> Result<Output, StoreError> {
+    let now_ms = now_ms.max(crate::clock::read_clock(store)?);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_op(now_ms, db, cmd, store)
+    }));
+    ran.unwrap_or_else(|panic| Ok(failed(crate::machine::panic_reason(&*panic))))
+}
+
+/// The output of an op that panicked and was undone.
+pub(crate) fn failed(reason: &str) -> Output {
+    Output::Error(format!("{OP_FAILED} {reason}"))
+}
+
+/// The user keys whose expired records are deleted before a write runs:
+/// the keys it names, but for EXEC (its commands purge their own keys, each
+/// in its own db) and COPY (it purges its destination, in the destination's
+/// db, itself).
+fn purged_keys(cmd: &Command) -> Vec<&[u8]> {
     match cmd {
-        Command::Set { key, .. }
-        | Command::Get { key }
-        | Command::GetDel { key }
-        | Command::GetEx { key, .. }
-        | Command::IncrBy { key, .. }
-        | Command::IncrByFloat { key, .. }
-        | Command::Append { key, .. }
-        | Command::StrLen { key }
-        | Command::GetRange { key, .. }
-        | Command::SetRange { key, .. }
-        | Command::Expire { key, .. }
-        | Command::Ttl { key, .. }
-        | Command::Persist { key }
-        | Command::Type { key }
-        | Command::HSet { key, .. }
-        | Command::HSetNx { key, .. }
-        | Command::HGet { key, .. }
-        | Command::HMGet { key, .. }
-        | Command::HGetAll { key }
-        | Command::HDel { key, .. }
-        | Command::HExists { key, .. }
-        | Command::HIncrBy { key, .. }
-        | Command::HIncrByFloat { key, .. }
-        | Command::HKeys { key, .. }
-        | Command::HLen { key }
-        | Command::HStrLen { key, .. }
-        | Command::HScan { key, .. }
-        | Command::HRandField { key, .. }
-        | Command::SAdd { key, .. }
-        | Command::SRem { key, .. }
-        | Command::SMembers { key }
-        | Command::SIsMember { key, .. }
-        | Command::SMIsMember { key, .. }
-        | Command::SCard { key }
-        | Command::SPop { key, .. }
-        | Command::SRandMember { key, .. }
-        | Command::SScan { key, .. }
-        | Command::Push { key, .. }
-        | Command::Pop { key, .. }
-        | Command::LRange { key, .. }
-        | Command::LIndex { key, .. }
-        | Command::LLen { key }
-        | Command::LSet { key, .. }
-        | Command::LRem { key, .. }
-        | Command::LTrim { key, .. }
-        | Command::LInsert { key, .. }
-        | Command::LPos { key, .. }
-        | Command::ZAdd { key, .. }
-        | Command::ZIncrBy { key, .. }
-        | Command::ZScore { key, .. }
-        | Command::ZMScore { key, .. }
-        | Command::ZRange { key, .. }
-        | Command::ZRank { key, .. }
-        | Command::ZRem { key, .. }
-        | Command::ZRemRange { key, .. }
-        | Command::ZCard { key }
-        | Command::ZCount { key, .. }
-        | Command::ZPop { key, .. }
-        | Command::ZScan { key, .. } => vec![key.as_slice()],
-        Command::ZCombineStore {
-            destination, keys, ..
-        }
-        | Command::SCombineStore {
-            destination, keys, ..
-        } => std::iter::once(destination.as_slice())
-            .chain(keys.iter().map(Vec::as_slice))
-            .collect(),
-        Command::LMove {
-            source,
-            destination,
-            ..
-        }
-        | Command::SMove {
-            source,
-            destination,
-            ..
-        } => vec![source.as_slice(), destination.as_slice()],
-        Command::BlockingPop {
-            keys, destination, ..
-        } => keys
-            .iter()
-            .map(Vec::as_slice)
-            .chain(destination.iter().map(|(key, _)| key.as_slice()))
-            .collect(),
-        // EXEC's commands purge their own keys, each in its own db.
-        Command::Exec { .. }
-        | Command::Publish { .. }
-        | Command::Scan { .. }
-        | Command::RandomKey { .. }
-        | Command::Time => Vec::new(),
-        Command::ObjectEncoding { key } => vec![key.as_slice()],
-        // COPY purges its destination in the destination's db itself.
+        Command::Exec { .. } => Vec::new(),
         Command::Copy { source, .. } => vec![source.as_slice()],
-        Command::Touch { keys }
-        | Command::SCombine { keys, .. }
-        | Command::SInterCard { keys, .. }
-        | Command::Watch { keys } => keys.iter().map(Vec::as_slice).collect(),
-        Command::MSet { pairs } | Command::MSetNx { pairs } => {
-            pairs.iter().map(|(key, _)| key.as_slice()).collect()
-        }
-        Command::MGet { keys } | Command::Del { keys } | Command::Exists { keys } => {
-            keys.iter().map(Vec::as_slice).collect()
-        }
-        Command::Rename { source, target, .. } => vec![source.as_slice(), target.as_slice()],
-        Command::DbSize
-        | Command::FlushDb
-        | Command::FlushAll
-        | Command::Keys { .. }
-        | Command::ExpireSweep { .. } => Vec::new(),
+        _ => cmd.keys(),
     }
 }
 
@@ -547,7 +409,7 @@ impl<S: Store> View<'_, S> {
     /// WATCH: the applied index of this state, then each key's version
     /// (nil when absent or expired).
     fn watch(&self, names: &[Key]) -> Result<Output, StoreError> {
-        let index = keys::read_applied_index(self.store)?;
+        let index = crate::clock::read_applied_index(self.store)?;
         let mut out = vec![int_output(index)];
         for name in names {
             out.push(match self.live(name)? {
@@ -620,6 +482,7 @@ struct Shard<'s, S: Store> {
     db: u8,
     now_ms: u64,
     version: u64,
+    effects: &'s mut Effects,
 }
 
 impl<S: Store> Shard<'_, S> {
@@ -652,7 +515,7 @@ impl<S: Store> Shard<'_, S> {
             // SET reads its key once, for the purge and the write both.
             return shard.set(key, value, *condition, *expiry, *get);
         }
-        for key in named_keys(cmd) {
+        for key in purged_keys(cmd) {
             shard.purge_if_expired(key)?;
         }
         shard.execute(cmd)
@@ -701,6 +564,7 @@ impl<S: Store> Shard<'_, S> {
             db,
             now_ms: self.now_ms,
             version: self.version,
+            effects: &mut *self.effects,
         }
     }
 
@@ -801,7 +665,12 @@ impl<S: Store> Shard<'_, S> {
                 request,
             } => self.blocking_pop(keys, *left, destination.as_ref(), *request),
             // Delivery is the node's, after apply; the reply (receivers) too.
-            Command::Publish { .. } => Ok(Output::Int(0)),
+            Command::Publish { channel, message } => {
+                self.effects
+                    .published
+                    .push((channel.clone(), message.clone()));
+                Ok(Output::Int(0))
+            }
             Command::Copy {
                 source,
                 destination,

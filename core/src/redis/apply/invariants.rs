@@ -73,7 +73,7 @@ pub fn check_invariants(store: &MemStore) {
             keys::TAG_POP_RESULT => pop_results += 1,
             keys::TAG_POP_RESULT_AGE => pop_result_ages += 1,
             keys::TAG_COUNT => assert_eq!(encoded.len(), 2),
-            keys::TAG_CLOCK => assert_eq!(encoded.as_slice(), &keys::CLOCK_KEY[..]),
+            keys::TAG_CLOCK => assert_eq!(encoded.as_slice(), &crate::clock::CLOCK_KEY[..]),
             tag => panic!("unknown tag {tag}"),
         }
     }

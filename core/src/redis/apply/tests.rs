@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::command::{
+use crate::entry::Op;
+use crate::redis::command::{
     ExpireCondition as Cond, Expiry, GetExExpiry, SetCondition, SetExpiry, SetOp, Watched,
 };
 use crate::store::MemStore;
@@ -39,7 +40,7 @@ impl Shard {
             index: self.index,
             term: 1,
         };
-        let req = Request::one(self.now_ms, self.db, cmd);
+        let req = Entry::redis(self.now_ms, self.db, cmd);
         let mut outputs = apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
         assert_eq!(outputs.len(), 1, "one output per op");
         let output = outputs.remove(0);
@@ -304,7 +305,7 @@ fn clock_never_goes_backwards() {
     shard.now_ms = START_MS; // a proposer with a slow clock
     assert_eq!(shard.run(pttl("k")), Output::Int(400));
     assert_eq!(
-        keys::read_clock(&shard.store).expect("clock"),
+        crate::clock::read_clock(&shard.store).expect("clock"),
         START_MS + 600
     );
     // Relative expiries resolve against the shard clock too.
@@ -954,7 +955,7 @@ fn expire_sweep_removes_stale_index_entries() {
         .map
         .insert(keys::expiry_key(START_MS - 4, 2, b"gone"), Vec::new());
     let ctx = ApplyCtx { index: 99, term: 1 };
-    let req = Request::one(START_MS, 0, Command::ExpireSweep { limit: 10 });
+    let req = Entry::redis(START_MS, 0, Command::ExpireSweep { limit: 10 });
     assert_eq!(
         apply(&ctx, &req, &mut shard.store).expect("applies"),
         vec![Output::Int(0)]
@@ -1014,7 +1015,7 @@ fn reads_through_apply_write_only_the_clock() {
         Command::DbSize,
     ] {
         shard.run(cmd);
-        keys::write_clock(&mut expected, shard.now_ms, shard.index).expect("writes");
+        crate::clock::write_clock(&mut expected, shard.now_ms, shard.index).expect("writes");
         assert_eq!(shard.store, expected);
     }
 }
@@ -1494,7 +1495,8 @@ fn spop_and_srandmember_are_decided_by_the_seed() {
         assert_eq!(shard.run(hrand), err(errors::REPLY_TOO_LARGE));
     }
     let within = -i64::try_from(
-        crate::output::REPLY_BYTES_MAX / (1 + crate::output::REPLY_ELEMENT_OVERHEAD_BYTES),
+        crate::redis::output::REPLY_BYTES_MAX
+            / (1 + crate::redis::output::REPLY_ELEMENT_OVERHEAD_BYTES),
     )
     .expect("fits");
     let Output::Array(most) = shard.run(rand(Some(within), 1)) else {
@@ -1949,32 +1951,29 @@ fn an_op_that_panics_is_undone_and_answers_an_error() {
     let run = || {
         let mut store = PanickyStore(MemStore::default());
         let ctx = ApplyCtx { index: 1, term: 1 };
-        let setup = Request::one(1_000, 0, set("before", "1"));
+        let setup = Entry::redis(1_000, 0, set("before", "1"));
         apply(&ctx, &setup, &mut store).expect("setup applies");
         let before = store.0.clone();
-        let req = Request {
-            ts_ms: 1_000,
-            ops: std::sync::Arc::new(vec![
-                crate::entry::Op {
-                    db: 0,
-                    cmd: Command::SAdd {
+        let req = Entry::new(
+            1_000,
+            vec![
+                Op::redis(
+                    0,
+                    Command::SAdd {
                         key: b("s"),
                         members: vec![b("a"), b("boom")],
                     },
-                },
-                crate::entry::Op {
-                    db: 0,
-                    cmd: Command::Exec {
+                ),
+                Op::redis(
+                    0,
+                    Command::Exec {
                         watched: Vec::new(),
                         ops: vec![(0, set("t1", "x")), (0, set("t2", "boom"))],
                     },
-                },
-                crate::entry::Op {
-                    db: 0,
-                    cmd: set("after", "2"),
-                },
-            ]),
-        };
+                ),
+                Op::redis(0, set("after", "2")),
+            ],
+        );
         let ctx = ApplyCtx { index: 2, term: 1 };
         let outputs = apply(&ctx, &req, &mut store).expect("a panic is not a store failure");
         (before, store.0, outputs)
@@ -1994,7 +1993,7 @@ fn an_op_that_panics_is_undone_and_answers_an_error() {
     let ctx = ApplyCtx { index: 2, term: 1 };
     apply(
         &ctx,
-        &Request::one(1_000, 0, set("after", "2")),
+        &Entry::redis(1_000, 0, set("after", "2")),
         &mut expected,
     )
     .expect("applies");

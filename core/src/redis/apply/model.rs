@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
+use crate::redis::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
 use crate::store::MemStore;
 
 /// Where the model tests' timestamps start.
@@ -65,7 +65,7 @@ impl Model {
         if req.cmd.is_read_only() {
             return self.read(db, now, &req.cmd);
         }
-        for key in named_keys(&req.cmd) {
+        for key in purged_keys(&req.cmd) {
             if self.dbs[db]
                 .get(key)
                 .is_some_and(|(_, d)| d.is_some_and(|d| d <= now))
@@ -124,7 +124,9 @@ impl Model {
             Command::Keys { pattern } => Output::Array(
                 self.dbs[db]
                     .keys()
-                    .filter(|k| pattern == b"*" || crate::glob::glob_match(pattern, k, false))
+                    .filter(|k| {
+                        pattern == b"*" || crate::redis::glob::glob_match(pattern, k, false)
+                    })
                     .filter(|k| self.live(db, now, k).is_some())
                     .map(|k| bulk(k))
                     .collect(),

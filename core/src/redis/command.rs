@@ -7,8 +7,6 @@
 use rkyv::{Archive, Deserialize as RDeserialize, Serialize as RSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::output::Output;
-
 pub type Key = Vec<u8>;
 
 /// SCAN-family default COUNT, as in Redis.
@@ -201,7 +199,7 @@ impl ZAddFlags {
     /// it refuses them (lowering and apply both ask).
     pub fn refusal(&self, pairs: usize) -> Option<&'static str> {
         if pairs == 0 {
-            Some(crate::output::errors::SYNTAX)
+            Some(crate::redis::output::errors::SYNTAX)
         } else if self.nx && self.xx {
             Some("ERR XX and NX options at the same time are not compatible")
         } else if (self.nx && (self.gt || self.lt)) || (self.gt && self.lt) {
@@ -835,17 +833,125 @@ impl Command {
         )
     }
 
-    /// The messages this command published, given the output it applied
-    /// with (an aborted EXEC publishes nothing).
-    pub fn published<'a>(&'a self, output: &Output) -> Vec<(&'a [u8], &'a [u8])> {
-        match (self, output) {
-            (Command::Publish { channel, message }, _) => vec![(channel, message)],
-            (Command::Exec { ops, .. }, Output::Array(outputs)) => ops
-                .iter()
-                .zip(outputs)
-                .flat_map(|((_, cmd), output)| cmd.published(output))
+    /// The user keys this command names (routing reads them): EXEC names
+    /// its watched keys and its commands' keys, COPY both of its keys.
+    pub fn keys(&self) -> Vec<&[u8]> {
+        match self {
+            Command::Set { key, .. }
+            | Command::Get { key }
+            | Command::GetDel { key }
+            | Command::GetEx { key, .. }
+            | Command::IncrBy { key, .. }
+            | Command::IncrByFloat { key, .. }
+            | Command::Append { key, .. }
+            | Command::StrLen { key }
+            | Command::GetRange { key, .. }
+            | Command::SetRange { key, .. }
+            | Command::Expire { key, .. }
+            | Command::Ttl { key, .. }
+            | Command::Persist { key }
+            | Command::Type { key }
+            | Command::HSet { key, .. }
+            | Command::HSetNx { key, .. }
+            | Command::HGet { key, .. }
+            | Command::HMGet { key, .. }
+            | Command::HGetAll { key }
+            | Command::HDel { key, .. }
+            | Command::HExists { key, .. }
+            | Command::HIncrBy { key, .. }
+            | Command::HIncrByFloat { key, .. }
+            | Command::HKeys { key, .. }
+            | Command::HLen { key }
+            | Command::HStrLen { key, .. }
+            | Command::HScan { key, .. }
+            | Command::HRandField { key, .. }
+            | Command::SAdd { key, .. }
+            | Command::SRem { key, .. }
+            | Command::SMembers { key }
+            | Command::SIsMember { key, .. }
+            | Command::SMIsMember { key, .. }
+            | Command::SCard { key }
+            | Command::SPop { key, .. }
+            | Command::SRandMember { key, .. }
+            | Command::SScan { key, .. }
+            | Command::Push { key, .. }
+            | Command::Pop { key, .. }
+            | Command::LRange { key, .. }
+            | Command::LIndex { key, .. }
+            | Command::LLen { key }
+            | Command::LSet { key, .. }
+            | Command::LRem { key, .. }
+            | Command::LTrim { key, .. }
+            | Command::LInsert { key, .. }
+            | Command::LPos { key, .. }
+            | Command::ZAdd { key, .. }
+            | Command::ZIncrBy { key, .. }
+            | Command::ZScore { key, .. }
+            | Command::ZMScore { key, .. }
+            | Command::ZRange { key, .. }
+            | Command::ZRank { key, .. }
+            | Command::ZRem { key, .. }
+            | Command::ZRemRange { key, .. }
+            | Command::ZCard { key }
+            | Command::ZCount { key, .. }
+            | Command::ZPop { key, .. }
+            | Command::ZScan { key, .. } => vec![key.as_slice()],
+            Command::ZCombineStore {
+                destination, keys, ..
+            }
+            | Command::SCombineStore {
+                destination, keys, ..
+            } => std::iter::once(destination.as_slice())
+                .chain(keys.iter().map(Vec::as_slice))
                 .collect(),
-            _ => Vec::new(),
+            Command::LMove {
+                source,
+                destination,
+                ..
+            }
+            | Command::SMove {
+                source,
+                destination,
+                ..
+            } => vec![source.as_slice(), destination.as_slice()],
+            Command::BlockingPop {
+                keys, destination, ..
+            } => keys
+                .iter()
+                .map(Vec::as_slice)
+                .chain(destination.iter().map(|(key, _)| key.as_slice()))
+                .collect(),
+            Command::Exec { watched, ops } => watched
+                .iter()
+                .map(|w| w.key.as_slice())
+                .chain(ops.iter().flat_map(|(_, cmd)| cmd.keys()))
+                .collect(),
+            Command::Publish { .. }
+            | Command::Scan { .. }
+            | Command::RandomKey { .. }
+            | Command::Time => Vec::new(),
+            Command::ObjectEncoding { key } => vec![key.as_slice()],
+            Command::Copy {
+                source,
+                destination,
+                ..
+            } => vec![source.as_slice(), destination.as_slice()],
+            Command::Touch { keys }
+            | Command::SCombine { keys, .. }
+            | Command::SInterCard { keys, .. }
+            | Command::Watch { keys } => keys.iter().map(Vec::as_slice).collect(),
+            Command::MSet { pairs } | Command::MSetNx { pairs } => {
+                pairs.iter().map(|(key, _)| key.as_slice()).collect()
+            }
+            Command::MGet { keys } | Command::Del { keys } | Command::Exists { keys } => {
+                keys.iter().map(Vec::as_slice).collect()
+            }
+            Command::Rename { source, target, .. } => vec![source.as_slice(), target.as_slice()],
+            Command::DbSize
+            | Command::FlushDb
+            | Command::FlushAll
+            | Command::Keys { .. }
+            | Command::ExpireSweep { .. } => Vec::new(),
         }
     }
 

@@ -48,7 +48,7 @@
 //! A sorted set's order index is cut into rank buckets: a bucket holds the
 //! index entries from its boundary (sortable score, member) up to the next
 //! bucket's, and its record counts them, so a rank is a sum of bucket
-//! counts plus a walk inside one bucket (`core/src/apply/zset.rs`). The
+//! counts plus a walk inside one bucket (`core/src/redis/apply/zset.rs`). The
 //! first bucket's boundary is empty; an empty bucket is deleted.
 //!
 //! A list's record payload is `[count u64 LE][head u64 LE]`: its items sit
@@ -60,7 +60,8 @@ use crate::store::{Store, StoreError};
 pub const TAG_DATA: u8 = 0x01;
 pub const TAG_EXPIRY: u8 = 0x02;
 pub const TAG_COUNT: u8 = 0x03;
-pub const TAG_CLOCK: u8 = 0x04;
+/// The kernel's (`crate::clock`), listed here with the rest of the layout.
+pub const TAG_CLOCK: u8 = crate::clock::TAG_CLOCK;
 pub const TAG_ELEMENT: u8 = 0x05;
 pub const TAG_TOMBSTONE: u8 = 0x06;
 pub const TAG_TOMBSTONE_AGE: u8 = 0x07;
@@ -297,8 +298,6 @@ pub fn count_key(db: u8) -> [u8; 2] {
     [TAG_COUNT, db]
 }
 
-pub const CLOCK_KEY: [u8; 1] = [TAG_CLOCK];
-
 fn read_u64(store: &impl Store, key: &[u8]) -> Result<u64, StoreError> {
     read_u64_at(store, key, 0)
 }
@@ -323,25 +322,6 @@ fn write_u64_pair(store: &mut impl Store, key: &[u8], a: u64, b: u64) -> Result<
     let mut value = a.to_le_bytes().to_vec();
     value.extend_from_slice(&b.to_le_bytes());
     store.put(key, &value)
-}
-
-/// The shard clock: the highest timestamp applied so far.
-pub fn read_clock(store: &impl Store) -> Result<u64, StoreError> {
-    read_u64_at(store, &CLOCK_KEY, 0)
-}
-
-/// The shard clock held by `record`, the value stored at `CLOCK_KEY`.
-pub fn clock_of(record: &[u8]) -> Result<u64, StoreError> {
-    u64_at(record, 0)
-}
-
-/// The log index of the last entry applied to this state (0 before any).
-pub fn read_applied_index(store: &impl Store) -> Result<u64, StoreError> {
-    read_u64_at(store, &CLOCK_KEY, 1)
-}
-
-pub fn write_clock(store: &mut impl Store, now_ms: u64, index: u64) -> Result<(), StoreError> {
-    write_u64_pair(store, &CLOCK_KEY, now_ms, index)
 }
 
 pub fn tombstone_key(db: u8, key: &[u8]) -> Vec<u8> {

@@ -16,7 +16,7 @@
 use super::invariants::check_invariants;
 use super::model::{decode_keyspace, Model, Stamped, START_MS};
 use super::*;
-use crate::command::{
+use crate::redis::command::{
     Aggregate, ExpireCondition, Expiry, GetExExpiry, LexBound, ScoreBound, SetCondition, SetExpiry,
     SetOp, ZAddFlags, ZRangeSpec,
 };
@@ -59,7 +59,7 @@ fn run_checked(steps: &[Stamped]) -> MemStore {
             index: i as u64 + 1,
             term: 1,
         };
-        let entry = Request::one(step.ts_ms, step.db, step.cmd.clone());
+        let entry = Entry::redis(step.ts_ms, step.db, step.cmd.clone());
         let mut outputs = apply(&ctx, &entry, &mut store).expect("MemStore never fails");
         assert_eq!(outputs.len(), 1, "one output per op");
         let output = outputs.remove(0);
@@ -71,7 +71,7 @@ fn run_checked(steps: &[Stamped]) -> MemStore {
             held.is_ok(),
             "the invariants break at step {i} of {steps:#?}"
         );
-        let now = keys::read_clock(&store).expect("clock");
+        let now = crate::clock::read_clock(&store).expect("clock");
         if step.cmd.is_read_only() {
             let read_path = read(now, step.db, &step.cmd, &store).expect("reads");
             assert_eq!(read_path, output, "read path at step {i} {step:?}");

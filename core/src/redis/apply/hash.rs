@@ -4,10 +4,10 @@
 //! Redis. Writing a field keeps the key's expiry and bumps its version.
 
 use super::{int_output, len_output, numbers, scan_suffixes, Pair, Shard, View};
-use crate::command::Value;
-use crate::glob::glob_match;
-use crate::keys::{self, Kind, Record};
-use crate::output::{errors, Output};
+use crate::redis::command::Value;
+use crate::redis::glob::glob_match;
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::{errors, Output};
 use crate::store::{Store, StoreError};
 
 const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";

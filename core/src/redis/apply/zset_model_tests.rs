@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::*;
-use crate::command::{LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
-use crate::entry::Request;
+use crate::entry::Entry;
+use crate::redis::command::{LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
 use crate::store::MemStore;
 
 const KEY: &[u8] = b"z";
@@ -43,7 +43,7 @@ impl Zset {
             index: self.index,
             term: 1,
         };
-        let mut outputs = apply(&ctx, &Request::one(1_000, 0, cmd), &mut self.store)
+        let mut outputs = apply(&ctx, &Entry::redis(1_000, 0, cmd), &mut self.store)
             .expect("MemStore never fails");
         super::tests::check_invariants(&self.store);
         normal(outputs.remove(0))

@@ -11,8 +11,8 @@ use proptest::sample::select;
 use super::invariants::check_invariants;
 use super::model::{decode_keyspace, Model, Stamped, START_MS};
 use super::*;
-use crate::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
 use crate::entry::Op;
+use crate::redis::command::{ExpireCondition, Expiry, GetExExpiry, SetCondition, SetExpiry};
 use crate::store::MemStore;
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -189,7 +189,7 @@ fn run(requests: &[Stamped]) -> (MemStore, Vec<Output>) {
                 index: i as u64 + 1,
                 term: 1,
             };
-            let entry = Request::one(req.ts_ms, req.db, req.cmd.clone());
+            let entry = Entry::redis(req.ts_ms, req.db, req.cmd.clone());
             let mut outputs = apply(&ctx, &entry, &mut store).expect("MemStore never fails");
             assert_eq!(outputs.len(), 1);
             outputs.remove(0)
@@ -209,13 +209,13 @@ proptest! {
         let mut model = Model::new();
         for (i, req) in requests(&plan).iter().enumerate() {
             let ctx = ApplyCtx { index: i as u64 + 1, term: 1 };
-            let entry = Request::one(req.ts_ms, req.db, req.cmd.clone());
+            let entry = Entry::redis(req.ts_ms, req.db, req.cmd.clone());
             let output = apply(&ctx, &entry, &mut store).expect("MemStore never fails");
             let expected = model.apply(req);
             prop_assert_eq!(&output, &vec![expected.clone()], "step {} {:?}", i, req);
             check_invariants(&store);
             prop_assert_eq!(decode_keyspace(&store), model.dbs.clone(), "keyspace after step {}", i);
-            prop_assert_eq!(keys::read_clock(&store).expect("clock"), model.clock_ms);
+            prop_assert_eq!(crate::clock::read_clock(&store).expect("clock"), model.clock_ms);
             if req.cmd.is_read_only() {
                 let now = model.clock_ms;
                 let read_output = read(now, req.db, &req.cmd, &store).expect("reads");
@@ -238,16 +238,14 @@ proptest! {
         for (n, group) in requests.chunks(chunk).enumerate() {
             let ctx = ApplyCtx { index: n as u64 + 1, term: 1 };
             let ts_ms = group[0].ts_ms;
-            let entry = Request {
+            let entry = Entry::new(
                 ts_ms,
-                ops: std::sync::Arc::new(
-                    group.iter().map(|r| Op { db: r.db, cmd: r.cmd.clone() }).collect(),
-                ),
-            };
+                group.iter().map(|r| Op::redis(r.db, r.cmd.clone())).collect(),
+            );
             let together = apply(&ctx, &entry, &mut batched).expect("applies");
             let mut apart = Vec::new();
             for r in group {
-                let one = Request::one(ts_ms, r.db, r.cmd.clone());
+                let one = Entry::redis(ts_ms, r.db, r.cmd.clone());
                 apart.extend(apply(&ctx, &one, &mut single).expect("applies"));
             }
             prop_assert_eq!(together, apart, "entry {}", n);

@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 
 use super::hash::{scan_elements, scan_reply};
 use super::{int_output, scan_suffixes, Shard, View};
-use crate::command::{Key, SetOp};
-use crate::keys::{self, Kind, Record};
-use crate::output::{errors, Output};
+use crate::redis::command::{Key, SetOp};
+use crate::redis::keys::{self, Kind, Record};
+use crate::redis::output::{errors, Output};
 use crate::store::{Store, StoreError};
 
 type Members = BTreeSet<Vec<u8>>;
@@ -390,7 +390,7 @@ impl SplitMix {
 
     /// `wanted` indices in `0..len` (`len` > 0), repeats allowed, or None
     /// as soon as the reply they make would pass
-    /// [`crate::output::REPLY_BYTES_MAX`]; `bytes_of(i)` is what index `i`
+    /// [`crate::redis::output::REPLY_BYTES_MAX`]; `bytes_of(i)` is what index `i`
     /// adds to it.
     pub(super) fn with_repeats(
         &mut self,
@@ -398,7 +398,7 @@ impl SplitMix {
         wanted: usize,
         bytes_of: impl Fn(usize) -> usize,
     ) -> Option<Vec<usize>> {
-        use crate::output::{REPLY_BYTES_MAX, REPLY_ELEMENT_OVERHEAD_BYTES};
+        use crate::redis::output::{REPLY_BYTES_MAX, REPLY_ELEMENT_OVERHEAD_BYTES};
         assert!(len > 0);
         let mut chosen = Vec::new();
         let mut reply_bytes = 0usize;
