@@ -137,6 +137,15 @@ impl Hub {
         }
     }
 
+    /// Every client subscribed to a channel or a pattern.
+    pub fn clients(&self) -> BTreeSet<u64> {
+        self.channels
+            .values()
+            .chain(self.patterns.values())
+            .flat_map(|clients| clients.keys().copied())
+            .collect()
+    }
+
     /// Drops every subscription of `client` (it disconnected).
     pub fn forget(&mut self, client: u64) {
         for map in [&mut self.channels, &mut self.patterns] {
@@ -393,5 +402,42 @@ impl Session {
                 String::from_utf8_lossy(&args[0])
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber() -> (Subscriber, mpsc::Receiver<Delivery>) {
+        let (sender, receiver) = mpsc::channel(4);
+        let subscriber = Subscriber {
+            sender,
+            queued: Arc::new(AtomicUsize::new(0)),
+        };
+        (subscriber, receiver)
+    }
+
+    #[test]
+    fn clients_lists_channel_and_pattern_subscribers_once() {
+        // Goal: everyone who would lose messages when delivery lags is
+        // named, each once, and a forgotten client no longer is.
+        let mut hub = Hub::default();
+        let (one, _r1) = subscriber();
+        let (two, _r2) = subscriber();
+        for (name, client, sub) in [(&b"a"[..], 1, &one), (b"b", 1, &one), (b"a", 2, &two)] {
+            hub.subscribers(false)
+                .entry(name.to_vec())
+                .or_default()
+                .insert(client, sub.clone());
+        }
+        hub.subscribers(true)
+            .entry(b"*".to_vec())
+            .or_default()
+            .insert(3, one.clone());
+        assert_eq!(hub.clients(), BTreeSet::from([1, 2, 3]));
+        hub.forget(1);
+        assert_eq!(hub.clients(), BTreeSet::from([2, 3]));
+        assert_eq!(Hub::default().clients(), BTreeSet::new());
     }
 }

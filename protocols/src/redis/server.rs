@@ -260,10 +260,17 @@ async fn deliver_published(shared: Arc<Shared>, mut shutdown: watch::Receiver<bo
                 }
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                // Nobody may miss messages unknowingly: every subscriber is
+                // disconnected, as Redis disconnects a subscriber past its
+                // output limit, and resubscribes knowing it may have missed
+                // some.
+                let clients = shared.with_hub(|hub| hub.clients());
                 tracing::warn!(
                     missed,
-                    "pub/sub delivery fell behind; messages were dropped"
+                    subscribers = clients.len(),
+                    "pub/sub delivery fell behind and lost messages; disconnecting every subscriber"
                 );
+                shared.kill_clients(None, |id, _| clients.contains(&id));
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
