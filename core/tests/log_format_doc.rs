@@ -1,8 +1,9 @@
 //! docs/LOG_FORMAT.md's table of `Command` tags matches the enum: rkyv tags
 //! a variant by its place in the declaration, so the table must list the
-//! variants of `core/src/redis/command.rs` in that order. (A byte-level golden
-//! test of every record is planned; this keeps the table from drifting
-//! meanwhile.)
+//! variants of `core/src/redis/command.rs` in that order. (The bytes of every
+//! tag and record are pinned by the golden test `storage/tests/golden_format.rs`
+//! and its files `storage/tests/golden/format-*.txt`; this test keeps the
+//! doc's table true to the declaration.)
 
 fn declared_variants(source: &str) -> Vec<String> {
     let start = source.find("pub enum Command {").expect("the Command enum");
