@@ -17,6 +17,16 @@ use crate::store::{Store, StoreError};
 /// A message an applied op published: `(channel, message)`.
 pub type Published = (Vec<u8>, Vec<u8>);
 
+/// One change an op made to what its family stores: the store key of the
+/// record written or deleted (a family's keys carry its tag, so keys of
+/// different families never meet). A key written several times by one
+/// entry appears once per write, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: Vec<u8>,
+    pub deleted: bool,
+}
+
 /// What apply did besides answering, gathered for the whole entry.
 /// Nothing leaves apply through a side door: the caller receives these with
 /// the outputs (`crate::machine::Applied`).
@@ -24,18 +34,49 @@ pub type Published = (Vec<u8>, Vec<u8>);
 pub struct Effects {
     /// PUBLISH's messages, in the order the ops ran.
     pub published: Vec<Published>,
+    /// The records written and deleted, in the order the ops ran, recorded
+    /// where the family writes a record (Redis: `write_over`,
+    /// `remove_stored`, `flush_db`).
+    pub changes: Vec<Change>,
+}
+
+/// Where [`Effects`] stood before an op, to undo the op's part.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mark {
+    published: usize,
+    changes: usize,
 }
 
 impl Effects {
     /// A mark to roll back to when the op that follows is undone.
-    pub(crate) fn mark(&self) -> usize {
-        self.published.len()
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            published: self.published.len(),
+            changes: self.changes.len(),
+        }
     }
 
     /// Forgets what was recorded after `mark`: the op that recorded it was
     /// undone.
-    pub(crate) fn rollback(&mut self, mark: usize) {
-        self.published.truncate(mark);
+    pub(crate) fn rollback(&mut self, mark: Mark) {
+        self.published.truncate(mark.published);
+        self.changes.truncate(mark.changes);
+    }
+
+    /// Records that the record at store key `key` was written.
+    pub fn wrote(&mut self, key: &[u8]) {
+        self.changes.push(Change {
+            key: key.to_vec(),
+            deleted: false,
+        });
+    }
+
+    /// Records that the record at store key `key` was deleted.
+    pub fn deleted(&mut self, key: &[u8]) {
+        self.changes.push(Change {
+            key: key.to_vec(),
+            deleted: true,
+        });
     }
 }
 

@@ -20,7 +20,7 @@
 //! and no hash-ordered iteration here or in any family.
 
 use crate::entry::{Entry, Op, ENTRY_FORMAT};
-use crate::family::{At, Effects, Family, Published};
+use crate::family::{At, Change, Effects, Family, Published};
 use crate::redis::{Output, Redis};
 use crate::store::{Store, StoreError};
 
@@ -47,11 +47,12 @@ impl Reply {
 }
 
 /// What applying one entry did: one reply per op, in order, and the
-/// effects of the ops that ran.
+/// effects of the ops that ran (an op undone after a panic left none).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Applied {
     pub outputs: Vec<Reply>,
     pub published: Vec<Published>,
+    pub changes: Vec<Change>,
 }
 
 /// Applies one committed entry. `Err` is a failure of the store, or an
@@ -84,6 +85,7 @@ pub fn apply(ctx: &ApplyCtx, entry: &Entry, store: &mut impl Store) -> Result<Ap
     Ok(Applied {
         outputs,
         published: effects.published,
+        changes: effects.changes,
     })
 }
 

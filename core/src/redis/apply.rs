@@ -765,7 +765,9 @@ impl<S: Store> Shard<'_, S> {
                 .put(&keys::expiry_key(deadline, self.db, key), &[])?;
         }
         let record = Record::encode_parts(kind, expires_at_ms, self.version, payload);
-        self.store.put_owned(keys::data_key(self.db, key), record)
+        let data_key = keys::data_key(self.db, key);
+        self.effects.wrote(&data_key);
+        self.store.put_owned(data_key, record)
     }
 
     /// Writes a counted collection's record (hash, set, sorted set) with
@@ -865,7 +867,9 @@ impl<S: Store> Shard<'_, S> {
         if old.kind.has_elements() {
             self.delete_elements(key)?;
         }
-        self.store.delete(&keys::data_key(self.db, key))?;
+        let data_key = keys::data_key(self.db, key);
+        self.effects.deleted(&data_key);
+        self.store.delete(&data_key)?;
         self.adjust_count(false)?;
         self.bury(key)
     }
@@ -1227,7 +1231,9 @@ impl<S: Store> Shard<'_, S> {
         }
         for (key, expires_at_ms) in &doomed {
             self.unindex(key, *expires_at_ms)?;
-            self.store.delete(&keys::data_key(self.db, key))?;
+            let data_key = keys::data_key(self.db, key);
+            self.effects.deleted(&data_key);
+            self.store.delete(&data_key)?;
             self.bury(key)?;
         }
         let mut elements = Vec::new();

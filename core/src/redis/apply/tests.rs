@@ -2,7 +2,7 @@
 //! errors, checked against Redis 7's documented behaviour, with the
 //! bookkeeping invariants checked after every step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::entry::Op;
@@ -41,11 +41,13 @@ impl Shard {
             term: 1,
         };
         let req = Entry::redis(self.now_ms, self.db, cmd);
-        let mut outputs = apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
-        assert_eq!(outputs.len(), 1, "one output per op");
-        let output = outputs.remove(0);
+        let before = data_records(&self.store);
+        let mut applied =
+            crate::machine::apply(&ctx, &req, &mut self.store).expect("MemStore never fails");
+        assert_eq!(applied.outputs.len(), 1, "one output per op");
         check_invariants(&self.store);
-        output
+        check_changes(&before, &data_records(&self.store), &applied.changes);
+        applied.outputs.remove(0).into_redis()
     }
 
     fn advance(&mut self, ms: u64) {
@@ -58,6 +60,46 @@ impl Shard {
 
     fn dbsize(&mut self) -> Output {
         self.run(Command::DbSize)
+    }
+}
+
+/// Every data record (tag `TAG_DATA`) of `store`.
+fn data_records(store: &MemStore) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    store
+        .map
+        .range(vec![keys::TAG_DATA]..vec![keys::TAG_DATA + 1])
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The changes an entry reported account for what it did to the data
+/// records: every record that differs is named, and the last change of
+/// each named key says whether it is there now.
+fn check_changes(
+    before: &BTreeMap<Vec<u8>, Vec<u8>>,
+    after: &BTreeMap<Vec<u8>, Vec<u8>>,
+    changes: &[crate::family::Change],
+) {
+    let last: BTreeMap<&[u8], bool> = changes
+        .iter()
+        .map(|c| (c.key.as_slice(), c.deleted))
+        .collect();
+    let differing = before
+        .keys()
+        .chain(after.keys())
+        .filter(|key| before.get(*key) != after.get(*key));
+    for key in differing {
+        assert!(
+            last.contains_key(key.as_slice()),
+            "record {key:?} changed unreported; changes {changes:?}"
+        );
+    }
+    for (key, deleted) in last {
+        assert_eq!(
+            !after.contains_key(key),
+            deleted,
+            "the last change of {key:?} disagrees with the store"
+        );
     }
 }
 
@@ -1975,7 +2017,17 @@ fn an_op_that_panics_is_undone_and_answers_an_error() {
             ],
         );
         let ctx = ApplyCtx { index: 2, term: 1 };
-        let outputs = apply(&ctx, &req, &mut store).expect("a panic is not a store failure");
+        let applied =
+            crate::machine::apply(&ctx, &req, &mut store).expect("a panic is not a store failure");
+        // The undone ops' changes went with them: only the last op's remains.
+        assert_eq!(
+            applied.changes,
+            vec![crate::family::Change {
+                key: keys::data_key(0, b"after"),
+                deleted: false
+            }]
+        );
+        let outputs: Vec<Output> = applied.outputs.into_iter().map(Reply::into_redis).collect();
         (before, store.0, outputs)
     };
     let (before, after, outputs) = run();
