@@ -20,7 +20,7 @@
 //! and no hash-ordered iteration here or in any family.
 
 use crate::entry::{Entry, Op, ENTRY_FORMAT};
-use crate::family::{At, Change, Effects, Family, Published};
+use crate::family::{At, Changes, Effects, Family, Published};
 use crate::redis::{Output, Redis};
 use crate::store::{Store, StoreError};
 
@@ -52,7 +52,7 @@ impl Reply {
 pub struct Applied {
     pub outputs: Vec<Reply>,
     pub published: Vec<Published>,
-    pub changes: Vec<Change>,
+    pub changes: Changes,
 }
 
 /// Applies one committed entry. `Err` is a failure of the store, or an
@@ -75,7 +75,7 @@ pub fn apply(ctx: &ApplyCtx, entry: &Entry, store: &mut impl Store) -> Result<Ap
         index: ctx.index,
         now_ms,
     };
-    let mut effects = Effects::default();
+    let mut effects = Effects::for_ops(entry.ops.len());
     let outputs = entry
         .ops
         .iter()

@@ -78,12 +78,9 @@ fn data_records(store: &MemStore) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn check_changes(
     before: &BTreeMap<Vec<u8>, Vec<u8>>,
     after: &BTreeMap<Vec<u8>, Vec<u8>>,
-    changes: &[crate::family::Change],
+    changes: &crate::family::Changes,
 ) {
-    let last: BTreeMap<&[u8], bool> = changes
-        .iter()
-        .map(|c| (c.key.as_slice(), c.deleted))
-        .collect();
+    let last: BTreeMap<&[u8], bool> = changes.iter().collect();
     let differing = before
         .keys()
         .chain(after.keys())
@@ -2021,7 +2018,7 @@ fn an_op_that_panics_is_undone_and_answers_an_error() {
             crate::machine::apply(&ctx, &req, &mut store).expect("a panic is not a store failure");
         // The undone ops' changes went with them: only the last op's remains.
         assert_eq!(
-            applied.changes,
+            applied.changes.to_vec(),
             vec![crate::family::Change {
                 key: keys::data_key(0, b"after"),
                 deleted: false
