@@ -24,6 +24,8 @@ mod hash;
 mod keyspace;
 mod list;
 pub mod numbers;
+mod picks;
+mod scan;
 mod set;
 mod zset;
 

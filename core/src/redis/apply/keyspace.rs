@@ -1,9 +1,9 @@
 //! Keyspace commands beyond the basics: SCAN, TOUCH, RANDOMKEY, COPY and
 //! OBJECT ENCODING, with Redis 7.0's replies.
 
-use super::hash::{scan_elements, scan_reply};
 use super::numbers;
-use super::set::SplitMix;
+use super::picks::SplitMix;
+use super::scan::{scan_elements, scan_reply};
 use super::{int_output, scan_suffixes, Shard, View};
 use crate::ids::DB_COUNT;
 use crate::redis::command::Key;

@@ -9,7 +9,7 @@
 //! errors follow Redis 7. An empty sorted set is deleted. Scores are never
 //! NaN; -0 is stored as 0.
 
-use super::hash::{scan_elements, scan_reply};
+use super::scan::{scan_elements, scan_reply};
 use super::{int_output, Shard, View};
 use crate::redis::command::{Aggregate, Key, LexBound, ScoreBound, ZAddFlags, ZRangeSpec};
 use crate::redis::keys::{self, Kind, Record};
