@@ -9,7 +9,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::transport::BoxFuture;
+/// A boxed, sendable future: what the socket and transport seams return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A connected byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

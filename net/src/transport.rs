@@ -8,7 +8,6 @@
 //! re-established by the next call.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,11 +21,11 @@ use orbit_storage::watch;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::netio::BoxFuture;
 use crate::netio::{Listener, Net, Stream};
 use crate::peer_auth::{PeerAuth, RefusalLog};
 use crate::wire::{encode, read_frame, PeerRequest, PeerResponse};
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type BoxStream<'a, T> = Pin<Box<dyn futures_util::Stream<Item = T> + Send + 'a>>;
 
 /// The results of one pipelined append stream, in request order.
