@@ -52,12 +52,27 @@ pub struct ShardFiles {
 
 /// The storage seam: where a node's shards keep their bytes. Production uses
 /// [`FsStorage`]; the simulator keeps simulated disks that survive restarts.
+/// Why a shard's files could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data's format (newer than this build, or unreadable).
+    #[error(transparent)]
+    Format(#[from] orbit_storage::format::FormatError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the state store: {0}")]
+    Engine(orbit_core::StoreError),
+}
+
 pub trait ShardStorage: Send + Sync + 'static {
     /// Opens a shard's files. Implementations check the shard's data
     /// format (`orbit_storage::format::check_and_stamp` on the log's disk)
     /// before opening anything else, so data of a newer format is refused
     /// untouched.
-    fn open(&self, shard: ShardId) -> Result<ShardFiles, String>;
+    fn open(&self, shard: ShardId) -> Result<ShardFiles, OpenError>;
 }
 
 /// Files under `data_dir/shard-N/{log,snapshot,state}`.
@@ -68,16 +83,23 @@ pub struct FsStorage {
 }
 
 impl ShardStorage for FsStorage {
-    fn open(&self, shard: ShardId) -> Result<ShardFiles, String> {
+    fn open(&self, shard: ShardId) -> Result<ShardFiles, OpenError> {
         let dir = self.data_dir.join(format!("shard-{}", shard.0));
-        let log_disk = Arc::new(FsDisk::open(dir.join("log")).map_err(|e| e.to_string())?);
+        let open_disk = |name: &str| {
+            let path = dir.join(name);
+            FsDisk::open(&path).map_err(|source| OpenError::Io {
+                what: path.display().to_string(),
+                source,
+            })
+        };
+        let log_disk = Arc::new(open_disk("log")?);
         // Before fjall opens (and may write) the state store.
-        orbit_storage::format::check_and_stamp(&*log_disk).map_err(|e| e.to_string())?;
+        orbit_storage::format::check_and_stamp(&*log_disk)?;
         Ok(ShardFiles {
             log_disk,
-            snapshot_disk: Arc::new(FsDisk::open(dir.join("snapshot")).map_err(|e| e.to_string())?),
+            snapshot_disk: Arc::new(open_disk("snapshot")?),
             engine: FjallEngine::open_with_cache(&dir.join("state"), self.cache_bytes)
-                .map_err(|e| e.to_string())?,
+                .map_err(OpenError::Engine)?,
             inline_key_len_new: orbit_storage::long_keys::INLINE_KEY_LEN_DEFAULT,
         })
     }

@@ -17,7 +17,7 @@ pub mod transport;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};
-pub use env::{FsStorage, NodeEnv, OsRandom, Random, ShardFiles, ShardStorage};
+pub use env::{FsStorage, NodeEnv, OpenError, OsRandom, Random, ShardFiles, ShardStorage};
 pub use netio::{Net, TokioNet};
 pub use node::shard_map::{RouteError, ShardMap};
 pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError};

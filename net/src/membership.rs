@@ -4,6 +4,44 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+/// Why a membership change (join, add, remove, election) did not happen.
+/// Sent between nodes (a forwarded join or removal answers with it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum MembershipError {
+    #[error("no leader is known yet; try again")]
+    NoLeader,
+    #[error("leadership is moving; retry")]
+    LeadershipMoving,
+    #[error("node {node} is not the leader of {shard}; ask the leader ({leader:?})")]
+    NotLeader {
+        node: u64,
+        shard: String,
+        leader: Option<u64>,
+    },
+    #[error("the leader's address is not known; try again")]
+    LeaderAddressUnknown,
+    #[error("{0} is not hosted here")]
+    NotHosted(String),
+    #[error("refused: it would remove the last voter")]
+    LastVoter,
+    #[error(
+        "refused: of the {remaining} voters that would remain, {live} answer the leader, fewer than the {majority} needed to commit; bring the others back first"
+    )]
+    NoQuorum {
+        remaining: usize,
+        live: usize,
+        majority: usize,
+    },
+    /// openraft refused or failed the change.
+    #[error("{0}")]
+    Raft(String),
+    /// The node asked did not answer, or answered something else.
+    #[error("{0}")]
+    Peer(String),
+}
+
 /// Whether the voters `remaining` after a removal can still commit: they
 /// must not be empty, and a majority of them must be live: the leader
 /// (`leader`, if it remains) and the voters it heard from (`heard`: time
@@ -15,9 +53,9 @@ pub fn removal_leaves_quorum(
     remaining: &BTreeSet<u64>,
     heard: &BTreeMap<u64, Duration>,
     live_within: Duration,
-) -> Result<(), String> {
+) -> Result<(), MembershipError> {
     if remaining.is_empty() {
-        return Err("refused: it would remove the last voter".into());
+        return Err(MembershipError::LastVoter);
     }
     let live = remaining
         .iter()
@@ -25,10 +63,11 @@ pub fn removal_leaves_quorum(
         .count();
     let majority = remaining.len() / 2 + 1;
     if live < majority {
-        return Err(format!(
-            "refused: of the {} voters that would remain, {live} answer the leader, fewer than the {majority} needed to commit; bring the others back first",
-            remaining.len()
-        ));
+        return Err(MembershipError::NoQuorum {
+            remaining: remaining.len(),
+            live,
+            majority,
+        });
     }
     Ok(())
 }
@@ -53,8 +92,22 @@ mod tests {
         assert!(removal_leaves_quorum(1, &set(&[1, 2]), &heard, window).is_ok());
         // 2 is removed while 3 is down: 1 and 3 remain, only 1 is live.
         let refused = removal_leaves_quorum(1, &set(&[1, 3]), &heard, window).unwrap_err();
-        assert!(refused.contains("fewer than the 2 needed"), "{refused}");
-        assert!(removal_leaves_quorum(1, &set(&[]), &heard, window).is_err());
+        assert_eq!(
+            refused,
+            MembershipError::NoQuorum {
+                remaining: 2,
+                live: 1,
+                majority: 2
+            }
+        );
+        assert!(
+            refused.to_string().contains("fewer than the 2 needed"),
+            "{refused}"
+        );
+        assert_eq!(
+            removal_leaves_quorum(1, &set(&[]), &heard, window),
+            Err(MembershipError::LastVoter)
+        );
         let stale = BTreeMap::from([(2, Duration::from_secs(5)), (3, fresh)]);
         assert!(removal_leaves_quorum(1, &set(&[1, 2, 3, 4]), &stale, window).is_err());
         let all = BTreeMap::from([(2, fresh), (3, fresh), (4, fresh)]);

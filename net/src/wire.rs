@@ -100,11 +100,11 @@ pub enum PeerResponse {
     SnapshotChunk(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     /// One output per forwarded op.
     Outputs(Result<Vec<Reply>, ForwardError>),
-    Joined(Result<(), String>),
+    Joined(Result<(), crate::membership::MembershipError>),
     Replicas(Result<u64, ForwardError>),
     /// The request named a shard this node does not host.
     NoSuchShard(ShardId),
-    Removed(Result<(), String>),
+    Removed(Result<(), crate::membership::MembershipError>),
 }
 
 #[derive(Debug, thiserror::Error)]

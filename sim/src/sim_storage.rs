@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use orbit_core::ShardId;
-use orbit_net::{ShardFiles, ShardStorage};
+use orbit_net::{OpenError, ShardFiles, ShardStorage};
 use orbit_storage::engine::MemEngine;
 
 use crate::disk::{DiskFaults, SimDisk};
@@ -70,7 +70,7 @@ impl SimStorage {
 }
 
 impl ShardStorage for SimStorage {
-    fn open(&self, shard: ShardId) -> Result<ShardFiles, String> {
+    fn open(&self, shard: ShardId) -> Result<ShardFiles, OpenError> {
         let mut shards = self.lock();
         let disks = shards.entry(shard).or_insert_with(|| ShardDisks {
             log: SimDisk::new(format!("{}/{shard}/log", self.name), self.random.clone()),
@@ -80,7 +80,7 @@ impl ShardStorage for SimStorage {
             ),
             engine: MemEngine::new(),
         });
-        orbit_storage::format::check_and_stamp(&disks.log).map_err(|e| e.to_string())?;
+        orbit_storage::format::check_and_stamp(&disks.log)?;
         Ok(ShardFiles {
             log_disk: Arc::new(disks.log.clone()),
             snapshot_disk: Arc::new(disks.snapshot.clone()),

@@ -2,11 +2,12 @@
 //! election, all through openraft's membership changes on the leader.
 
 use super::*;
+use crate::membership::MembershipError;
 
 impl Node {
     /// Adds `node_id` at `addr` to every shard's group as a voter. Runs on
     /// the leader; other nodes forward it there.
-    pub async fn add_member(&self, node_id: u64, addr: String) -> Result<(), String> {
+    pub async fn add_member(&self, node_id: u64, addr: String) -> Result<(), MembershipError> {
         for shard in self.inner.shards.values() {
             let raft = &shard.raft;
             match raft
@@ -16,14 +17,14 @@ impl Node {
                 Ok(_) => {}
                 Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
                     let (Some(leader), Some(node)) = (f.leader_id, f.leader_node) else {
-                        return Err("no leader is known yet".into());
+                        return Err(MembershipError::NoLeader);
                     };
                     if leader == self.id() {
-                        return Err("leadership is moving; retry".into());
+                        return Err(MembershipError::LeadershipMoving);
                     }
                     return self.ask_to_join(leader, node.addr, node_id, addr).await;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(MembershipError::Raft(e.to_string())),
             }
             let mut voters: BTreeSet<u64> = raft
                 .metrics()
@@ -35,7 +36,7 @@ impl Node {
             voters.insert(node_id);
             raft.change_membership(voters, false)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| MembershipError::Raft(e.to_string()))?;
             tracing::info!(shard = %shard.id, node_id, "added a voter");
         }
         Ok(())
@@ -43,7 +44,7 @@ impl Node {
 
     /// Asks the cluster at `seed_addr` to add this node, retrying until the
     /// cluster answers or `timeout` passes.
-    pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), String> {
+    pub async fn join(&self, seed_addr: &str, timeout: Duration) -> Result<(), MembershipError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let outcome = self
@@ -73,7 +74,7 @@ impl Node {
         target_addr: String,
         node_id: u64,
         addr: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), MembershipError> {
         let request = PeerRequest::Join { node_id, addr };
         let timeout = self.inner.config.request_timeout;
         match self
@@ -83,27 +84,31 @@ impl Node {
             .await
         {
             Ok(PeerResponse::Joined(result)) => result,
-            Ok(other) => Err(format!("unexpected reply: {other:?}")),
-            Err(e) => Err(e.to_string()),
+            Ok(other) => Err(MembershipError::Peer(format!(
+                "unexpected reply: {other:?}"
+            ))),
+            Err(e) => Err(MembershipError::Peer(e.to_string())),
         }
     }
 
     /// Asks this node to start an election (a leader transfer when the
     /// current leader is healthy).
-    pub async fn trigger_election(&self, shard: ShardId) -> Result<(), String> {
-        let shard = self.shard(shard).ok_or("no such shard")?;
+    pub async fn trigger_election(&self, shard: ShardId) -> Result<(), MembershipError> {
+        let shard = self
+            .shard(shard)
+            .ok_or_else(|| MembershipError::NotHosted(shard.to_string()))?;
         shard
             .raft
             .trigger()
             .elect(false)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| MembershipError::Raft(e.to_string()))
     }
 
     /// Removes `node_id` from every shard's voters. Runs on the leader;
     /// refused when what remains could not commit (see
     /// [`removal_leaves_quorum`]).
-    pub async fn remove_member(&self, node_id: u64) -> Result<(), String> {
+    pub async fn remove_member(&self, node_id: u64) -> Result<(), MembershipError> {
         let live_within = Duration::from_millis(self.inner.config.election_timeout_ms_max);
         for shard in self.inner.shards.values() {
             let metrics = shard.raft.metrics().borrow_watched().clone();
@@ -113,12 +118,11 @@ impl Node {
                 continue;
             }
             if metrics.current_leader != Some(self.id()) {
-                return Err(format!(
-                    "node {} is not the leader of {}; ask the leader ({:?})",
-                    self.id(),
-                    shard.id,
-                    metrics.current_leader
-                ));
+                return Err(MembershipError::NotLeader {
+                    node: self.id(),
+                    shard: shard.id.to_string(),
+                    leader: metrics.current_leader,
+                });
             }
             let heard: BTreeMap<u64, Duration> = metrics
                 .heartbeat
@@ -134,21 +138,20 @@ impl Node {
                 .raft
                 .change_membership(voters, false)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| MembershipError::Raft(e.to_string()))?;
         }
         Ok(())
     }
 
     /// Removes `node_id` from the voters through whichever node leads the
     /// home shard (which holds membership until the metadata group exists), forwarding there when it is not this one.
-    pub async fn remove_member_through_leader(&self, node_id: u64) -> Result<(), String> {
+    pub async fn remove_member_through_leader(&self, node_id: u64) -> Result<(), MembershipError> {
+        let home = self.inner.shard_map.home();
         let shard = self
-            .shard(self.inner.shard_map.home())
-            .ok_or("the home shard is not hosted here")?;
+            .shard(home)
+            .ok_or_else(|| MembershipError::NotHosted(home.to_string()))?;
         let metrics = shard.raft.metrics().borrow_watched().clone();
-        let leader = metrics
-            .current_leader
-            .ok_or("no leader is known; try again")?;
+        let leader = metrics.current_leader.ok_or(MembershipError::NoLeader)?;
         if leader == self.id() {
             return self.remove_member(node_id).await;
         }
@@ -157,7 +160,7 @@ impl Node {
             .membership()
             .get_node(&leader)
             .map(|node| node.addr.clone())
-            .ok_or("the leader's address is not known; try again")?;
+            .ok_or(MembershipError::LeaderAddressUnknown)?;
         let request = PeerRequest::RemoveMember { node_id };
         match self
             .inner
@@ -166,8 +169,12 @@ impl Node {
             .await
         {
             Ok(PeerResponse::Removed(result)) => result,
-            Ok(other) => Err(format!("unexpected reply: {other:?}")),
-            Err(e) => Err(format!("the leader (node {leader}) did not answer: {e}")),
+            Ok(other) => Err(MembershipError::Peer(format!(
+                "unexpected reply: {other:?}"
+            ))),
+            Err(e) => Err(MembershipError::Peer(format!(
+                "the leader (node {leader}) did not answer: {e}"
+            ))),
         }
     }
 }

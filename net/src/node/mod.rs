@@ -701,10 +701,10 @@ impl Node {
     }
 
     /// Number of keys in `db` over every shard, and how many carry a deadline.
-    pub fn keyspace(&self, db: u8) -> Result<(u64, u64), String> {
+    pub fn keyspace(&self, db: u8) -> Result<(u64, u64), orbit_core::StoreError> {
         let (mut keys, mut expires) = (0, 0);
         for shard in self.inner.shards.values() {
-            let (k, e) = shard.state.key_counts(db).map_err(|e| e.to_string())?;
+            let (k, e) = shard.state.key_counts(db)?;
             keys += k;
             expires += e;
         }
@@ -712,12 +712,12 @@ impl Node {
     }
 
     /// A hash of each shard's data, for checking that replicas agree.
-    pub fn content_hashes(&self) -> Result<Vec<(ShardId, u64, u64)>, String> {
+    pub fn content_hashes(&self) -> Result<Vec<(ShardId, u64, u64)>, orbit_core::StoreError> {
         self.inner
             .shards
             .values()
             .map(|s| {
-                let (applied, hash) = s.state.content_hash().map_err(|e| e.to_string())?;
+                let (applied, hash) = s.state.content_hash()?;
                 Ok((s.id, applied, hash))
             })
             .collect()
@@ -795,7 +795,10 @@ async fn open_shard(
     id: ShardId,
     transport: Arc<dyn Transport>,
 ) -> Result<(Shard, ShardQueues), StartError> {
-    let files = env.storage.open(id).map_err(StartError::Storage)?;
+    let files = env
+        .storage
+        .open(id)
+        .map_err(|e| StartError::Storage(e.to_string()))?;
     let storage_err = |e: &dyn std::fmt::Display| StartError::Storage(e.to_string());
     let log = LogStore::open_with(files.log_disk, config.segment_size_max, &*env.spawner)
         .map_err(|e| storage_err(&e))?;
