@@ -13,6 +13,8 @@
 
 pub use orbit_check::{checker, history};
 pub mod disk;
+#[cfg(madsim)]
+mod nemesis;
 pub mod params;
 #[cfg(madsim)]
 pub mod runner;
@@ -22,3 +24,5 @@ pub mod sim_env;
 pub mod sim_storage;
 #[cfg(not(madsim))]
 pub mod turmoil_net;
+#[cfg(madsim)]
+mod workload;
