@@ -48,7 +48,6 @@ fn pick(max_inclusive: u64) -> u64 {
 /// cluster healed.
 pub(crate) async fn nemesis(world: &Arc<World>) {
     let end = Duration::from_secs(world.params.duration_s);
-    let n = world.params.nodes;
     loop {
         let wait = madsim::rand::thread_rng().gen_range(300..2500);
         madsim::time::sleep(Duration::from_millis(wait)).await;
@@ -58,133 +57,175 @@ pub(crate) async fn nemesis(world: &Arc<World>) {
         let fault = world.params.faults
             [usize::try_from(pick(world.params.faults.len() as u64) - 1).expect("small")];
         let hold = Duration::from_millis(madsim::rand::thread_rng().gen_range(500..5000));
-        let net = madsim::net::NetSim::current();
-        match fault {
-            Fault::Partition | Fault::Bridge => {
-                let mut side: Vec<bool> = (0..=n)
-                    .map(|_| madsim::rand::thread_rng().gen_bool(0.5))
-                    .collect();
-                let bridge = (fault == Fault::Bridge).then(|| pick(n));
-                if (1..=n).all(|i| side[usize::try_from(i).expect("small")]) {
-                    side[1] = false;
-                }
-                let cut: Vec<(u64, u64)> = (1..=n)
-                    .flat_map(|a| (1..=n).map(move |b| (a, b)))
-                    .filter(|(a, b)| a != b && Some(*a) != bridge && Some(*b) != bridge)
-                    .filter(|(a, b)| {
-                        side[usize::try_from(*a).expect("small")]
-                            != side[usize::try_from(*b).expect("small")]
-                    })
-                    .collect();
-                world.note(format!(
-                    "nemesis {} bridge={bridge:?} cut={cut:?} for {}ms",
-                    fault.name(),
-                    hold.as_millis()
-                ));
-                for (a, b) in &cut {
-                    net.clog_link(madsim_id(world, *a), madsim_id(world, *b));
-                }
-                madsim::time::sleep(hold).await;
-                for (a, b) in &cut {
-                    net.unclog_link(madsim_id(world, *a), madsim_id(world, *b));
-                }
-            }
-            Fault::OneWay => {
-                let (a, b) = (pick(n), pick(n));
-                if a != b {
-                    world.note(format!(
-                        "nemesis one-way n{a}->n{b} for {}ms",
-                        hold.as_millis()
-                    ));
-                    net.clog_link(madsim_id(world, a), madsim_id(world, b));
-                    madsim::time::sleep(hold).await;
-                    net.unclog_link(madsim_id(world, a), madsim_id(world, b));
-                }
-            }
-            Fault::Clog => {
-                let a = pick(n);
-                world.note(format!("nemesis clog n{a} for {}ms", hold.as_millis()));
-                net.clog_node(madsim_id(world, a));
-                madsim::time::sleep(hold).await;
-                net.unclog_node(madsim_id(world, a));
-            }
-            Fault::Delay => {
-                let high = madsim::rand::thread_rng().gen_range(50..600);
-                world.note(format!(
-                    "nemesis delay up to {high}ms for {}ms",
-                    hold.as_millis()
-                ));
-                let normal = Duration::from_millis(world.params.latency_ms_min)
-                    ..Duration::from_millis(
-                        world
-                            .params
-                            .latency_ms_max
-                            .max(world.params.latency_ms_min + 1),
-                    );
-                net.update_config(|c| {
-                    c.send_latency = Duration::from_millis(1)..Duration::from_millis(high)
-                });
-                madsim::time::sleep(hold).await;
-                net.update_config(|c| c.send_latency = normal);
-            }
-            Fault::Kill => {
-                let a = pick(n);
-                world.note(format!(
-                    "nemesis kill n{a} (power loss) for {}ms",
-                    hold.as_millis()
-                ));
-                kill(world, a, true);
-                madsim::time::sleep(hold).await;
-                revive(world, a);
-            }
-            Fault::CrashAll => {
-                world.note("nemesis crash-all (power loss everywhere)".into());
-                for a in 1..=n {
-                    kill(world, a, true);
-                }
-                madsim::time::sleep(Duration::from_millis(200)).await;
-                for a in 1..=n {
-                    revive(world, a);
-                }
-            }
-            Fault::Pause => {
-                let a = pick(n);
-                world.note(format!("nemesis pause n{a} for {}ms", hold.as_millis()));
-                Handle::current().pause(madsim_id(world, a));
-                madsim::time::sleep(hold).await;
-                Handle::current().resume(madsim_id(world, a));
-            }
-            Fault::LeaderTransfer => {
-                let a = pick(n);
-                if let Some(node) = world.node(a) {
-                    world.note(format!("nemesis n{a} starts an election"));
-                    let _ = node.trigger_election(DATA_SHARD).await;
-                }
-            }
-            Fault::Membership => membership_change(world, hold).await,
-            Fault::DiskErrors => {
-                let a = pick(n);
-                // One episode in three is a full disk instead of errors.
-                let full = pick(3) == 1;
-                let what = if full { "a full disk" } else { "disk errors" };
-                world.note(format!("nemesis {what} on n{a} for {}ms", hold.as_millis()));
-                world.storages[&a].set_faults(if full {
-                    DiskFaults {
-                        full: true,
-                        ..DiskFaults::default()
-                    }
-                } else {
-                    DiskFaults {
-                        io_error_ppm: 5_000,
-                        bit_flip_ppm: 2_000,
-                        full: false,
-                    }
-                });
-                madsim::time::sleep(hold).await;
-                world.storages[&a].set_faults(DiskFaults::default());
-            }
-        }
+        inject(world, fault, hold).await;
     }
+}
+
+/// Injects `fault`, holds it for about `hold`, and undoes it.
+async fn inject(world: &Arc<World>, fault: Fault, hold: Duration) {
+    match fault {
+        Fault::Partition | Fault::Bridge => cut_links(world, fault, hold).await,
+        Fault::OneWay => cut_one_way(world, hold).await,
+        Fault::Clog => clog(world, hold).await,
+        Fault::Delay => delay(world, hold).await,
+        Fault::Kill => kill_one(world, hold).await,
+        Fault::CrashAll => crash_all(world).await,
+        Fault::Pause => pause(world, hold).await,
+        Fault::LeaderTransfer => start_election(world).await,
+        Fault::Membership => membership_change(world, hold).await,
+        Fault::DiskErrors => disk_errors(world, hold).await,
+    }
+}
+
+/// Splits the nodes into two random sides and cuts every link between
+/// them, both ways (with `Fault::Bridge`, except the links of one bridge
+/// node, which reaches both sides); mends them after `hold`.
+async fn cut_links(world: &World, fault: Fault, hold: Duration) {
+    let n = world.params.nodes;
+    let net = madsim::net::NetSim::current();
+    let mut side: Vec<bool> = (0..=n)
+        .map(|_| madsim::rand::thread_rng().gen_bool(0.5))
+        .collect();
+    let bridge = (fault == Fault::Bridge).then(|| pick(n));
+    if (1..=n).all(|i| side[usize::try_from(i).expect("small")]) {
+        side[1] = false;
+    }
+    let cut: Vec<(u64, u64)> = (1..=n)
+        .flat_map(|a| (1..=n).map(move |b| (a, b)))
+        .filter(|(a, b)| a != b && Some(*a) != bridge && Some(*b) != bridge)
+        .filter(|(a, b)| {
+            side[usize::try_from(*a).expect("small")] != side[usize::try_from(*b).expect("small")]
+        })
+        .collect();
+    world.note(format!(
+        "nemesis {} bridge={bridge:?} cut={cut:?} for {}ms",
+        fault.name(),
+        hold.as_millis()
+    ));
+    for (a, b) in &cut {
+        net.clog_link(madsim_id(world, *a), madsim_id(world, *b));
+    }
+    madsim::time::sleep(hold).await;
+    for (a, b) in &cut {
+        net.unclog_link(madsim_id(world, *a), madsim_id(world, *b));
+    }
+}
+
+/// Cuts one direction of one link for `hold`.
+async fn cut_one_way(world: &World, hold: Duration) {
+    let n = world.params.nodes;
+    let net = madsim::net::NetSim::current();
+    let (a, b) = (pick(n), pick(n));
+    if a != b {
+        world.note(format!(
+            "nemesis one-way n{a}->n{b} for {}ms",
+            hold.as_millis()
+        ));
+        net.clog_link(madsim_id(world, a), madsim_id(world, b));
+        madsim::time::sleep(hold).await;
+        net.unclog_link(madsim_id(world, a), madsim_id(world, b));
+    }
+}
+
+/// Isolates one node for `hold`.
+async fn clog(world: &World, hold: Duration) {
+    let n = world.params.nodes;
+    let net = madsim::net::NetSim::current();
+    let a = pick(n);
+    world.note(format!("nemesis clog n{a} for {}ms", hold.as_millis()));
+    net.clog_node(madsim_id(world, a));
+    madsim::time::sleep(hold).await;
+    net.unclog_node(madsim_id(world, a));
+}
+
+/// Raises message latency for `hold`, then restores the run's own.
+async fn delay(world: &World, hold: Duration) {
+    let net = madsim::net::NetSim::current();
+    let high = madsim::rand::thread_rng().gen_range(50..600);
+    world.note(format!(
+        "nemesis delay up to {high}ms for {}ms",
+        hold.as_millis()
+    ));
+    let normal = Duration::from_millis(world.params.latency_ms_min)
+        ..Duration::from_millis(
+            world
+                .params
+                .latency_ms_max
+                .max(world.params.latency_ms_min + 1),
+        );
+    net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(high));
+    madsim::time::sleep(hold).await;
+    net.update_config(|c| c.send_latency = normal);
+}
+
+/// Power loss on one node; it restarts after `hold`.
+async fn kill_one(world: &World, hold: Duration) {
+    let n = world.params.nodes;
+    let a = pick(n);
+    world.note(format!(
+        "nemesis kill n{a} (power loss) for {}ms",
+        hold.as_millis()
+    ));
+    kill(world, a, true);
+    madsim::time::sleep(hold).await;
+    revive(world, a);
+}
+
+/// Power loss on every node at once, then all restart.
+async fn crash_all(world: &World) {
+    let n = world.params.nodes;
+    world.note("nemesis crash-all (power loss everywhere)".into());
+    for a in 1..=n {
+        kill(world, a, true);
+    }
+    madsim::time::sleep(Duration::from_millis(200)).await;
+    for a in 1..=n {
+        revive(world, a);
+    }
+}
+
+/// Freezes one node's execution for `hold`.
+async fn pause(world: &World, hold: Duration) {
+    let n = world.params.nodes;
+    let a = pick(n);
+    world.note(format!("nemesis pause n{a} for {}ms", hold.as_millis()));
+    Handle::current().pause(madsim_id(world, a));
+    madsim::time::sleep(hold).await;
+    Handle::current().resume(madsim_id(world, a));
+}
+
+/// One node starts an election.
+async fn start_election(world: &World) {
+    let n = world.params.nodes;
+    let a = pick(n);
+    if let Some(node) = world.node(a) {
+        world.note(format!("nemesis n{a} starts an election"));
+        let _ = node.trigger_election(DATA_SHARD).await;
+    }
+}
+
+/// I/O errors and bit flips, or a full disk, on one node for `hold`.
+async fn disk_errors(world: &World, hold: Duration) {
+    let n = world.params.nodes;
+    let a = pick(n);
+    // One episode in three is a full disk instead of errors.
+    let full = pick(3) == 1;
+    let what = if full { "a full disk" } else { "disk errors" };
+    world.note(format!("nemesis {what} on n{a} for {}ms", hold.as_millis()));
+    world.storages[&a].set_faults(if full {
+        DiskFaults {
+            full: true,
+            ..DiskFaults::default()
+        }
+    } else {
+        DiskFaults {
+            io_error_ppm: 5_000,
+            bit_flip_ppm: 2_000,
+            full: false,
+        }
+    });
+    madsim::time::sleep(hold).await;
+    world.storages[&a].set_faults(DiskFaults::default());
 }
 
 /// Removes a voter through the leader, waits, and adds it back.

@@ -209,63 +209,67 @@ pub(crate) async fn execute(node: &Node, call: &Call, oversized: bool) -> Outcom
         Err(_) => unknown,
         Ok(Err(ExecError::Unknown(_))) => unknown,
         Ok(Err(ExecError::NoLeader | ExecError::Failed(_))) => Outcome::Fail,
-        Ok(Ok(output)) => match (call, output) {
-            (Call::Set { .. }, Output::Ok) => Outcome::Ok(Ret::Done),
-            (Call::Get { .. }, Output::Nil) => Outcome::Ok(Ret::Value(None)),
-            (Call::Get { .. }, Output::Bytes(bytes)) => {
-                match std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    Some(value) => Outcome::Ok(Ret::Value(Some(value))),
-                    None => Outcome::Fail,
+        Ok(Ok(output)) => outcome_of(call, output),
+    }
+}
+
+/// What a reply means for `call`; a reply of the wrong shape is a
+/// failure.
+fn outcome_of(call: &Call, output: Output) -> Outcome {
+    match (call, output) {
+        (Call::Set { .. }, Output::Ok) => Outcome::Ok(Ret::Done),
+        (Call::Get { .. }, Output::Nil) => Outcome::Ok(Ret::Value(None)),
+        (Call::Get { .. }, Output::Bytes(bytes)) => {
+            match std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                Some(value) => Outcome::Ok(Ret::Value(Some(value))),
+                None => Outcome::Fail,
+            }
+        }
+        (Call::Incr { .. }, Output::Int(n)) => Outcome::Ok(Ret::Counter(n)),
+        (Call::SAdd { .. }, Output::Int(n)) => Outcome::Ok(Ret::Added(n)),
+        (Call::Append { .. } | Call::Enqueue { .. }, Output::Int(n)) => Outcome::Ok(Ret::Length(n)),
+        (Call::SRem { .. }, Output::Int(n)) => Outcome::Ok(Ret::Removed(n)),
+        (Call::SIsMember { .. }, Output::Int(n)) => Outcome::Ok(Ret::IsMember(n == 1)),
+        (Call::Dequeue { .. }, Output::Nil) => Outcome::Ok(Ret::Dequeued(None)),
+        (Call::Dequeue { .. }, Output::Bytes(bytes)) => {
+            match std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                Some(value) => Outcome::Ok(Ret::Dequeued(Some(value))),
+                None => Outcome::Fail,
+            }
+        }
+        (Call::ReadList { .. }, Output::Array(items)) => {
+            let values: Option<Vec<u64>> = items
+                .into_iter()
+                .map(|item| match item {
+                    Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            values.map_or(Outcome::Fail, |values| Outcome::Ok(Ret::Items(values)))
+        }
+        (Call::SMembers { .. }, Output::Array(items)) => {
+            let members: Option<Vec<u64>> = items
+                .into_iter()
+                .map(|item| match item {
+                    Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            match members {
+                Some(mut members) => {
+                    members.sort_unstable();
+                    Outcome::Ok(Ret::Members(members))
                 }
+                None => Outcome::Fail,
             }
-            (Call::Incr { .. }, Output::Int(n)) => Outcome::Ok(Ret::Counter(n)),
-            (Call::SAdd { .. }, Output::Int(n)) => Outcome::Ok(Ret::Added(n)),
-            (Call::Append { .. } | Call::Enqueue { .. }, Output::Int(n)) => {
-                Outcome::Ok(Ret::Length(n))
-            }
-            (Call::SRem { .. }, Output::Int(n)) => Outcome::Ok(Ret::Removed(n)),
-            (Call::SIsMember { .. }, Output::Int(n)) => Outcome::Ok(Ret::IsMember(n == 1)),
-            (Call::Dequeue { .. }, Output::Nil) => Outcome::Ok(Ret::Dequeued(None)),
-            (Call::Dequeue { .. }, Output::Bytes(bytes)) => {
-                match std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    Some(value) => Outcome::Ok(Ret::Dequeued(Some(value))),
-                    None => Outcome::Fail,
-                }
-            }
-            (Call::ReadList { .. }, Output::Array(items)) => {
-                let values: Option<Vec<u64>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
-                        _ => None,
-                    })
-                    .collect();
-                values.map_or(Outcome::Fail, |values| Outcome::Ok(Ret::Items(values)))
-            }
-            (Call::SMembers { .. }, Output::Array(items)) => {
-                let members: Option<Vec<u64>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
-                        _ => None,
-                    })
-                    .collect();
-                match members {
-                    Some(mut members) => {
-                        members.sort_unstable();
-                        Outcome::Ok(Ret::Members(members))
-                    }
-                    None => Outcome::Fail,
-                }
-            }
-            _ => Outcome::Fail,
-        },
+        }
+        _ => Outcome::Fail,
     }
 }
 
