@@ -1,5 +1,7 @@
-//! One simulated run: boot the cluster on madsim, drive the workload, let the
-//! nemesis inject faults, heal, and check everything recorded.
+//! One simulated run: boot the cluster on madsim, let the workload
+//! (`workload.rs`) and the nemesis (`nemesis.rs`) loose on it, heal, and
+//! check everything recorded. This file owns the run loop, the world the
+//! run shares, sampling, the liveness measurements and the checking.
 //!
 //! Everything here runs inside one madsim runtime seeded with the run's seed:
 //! scheduling, network delays, clocks, election timeouts, buggify decisions,
@@ -14,32 +16,25 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
-use orbit_core::command::{ExpireCondition, Expiry};
 use orbit_core::{Command, Output, SetCondition, SetExpiry};
-use orbit_net::{ExecError, Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
+use orbit_net::{Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
 use crate::checker::{durability, leaders, linearizable, list, liveness, replicas, set};
-use crate::disk::DiskFaults;
 use crate::history::{Call, History, Operation, Outcome, Ret};
-use crate::params::{Fault, Params};
+use crate::nemesis::{heal, kill, nemesis, restart};
+use crate::params::Params;
 use crate::sim_storage::SimStorage;
+use crate::workload::{
+    client_loop, counter_key, execute, register_key, ttl_loop, CLIENT_TIMEOUT, ENTRY_BYTES_MAX,
+    LIST_KEY, SET_KEY,
+};
 
 const RAFT_PORT: u16 = 7000;
-/// A client gives up on an operation after this long (outcome unknown).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After healing, a write must commit within this bound.
 const LIVENESS_BOUND: Duration = Duration::from_secs(20);
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
-/// A client retries a call that certainly failed this many times.
-const CLIENT_RETRIES_MAX: u32 = 2;
-/// The nodes' entry-size-max here, small so that oversized writes are cheap.
-const ENTRY_BYTES_MAX: usize = 64 * 1024;
-/// One register SET in this many is oversized: its value, padded with
-/// leading zeros past [`ENTRY_BYTES_MAX`], must be refused before it is
-/// proposed (and, as a failed write, never be read).
-const OVERSIZED_ONE_IN: u32 = 40;
 /// The client id used for the final reads.
 const FINAL_READER: u64 = u64::MAX;
 
@@ -58,20 +53,21 @@ pub struct Report {
 }
 
 /// Shared state of a run, outside every simulated node.
-struct World {
-    params: Params,
-    start: madsim::time::Instant,
-    nodes: Mutex<BTreeMap<u64, Node>>,
-    handles: Mutex<BTreeMap<u64, NodeHandle>>,
-    storages: BTreeMap<u64, SimStorage>,
+pub(crate) struct World {
+    pub(crate) params: Params,
+    pub(crate) start: madsim::time::Instant,
+    pub(crate) nodes: Mutex<BTreeMap<u64, Node>>,
+    pub(crate) handles: Mutex<BTreeMap<u64, NodeHandle>>,
+    pub(crate) storages: BTreeMap<u64, SimStorage>,
     operations: Mutex<Vec<Operation>>,
     trace: Mutex<Vec<String>>,
     state_samples: Mutex<Vec<StateSample>>,
     leader_samples: Mutex<Vec<LeaderSample>>,
-    workload_on: AtomicBool,
+    pub(crate) workload_on: AtomicBool,
     next_client: AtomicU64,
-    /// Oversized writes that were not refused (see [`OVERSIZED_ONE_IN`]).
-    oversized_accepted: Mutex<Vec<String>>,
+    /// Oversized writes that were not refused (see `OVERSIZED_ONE_IN` in
+    /// `workload.rs`).
+    pub(crate) oversized_accepted: Mutex<Vec<String>>,
 }
 
 fn ip(node: u64) -> IpAddr {
@@ -84,7 +80,7 @@ fn ip(node: u64) -> IpAddr {
     ))
 }
 
-fn raft_addr(node: u64) -> String {
+pub(crate) fn raft_addr(node: u64) -> String {
     format!("{}:{RAFT_PORT}", ip(node))
 }
 
@@ -93,17 +89,17 @@ impl World {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn note(&self, event: String) {
+    pub(crate) fn note(&self, event: String) {
         let line = format!("{:>8}ms {event}", self.now_ns() / 1_000_000);
         tracing::debug!("{line}");
         self.trace.lock().expect("trace").push(line);
     }
 
-    fn node(&self, id: u64) -> Option<Node> {
+    pub(crate) fn node(&self, id: u64) -> Option<Node> {
         self.nodes.lock().expect("nodes").get(&id).cloned()
     }
 
-    fn live_nodes(&self) -> Vec<(u64, Node)> {
+    pub(crate) fn live_nodes(&self) -> Vec<(u64, Node)> {
         self.nodes
             .lock()
             .expect("nodes")
@@ -112,7 +108,7 @@ impl World {
             .collect()
     }
 
-    fn invoke(&self, client: u64, call: Call) -> usize {
+    pub(crate) fn invoke(&self, client: u64, call: Call) -> usize {
         let mut operations = self.operations.lock().expect("operations");
         let id = operations.len();
         self.note(format!("invoke c{client} {call:?}"));
@@ -127,7 +123,7 @@ impl World {
         id
     }
 
-    fn complete(&self, id: usize, outcome: Outcome) {
+    pub(crate) fn complete(&self, id: usize, outcome: Outcome) {
         let now = self.now_ns();
         let mut operations = self.operations.lock().expect("operations");
         let op = &mut operations[id];
@@ -373,246 +369,6 @@ fn boot_node(world: &Arc<World>, id: u64) {
     world.handles.lock().expect("handles").insert(id, handle);
 }
 
-fn register_key(i: u64) -> String {
-    format!("r{i}")
-}
-
-fn counter_key(i: u64) -> String {
-    format!("c{i}")
-}
-
-/// Issues operations one at a time until the workload phase ends. A call
-/// that certainly failed is retried (as a new operation) up to
-/// [`CLIENT_RETRIES_MAX`] times before the client moves on.
-async fn client_loop(world: Arc<World>, node: Node, client: u64) {
-    let mut sequence = 0u64;
-    let mut retry: Option<(Call, u32)> = None;
-    while world.workload_on.load(Ordering::SeqCst) {
-        let (call, attempt) = match retry.take() {
-            Some((call, attempt)) => (call, attempt),
-            None => (next_call(&world.params, client, &mut sequence), 0),
-        };
-        let oversized = matches!(call, Call::Set { .. })
-            && madsim::rand::thread_rng().gen_ratio(1, OVERSIZED_ONE_IN);
-        let id = world.invoke(client, call.clone());
-        let outcome = execute(&node, &call, oversized).await;
-        let failed = outcome == Outcome::Fail;
-        if oversized && matches!(outcome, Outcome::Ok(_)) {
-            let what = format!("operation #{id} {call:?} answered {outcome:?}");
-            world
-                .oversized_accepted
-                .lock()
-                .expect("oversized")
-                .push(what);
-        }
-        world.complete(id, outcome);
-        if failed && attempt < CLIENT_RETRIES_MAX && !oversized {
-            retry = Some((call, attempt + 1));
-        }
-        let pause = madsim::rand::thread_rng().gen_range(0..30);
-        madsim::time::sleep(Duration::from_millis(pause)).await;
-    }
-}
-
-/// The set workload's key (checked by `checker::set`).
-const SET_KEY: &str = "s0";
-/// The list workload's key (checked by `checker::list`).
-const LIST_KEY: &str = "l0";
-
-/// A random call of the workload mix; SET values and SADD members are
-/// unique.
-fn next_call(params: &Params, client: u64, sequence: &mut u64) -> Call {
-    let mut rng = madsim::rand::thread_rng();
-    let keys = params.register_keys + params.counter_keys;
-    let pick = rng.gen_range(0..keys + 2);
-    if pick == keys + 1 {
-        let key = LIST_KEY.to_string();
-        if rng.gen_bool(0.7) {
-            *sequence += 1;
-            Call::Append {
-                key,
-                value: (client + 1) * 1_000_000 + *sequence,
-            }
-        } else {
-            Call::ReadList { key }
-        }
-    } else if pick == keys {
-        let key = SET_KEY.to_string();
-        if rng.gen_bool(0.7) {
-            *sequence += 1;
-            Call::SAdd {
-                key,
-                member: (client + 1) * 1_000_000 + *sequence,
-            }
-        } else {
-            Call::SMembers { key }
-        }
-    } else if pick < params.register_keys {
-        let key = register_key(pick);
-        if rng.gen_bool(0.5) {
-            *sequence += 1;
-            Call::Set {
-                key,
-                value: (client + 1) * 1_000_000 + *sequence,
-            }
-        } else {
-            Call::Get { key }
-        }
-    } else {
-        let key = counter_key(pick - params.register_keys);
-        if rng.gen_bool(0.6) {
-            Call::Incr { key }
-        } else {
-            Call::Get { key }
-        }
-    }
-}
-
-/// The command of `call`; an `oversized` SET's value has leading zeros
-/// past [`ENTRY_BYTES_MAX`] (it still reads as the same number).
-fn command_for(call: &Call, oversized: bool) -> Command {
-    match call {
-        Call::Set { key, value } => Command::Set {
-            key: key.as_bytes().to_vec(),
-            value: if oversized {
-                let digits = value.to_string();
-                let mut padded = vec![b'0'; ENTRY_BYTES_MAX + 1024 - digits.len()];
-                padded.extend_from_slice(digits.as_bytes());
-                padded
-            } else {
-                value.to_string().into_bytes()
-            },
-            condition: SetCondition::Always,
-            expiry: SetExpiry::Clear,
-            get: false,
-        },
-        Call::Get { key } => Command::Get {
-            key: key.as_bytes().to_vec(),
-        },
-        Call::Incr { key } => Command::IncrBy {
-            key: key.as_bytes().to_vec(),
-            delta: 1,
-        },
-        Call::SAdd { key, member } => Command::SAdd {
-            key: key.as_bytes().to_vec(),
-            members: vec![member.to_string().into_bytes()],
-        },
-        Call::SMembers { key } => Command::SMembers {
-            key: key.as_bytes().to_vec(),
-        },
-        Call::Append { key, value } => Command::Push {
-            key: key.as_bytes().to_vec(),
-            values: vec![value.to_string().into_bytes()],
-            left: false,
-            only_if_exists: false,
-        },
-        Call::ReadList { key } => Command::LRange {
-            key: key.as_bytes().to_vec(),
-            start: 0,
-            stop: -1,
-        },
-    }
-}
-
-/// Executes a call through the node's router and classifies the result.
-async fn execute(node: &Node, call: &Call, oversized: bool) -> Outcome {
-    let is_read = matches!(
-        call,
-        Call::Get { .. } | Call::SMembers { .. } | Call::ReadList { .. }
-    );
-    let result = madsim::time::timeout(
-        CLIENT_TIMEOUT,
-        node.execute(0, command_for(call, oversized)),
-    )
-    .await;
-    let unknown = if is_read {
-        Outcome::Fail
-    } else {
-        Outcome::Unknown
-    };
-    match result {
-        Err(_) => unknown,
-        Ok(Err(ExecError::Unknown(_))) => unknown,
-        Ok(Err(ExecError::NoLeader | ExecError::Failed(_))) => Outcome::Fail,
-        Ok(Ok(output)) => match (call, output) {
-            (Call::Set { .. }, Output::Ok) => Outcome::Ok(Ret::Done),
-            (Call::Get { .. }, Output::Nil) => Outcome::Ok(Ret::Value(None)),
-            (Call::Get { .. }, Output::Bytes(bytes)) => {
-                match std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    Some(value) => Outcome::Ok(Ret::Value(Some(value))),
-                    None => Outcome::Fail,
-                }
-            }
-            (Call::Incr { .. }, Output::Int(n)) => Outcome::Ok(Ret::Counter(n)),
-            (Call::SAdd { .. }, Output::Int(n)) => Outcome::Ok(Ret::Added(n)),
-            (Call::Append { .. }, Output::Int(n)) => Outcome::Ok(Ret::Length(n)),
-            (Call::ReadList { .. }, Output::Array(items)) => {
-                let values: Option<Vec<u64>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
-                        _ => None,
-                    })
-                    .collect();
-                values.map_or(Outcome::Fail, |values| Outcome::Ok(Ret::Items(values)))
-            }
-            (Call::SMembers { .. }, Output::Array(items)) => {
-                let members: Option<Vec<u64>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Output::Bytes(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
-                        _ => None,
-                    })
-                    .collect();
-                match members {
-                    Some(mut members) => {
-                        members.sort_unstable();
-                        Outcome::Ok(Ret::Members(members))
-                    }
-                    None => Outcome::Fail,
-                }
-            }
-            _ => Outcome::Fail,
-        },
-    }
-}
-
-/// SET PX / EXPIRE / GET traffic on keys outside the checked history: the
-/// replicas must still agree on what expired when.
-async fn ttl_loop(world: Arc<World>, node: Node) {
-    while world.workload_on.load(Ordering::SeqCst) {
-        let (key, which, ms) = {
-            let mut rng = madsim::rand::thread_rng();
-            (
-                format!("t{}", rng.gen_range(0..3)),
-                rng.gen_range(0..3),
-                rng.gen_range(10..1500),
-            )
-        };
-        let key = key.into_bytes();
-        let cmd = match which {
-            0 => Command::Set {
-                key,
-                value: b"x".to_vec(),
-                condition: SetCondition::Always,
-                expiry: SetExpiry::At(Expiry::RelativeMs(ms)),
-                get: false,
-            },
-            1 => Command::Expire {
-                key,
-                expiry: Expiry::RelativeMs(ms),
-                condition: ExpireCondition::Always,
-            },
-            _ => Command::Get { key },
-        };
-        let _ = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, cmd)).await;
-        madsim::time::sleep(Duration::from_millis(ms.unsigned_abs() / 4 + 5)).await;
-    }
-}
-
 /// Samples every live node's Raft role and state hash.
 async fn sample_forever(world: Arc<World>) {
     loop {
@@ -665,252 +421,6 @@ fn restart_unhealthy(world: &World) {
                 "n{id} is unhealthy (fatal storage error); restarting it"
             ));
             restart(world, id, false);
-        }
-    }
-}
-
-fn kill(world: &World, id: u64, crash_disk: bool) {
-    world.nodes.lock().expect("nodes").remove(&id);
-    if let Some(handle) = world.handles.lock().expect("handles").get(&id) {
-        Handle::current().kill(handle.id());
-    }
-    if crash_disk {
-        world.storages[&id].crash();
-    }
-}
-
-fn revive(world: &World, id: u64) {
-    if let Some(handle) = world.handles.lock().expect("handles").get(&id) {
-        Handle::current().restart(handle.id());
-    }
-}
-
-fn restart(world: &World, id: u64, crash_disk: bool) {
-    kill(world, id, crash_disk);
-    revive(world, id);
-}
-
-fn madsim_id(world: &World, id: u64) -> madsim::task::NodeId {
-    world.handles.lock().expect("handles")[&id].id()
-}
-
-fn pick(max_inclusive: u64) -> u64 {
-    madsim::rand::thread_rng().gen_range(1..=max_inclusive)
-}
-
-/// Injects faults, one at a time, until the workload phase ends; leaves the
-/// cluster healed.
-async fn nemesis(world: &Arc<World>) {
-    let end = Duration::from_secs(world.params.duration_s);
-    let n = world.params.nodes;
-    loop {
-        let wait = madsim::rand::thread_rng().gen_range(300..2500);
-        madsim::time::sleep(Duration::from_millis(wait)).await;
-        if world.start.elapsed() >= end || world.params.faults.is_empty() {
-            break;
-        }
-        let fault = world.params.faults
-            [usize::try_from(pick(world.params.faults.len() as u64) - 1).expect("small")];
-        let hold = Duration::from_millis(madsim::rand::thread_rng().gen_range(500..5000));
-        let net = madsim::net::NetSim::current();
-        match fault {
-            Fault::Partition | Fault::Bridge => {
-                let mut side: Vec<bool> = (0..=n)
-                    .map(|_| madsim::rand::thread_rng().gen_bool(0.5))
-                    .collect();
-                let bridge = (fault == Fault::Bridge).then(|| pick(n));
-                if (1..=n).all(|i| side[usize::try_from(i).expect("small")]) {
-                    side[1] = false;
-                }
-                let cut: Vec<(u64, u64)> = (1..=n)
-                    .flat_map(|a| (1..=n).map(move |b| (a, b)))
-                    .filter(|(a, b)| a != b && Some(*a) != bridge && Some(*b) != bridge)
-                    .filter(|(a, b)| {
-                        side[usize::try_from(*a).expect("small")]
-                            != side[usize::try_from(*b).expect("small")]
-                    })
-                    .collect();
-                world.note(format!(
-                    "nemesis {} bridge={bridge:?} cut={cut:?} for {}ms",
-                    fault.name(),
-                    hold.as_millis()
-                ));
-                for (a, b) in &cut {
-                    net.clog_link(madsim_id(world, *a), madsim_id(world, *b));
-                }
-                madsim::time::sleep(hold).await;
-                for (a, b) in &cut {
-                    net.unclog_link(madsim_id(world, *a), madsim_id(world, *b));
-                }
-            }
-            Fault::OneWay => {
-                let (a, b) = (pick(n), pick(n));
-                if a != b {
-                    world.note(format!(
-                        "nemesis one-way n{a}->n{b} for {}ms",
-                        hold.as_millis()
-                    ));
-                    net.clog_link(madsim_id(world, a), madsim_id(world, b));
-                    madsim::time::sleep(hold).await;
-                    net.unclog_link(madsim_id(world, a), madsim_id(world, b));
-                }
-            }
-            Fault::Clog => {
-                let a = pick(n);
-                world.note(format!("nemesis clog n{a} for {}ms", hold.as_millis()));
-                net.clog_node(madsim_id(world, a));
-                madsim::time::sleep(hold).await;
-                net.unclog_node(madsim_id(world, a));
-            }
-            Fault::Delay => {
-                let high = madsim::rand::thread_rng().gen_range(50..600);
-                world.note(format!(
-                    "nemesis delay up to {high}ms for {}ms",
-                    hold.as_millis()
-                ));
-                let normal = Duration::from_millis(world.params.latency_ms_min)
-                    ..Duration::from_millis(
-                        world
-                            .params
-                            .latency_ms_max
-                            .max(world.params.latency_ms_min + 1),
-                    );
-                net.update_config(|c| {
-                    c.send_latency = Duration::from_millis(1)..Duration::from_millis(high)
-                });
-                madsim::time::sleep(hold).await;
-                net.update_config(|c| c.send_latency = normal);
-            }
-            Fault::Kill => {
-                let a = pick(n);
-                world.note(format!(
-                    "nemesis kill n{a} (power loss) for {}ms",
-                    hold.as_millis()
-                ));
-                kill(world, a, true);
-                madsim::time::sleep(hold).await;
-                revive(world, a);
-            }
-            Fault::CrashAll => {
-                world.note("nemesis crash-all (power loss everywhere)".into());
-                for a in 1..=n {
-                    kill(world, a, true);
-                }
-                madsim::time::sleep(Duration::from_millis(200)).await;
-                for a in 1..=n {
-                    revive(world, a);
-                }
-            }
-            Fault::Pause => {
-                let a = pick(n);
-                world.note(format!("nemesis pause n{a} for {}ms", hold.as_millis()));
-                Handle::current().pause(madsim_id(world, a));
-                madsim::time::sleep(hold).await;
-                Handle::current().resume(madsim_id(world, a));
-            }
-            Fault::LeaderTransfer => {
-                let a = pick(n);
-                if let Some(node) = world.node(a) {
-                    world.note(format!("nemesis n{a} starts an election"));
-                    let _ = node.trigger_election(DATA_SHARD).await;
-                }
-            }
-            Fault::Membership => membership_change(world, hold).await,
-            Fault::DiskErrors => {
-                let a = pick(n);
-                // One episode in three is a full disk instead of errors.
-                let full = pick(3) == 1;
-                let what = if full { "a full disk" } else { "disk errors" };
-                world.note(format!("nemesis {what} on n{a} for {}ms", hold.as_millis()));
-                world.storages[&a].set_faults(if full {
-                    DiskFaults {
-                        full: true,
-                        ..DiskFaults::default()
-                    }
-                } else {
-                    DiskFaults {
-                        io_error_ppm: 5_000,
-                        bit_flip_ppm: 2_000,
-                        full: false,
-                    }
-                });
-                madsim::time::sleep(hold).await;
-                world.storages[&a].set_faults(DiskFaults::default());
-            }
-        }
-    }
-}
-
-/// Removes a voter through the leader, waits, and adds it back.
-async fn membership_change(world: &Arc<World>, hold: Duration) {
-    let Some((leader_id, leader)) = find_leader(world) else {
-        return;
-    };
-    let victim = pick(world.params.nodes);
-    if victim == leader_id {
-        return;
-    }
-    world.note(format!(
-        "nemesis remove voter n{victim} for {}ms",
-        hold.as_millis()
-    ));
-    let removed = madsim::time::timeout(Duration::from_secs(5), leader.remove_member(victim)).await;
-    world.note(format!("nemesis remove n{victim}: {removed:?}"));
-    madsim::time::sleep(hold).await;
-    readd_member(world, victim).await;
-}
-
-async fn readd_member(world: &Arc<World>, id: u64) {
-    for _ in 0..20 {
-        if let Some((_, leader)) = find_leader(world) {
-            let added =
-                madsim::time::timeout(Duration::from_secs(5), leader.add_member(id, raft_addr(id)))
-                    .await;
-            if matches!(added, Ok(Ok(()))) {
-                world.note(format!("nemesis n{id} is a voter again"));
-                return;
-            }
-        }
-        madsim::time::sleep(Duration::from_millis(500)).await;
-    }
-    world.note(format!("nemesis could not re-add n{id}"));
-}
-
-fn find_leader(world: &World) -> Option<(u64, Node)> {
-    world
-        .live_nodes()
-        .into_iter()
-        .filter(|(_, node)| matches!(node.raft_role(DATA_SHARD), Some((_, true))))
-        .max_by_key(|(_, node)| node.raft_role(DATA_SHARD).map_or(0, |(term, _)| term))
-}
-
-/// Undoes every fault that could still be in force.
-async fn heal(world: &Arc<World>) {
-    world.note("heal".into());
-    let net = madsim::net::NetSim::current();
-    let n = world.params.nodes;
-    for a in 1..=n {
-        net.unclog_node(madsim_id(world, a));
-        for b in 1..=n {
-            net.unclog_link(madsim_id(world, a), madsim_id(world, b));
-        }
-        world.storages[&a].set_faults(DiskFaults::default());
-        if world.node(a).is_none() {
-            revive(world, a);
-        }
-    }
-    madsim::time::sleep(Duration::from_secs(2)).await;
-    if let Some((_, leader)) = find_leader(world) {
-        let voters = leader
-            .status()
-            .await
-            .first()
-            .map(|s| s.members.clone())
-            .unwrap_or_default();
-        for id in 1..=n {
-            if !voters.contains(&id) {
-                readd_member(world, id).await;
-            }
         }
     }
 }

@@ -687,7 +687,11 @@ mod tests {
                 | Call::SAdd { .. }
                 | Call::SMembers { .. }
                 | Call::Append { .. }
-                | Call::ReadList { .. } => {}
+                | Call::ReadList { .. }
+                | Call::SRem { .. }
+                | Call::SIsMember { .. }
+                | Call::Enqueue { .. }
+                | Call::Dequeue { .. } => {}
             }
         }
         let counter = Some(counter).filter(|&n| n > 0);

@@ -19,6 +19,16 @@ pub enum Call {
     Append { key: String, value: u64 },
     /// LRANGE key 0 -1.
     ReadList { key: String },
+    /// SREM key member. This call and the three below are not issued by the
+    /// simulator's workloads; the set and queue models of
+    /// `checker::linearizable` give them their meaning.
+    SRem { key: String, member: u64 },
+    /// SISMEMBER key member.
+    SIsMember { key: String, member: u64 },
+    /// RPUSH key value on a key used as a FIFO queue.
+    Enqueue { key: String, value: u64 },
+    /// LPOP key on a key used as a FIFO queue.
+    Dequeue { key: String },
 }
 
 impl Call {
@@ -30,7 +40,11 @@ impl Call {
             | Call::SAdd { key, .. }
             | Call::SMembers { key }
             | Call::Append { key, .. }
-            | Call::ReadList { key } => key,
+            | Call::ReadList { key }
+            | Call::SRem { key, .. }
+            | Call::SIsMember { key, .. }
+            | Call::Enqueue { key, .. }
+            | Call::Dequeue { key } => key,
         }
     }
 
@@ -58,10 +72,16 @@ pub enum Ret {
     Added(i64),
     /// SMEMBERS' members, sorted.
     Members(Vec<u64>),
-    /// RPUSH's new length.
+    /// RPUSH's new length (also an enqueue's).
     Length(i64),
     /// LRANGE's items, in list order.
     Items(Vec<u64>),
+    /// SREM's reply: 1 if the member was there.
+    Removed(i64),
+    /// SISMEMBER's reply.
+    IsMember(bool),
+    /// LPOP's value on a queue: `None` when the queue was empty.
+    Dequeued(Option<u64>),
 }
 
 /// How an operation ended.
