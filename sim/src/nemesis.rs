@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use madsim::runtime::Handle;
-use orbit_net::{Node, DATA_SHARD};
+use orbit_net::Node;
+
+use crate::workload::home_shard;
 
 use crate::disk::DiskFaults;
 use crate::params::Fault;
@@ -200,7 +202,7 @@ async fn start_election(world: &World) {
     let a = pick(n);
     if let Some(node) = world.node(a) {
         world.note(format!("nemesis n{a} starts an election"));
-        let _ = node.trigger_election(DATA_SHARD).await;
+        let _ = node.trigger_election(home_shard(&node)).await;
     }
 }
 
@@ -267,8 +269,11 @@ fn find_leader(world: &World) -> Option<(u64, Node)> {
     world
         .live_nodes()
         .into_iter()
-        .filter(|(_, node)| matches!(node.raft_role(DATA_SHARD), Some((_, true))))
-        .max_by_key(|(_, node)| node.raft_role(DATA_SHARD).map_or(0, |(term, _)| term))
+        .filter(|(_, node)| matches!(node.raft_role(home_shard(&node)), Some((_, true))))
+        .max_by_key(|(_, node)| {
+            node.raft_role(home_shard(&node))
+                .map_or(0, |(term, _)| term)
+        })
 }
 
 /// Undoes every fault that could still be in force.

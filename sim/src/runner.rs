@@ -16,8 +16,11 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
-use orbit_core::{Command, Output, SetCondition, SetExpiry};
-use orbit_net::{Node, NodeConfig, NodeEnv, TokioNet, DATA_SHARD};
+use orbit_core::redis::command::{SetCondition, SetExpiry};
+use orbit_core::redis::{Command, Output};
+use orbit_net::{Node, NodeConfig, NodeEnv, TokioNet};
+
+use crate::workload::{execute_redis, home_shard};
 
 use crate::checker::leaders::{LeaderSample, LogDigest};
 use crate::checker::replicas::StateSample;
@@ -163,7 +166,7 @@ fn run_here(params: &Params) -> Report {
             params,
             format!(
                 "no panic: the simulation panicked: {}",
-                orbit_core::apply::panic_reason(&*panic)
+                orbit_core::machine::panic_reason(&*panic)
             ),
         )
     })
@@ -212,7 +215,7 @@ pub fn check_determinism(params: &Params) -> Report {
             params,
             format!(
                 "determinism (madsim's check): {}",
-                orbit_core::apply::panic_reason(&*panic)
+                orbit_core::machine::panic_reason(&*panic)
             ),
         )
     })
@@ -395,7 +398,7 @@ fn sample_once(world: &World) {
                     });
             }
         }
-        let metrics = node.raft_role(DATA_SHARD);
+        let metrics = node.raft_role(home_shard(&node));
         if let Some((term, true)) = metrics {
             let mut samples = world.leader_samples.lock().expect("samples");
             let first = !samples.iter().any(|s| s.node == id && s.term == term);
@@ -439,7 +442,7 @@ async fn first_commit(world: &Arc<World>) -> Option<u64> {
                 get: false,
             };
             if let Ok(Ok(Output::Ok)) =
-                madsim::time::timeout(Duration::from_secs(2), node.execute(0, cmd)).await
+                madsim::time::timeout(Duration::from_secs(2), execute_redis(&node, cmd)).await
             {
                 world.note("liveness: a write committed after healing".into());
                 return Some(world.now_ns());
@@ -566,7 +569,7 @@ fn check_all(world: &World, final_reads: &[(String, Option<u64>)]) -> Vec<String
     let logs: Vec<(u64, LogDigest)> = world
         .live_nodes()
         .into_iter()
-        .filter_map(|(id, node)| node.log_digest(DATA_SHARD).ok().map(|d| (id, d)))
+        .filter_map(|(id, node)| node.log_digest(home_shard(&node)).ok().map(|d| (id, d)))
         .collect();
     if let Err(e) = leaders::check_log_matching(&logs) {
         failures.push(format!("log matching: {e}"));

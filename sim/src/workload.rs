@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use madsim::rand::Rng;
-use orbit_core::command::{ExpireCondition, Expiry};
-use orbit_core::{Command, Output, SetCondition, SetExpiry};
+use orbit_core::redis::command::{ExpireCondition, Expiry, SetCondition, SetExpiry};
+use orbit_core::redis::{Command, Output};
+use orbit_core::{Op, Reply, ShardId};
 use orbit_net::{ExecError, Node};
 
 use crate::history::{Call, Outcome, Ret};
@@ -197,7 +198,7 @@ pub(crate) async fn execute(node: &Node, call: &Call, oversized: bool) -> Outcom
     );
     let result = madsim::time::timeout(
         CLIENT_TIMEOUT,
-        node.execute(0, command_for(call, oversized)),
+        execute_redis(node, command_for(call, oversized)),
     )
     .await;
     let unknown = if is_read {
@@ -301,7 +302,18 @@ pub(crate) async fn ttl_loop(world: Arc<World>, node: Node) {
             },
             _ => Command::Get { key },
         };
-        let _ = madsim::time::timeout(CLIENT_TIMEOUT, node.execute(0, cmd)).await;
+        let _ = madsim::time::timeout(CLIENT_TIMEOUT, execute_redis(&node, cmd)).await;
         madsim::time::sleep(Duration::from_millis(ms.unsigned_abs() / 4 + 5)).await;
     }
+}
+
+/// Runs a Redis command in db 0 through the node, as a session would.
+pub(crate) async fn execute_redis(node: &Node, cmd: Command) -> Result<Output, ExecError> {
+    node.execute(Op::redis(0, cmd)).await.map(Reply::into_redis)
+}
+
+/// The shard the simulated workloads and faults aim at: the home shard,
+/// the only one while a cluster has one.
+pub(crate) fn home_shard(node: &Node) -> ShardId {
+    node.shard_ids()[0]
 }
