@@ -24,4 +24,9 @@ pub use node::{ExecError, Node, NodeConfig, ShardStatus, StartError};
 /// The watch channel the node hands out (applied index, shutdown): wakes in
 /// the order waits began, draws no random numbers.
 pub use orbit_storage::watch;
+/// The change log's reader, for the protocol layers (`Node::change_feed`).
+pub mod changes {
+    pub use orbit_storage::changes::{EntryChanges, FeedError, FeedPage, PageLimit, Retention};
+    pub use orbit_storage::feed::ChangeFeed;
+}
 pub use transport::{TcpTransport, Transport};

@@ -84,6 +84,14 @@ pub struct Flags {
     /// (default 2 GiB); a client whose input would pass it is closed.
     #[arg(long)]
     pub client_query_buffers_max: Option<usize>,
+    /// Log entries each shard keeps in its change log (default 100000): how
+    /// far behind pub/sub delivery may fall before subscribers are told they
+    /// missed messages.
+    #[arg(long)]
+    pub change_retention_entries: Option<u64>,
+    /// Bytes each shard's change log keeps at most (default 256 MiB).
+    #[arg(long)]
+    pub change_retention_bytes: Option<u64>,
 }
 
 /// The TOML file's shape; every field is optional.
@@ -110,6 +118,8 @@ pub struct FileConfig {
     pub cluster_secret: Option<String>,
     pub entry_size_max: Option<usize>,
     pub client_query_buffers_max: Option<usize>,
+    pub change_retention_entries: Option<u64>,
+    pub change_retention_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -241,6 +251,21 @@ impl ServerConfig {
                 ))
             }
             Some(n) => node.entry_bytes_max = n,
+            None => {}
+        }
+        match flags
+            .change_retention_entries
+            .or(file.change_retention_entries)
+        {
+            Some(0) => return Err("change retention entries must be at least 1".into()),
+            Some(n) => node.change_retention.entries = n,
+            None => {}
+        }
+        match flags.change_retention_bytes.or(file.change_retention_bytes) {
+            Some(n) if n < 1 << 20 => {
+                return Err("change retention bytes must be at least 1048576 (1 MiB)".into())
+            }
+            Some(n) => node.change_retention.bytes = n,
             None => {}
         }
         if node.heartbeat_ms == 0 || node.heartbeat_ms * 3 > node.election_timeout_ms_min {

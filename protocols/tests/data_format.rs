@@ -23,7 +23,7 @@ fn get(cluster: &Cluster, key: &str) -> Option<String> {
     })
 }
 
-/// Goal: a node stamps format 2; with the file saying format 3 it exits
+/// Goal: a node stamps format 3; with the file saying format 4 it exits
 /// with a message naming the format and what to do, the file untouched and
 /// the state store not opened; with the file gone (a directory from before versions) it
 /// starts, reads its data and stamps the file again.
@@ -39,10 +39,10 @@ fn a_newer_format_is_refused_and_an_unversioned_directory_is_read() {
     let format = format_file(&cluster);
     assert_eq!(
         std::fs::read_to_string(&format).expect("stamped"),
-        "orbit-format 2\n"
+        "orbit-format 3\n"
     );
 
-    std::fs::write(&format, "orbit-format 3\n").expect("write");
+    std::fs::write(&format, "orbit-format 4\n").expect("write");
     let server_log = cluster.servers[0].dir.join("server.log");
     let before = std::fs::read_to_string(&server_log).expect("log").len();
     cluster.server(1).start();
@@ -52,11 +52,11 @@ fn a_newer_format_is_refused_and_an_unversioned_directory_is_read() {
         .expect("the node exits");
     assert!(!status.success());
     let log = std::fs::read_to_string(&server_log).expect("log")[before..].to_string();
-    assert!(log.contains("newer Orbit (data format 3"), "{log}");
+    assert!(log.contains("newer Orbit (data format 4"), "{log}");
     assert!(log.contains("fresh data directory"), "{log}");
     assert_eq!(
         std::fs::read_to_string(&format).expect("kept"),
-        "orbit-format 3\n"
+        "orbit-format 4\n"
     );
     assert!(!log.contains("fjall"), "the state store was opened: {log}");
 
@@ -66,6 +66,6 @@ fn a_newer_format_is_refused_and_an_unversioned_directory_is_read() {
     assert_eq!(get(&cluster, "kept").as_deref(), Some("v"));
     assert_eq!(
         std::fs::read_to_string(&format).expect("stamped again"),
-        "orbit-format 2\n"
+        "orbit-format 3\n"
     );
 }

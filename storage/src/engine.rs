@@ -1,7 +1,8 @@
 //! The key-value engine under a shard's state machine.
 //!
-//! Two keyspaces: `Data` (what `orbit_core::apply` reads and writes) and
-//! `Meta` (the applied log id and membership). Contract:
+//! Three keyspaces: `Data` (what `orbit_core::apply` reads and writes),
+//! `Meta` (the applied log id, membership, the change log's floor) and
+//! `Changes` (the change log, `crate::changes`). Contract:
 //! - [`KvEngine::write`] applies a batch atomically: a view sees all of it or
 //!   none of it, before and after a crash.
 //! - After [`KvEngine::persist`] returns, every batch written before it
@@ -23,6 +24,7 @@ use orbit_core::StoreError;
 pub enum Space {
     Data,
     Meta,
+    Changes,
 }
 
 /// One write of a batch: put when `Some`, delete when `None`.
@@ -76,6 +78,7 @@ pub struct FjallEngine {
     db: fjall::Database,
     data: fjall::Keyspace,
     meta: fjall::Keyspace,
+    changes: fjall::Keyspace,
 }
 
 /// The block cache a shard's state store keeps, by default (fjall's own
@@ -98,7 +101,15 @@ impl FjallEngine {
         let meta = db
             .keyspace("meta", fjall::KeyspaceCreateOptions::default)
             .map_err(fjall_err)?;
-        Ok(Arc::new(FjallEngine { db, data, meta }))
+        let changes = db
+            .keyspace("changes", fjall::KeyspaceCreateOptions::default)
+            .map_err(fjall_err)?;
+        Ok(Arc::new(FjallEngine {
+            db,
+            data,
+            meta,
+            changes,
+        }))
     }
 }
 
@@ -122,6 +133,7 @@ struct FjallView {
     snapshot: fjall::Snapshot,
     data: fjall::Keyspace,
     meta: fjall::Keyspace,
+    changes: fjall::Keyspace,
 }
 
 impl FjallView {
@@ -129,6 +141,7 @@ impl FjallView {
         match space {
             Space::Data => &self.data,
             Space::Meta => &self.meta,
+            Space::Changes => &self.changes,
         }
     }
 }
@@ -196,6 +209,7 @@ impl KvEngine for FjallEngine {
             snapshot: self.db.snapshot(),
             data: self.data.clone(),
             meta: self.meta.clone(),
+            changes: self.changes.clone(),
         })
     }
 
@@ -205,6 +219,7 @@ impl KvEngine for FjallEngine {
             let keyspace = match space {
                 Space::Data => &self.data,
                 Space::Meta => &self.meta,
+                Space::Changes => &self.changes,
             };
             match value {
                 Some(value) => writes.insert(keyspace, key, value),

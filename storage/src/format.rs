@@ -8,11 +8,16 @@
 //! |---|---|
 //! | 1 | the first; a shard directory from before the version existed holds it (the bytes did not change when the version was added) |
 //! | 2 | log entries are `orbit_core::Entry{version, ts_ms, ops}` with ops from command families, in a new record variant |
+//! | 3 | the state store keeps the change log (`crate::changes`: keyspace `changes`, meta `change-floor`); log, vote, purged and snapshot bytes as in 2 |
 //!
-//! Format 1 is read: its entries (`RecordPayload::Normal`) decode in place
-//! and convert to entries of entry format 1, which mean the same. Opening
-//! a format-1 (or unversioned) directory stamps it format 2 before anything
-//! is written, since what this build appends an older build cannot read.
+//! Formats 1 and 2 are read. Format 1's entries (`RecordPayload::Normal`)
+//! decode in place and convert to entries of entry format 1, which mean
+//! the same. A format-2 state store has no change log: it starts with the
+//! next entry applied (readers from before it are told they lagged).
+//! Opening an older (or unversioned) directory stamps it format 3 before
+//! anything is written, since what this build writes an older build would
+//! misread (format 2 would apply entries without recording their changes,
+//! leaving a silent gap in the change log).
 //! The byte layouts are in `docs/LOG_FORMAT.md`, pinned by
 //! `storage/tests/golden_format.rs`.
 
@@ -21,7 +26,7 @@ use std::io;
 use crate::disk::{read_file, write_file_atomic, Disk};
 
 /// The format this build writes and the newest it reads.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The file holding the version, in the log's directory.
 pub const FORMAT_FILE: &str = "format";

@@ -5,12 +5,16 @@
 //!   commit on top.
 //! - [`state`]: the shard state machine over a [`engine::KvEngine`] (fjall in production), with the applied log id
 //!   written in the same batch as the data, and snapshots.
+//! - [`changes`]: the change log, what each applied entry changed and
+//!   published, read by cursor; [`feed`] waits on it.
 //! - [`long_keys`]: keys of any length over an engine that takes short ones.
 //! - [`disk`]: the file-access seam the simulator replaces.
 //! - [`raft`]: openraft's type configuration for Orbit's log, and the runtime
 //!   it runs on ([`runtime`], madsim's, in the simulator).
 
+pub mod changes;
 pub mod disk;
+pub mod feed;
 pub mod log;
 pub mod log_store;
 pub mod raft;

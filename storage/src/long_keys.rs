@@ -105,7 +105,7 @@ fn decode_inline_len(bytes: &[u8]) -> Result<usize, StoreError> {
 
 fn is_empty(view: &dyn KvView) -> Result<bool, StoreError> {
     let mut empty = true;
-    for space in [Space::Data, Space::Meta] {
+    for space in [Space::Data, Space::Meta, Space::Changes] {
         view.scan(space, &[], &mut |_, _| {
             empty = false;
             false

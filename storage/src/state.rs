@@ -9,6 +9,9 @@
 //!   is persisted with fsync.
 //! - Snapshot bytes are checksummed frame by frame and verified completely
 //!   before any of them touch the store; installation is one atomic batch.
+//! - Each entry's changes and published messages go to the change log
+//!   (`crate::changes`) in the same batch as its data; readers follow it
+//!   with [`ShardState::read_changes`].
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -26,8 +29,8 @@ use openraft::EntryPayload;
 use orbit_core::redis::keys;
 use orbit_core::{ApplyCtx, Op, Reply, Store, StoreError};
 use rkyv::{Archive, Deserialize, Serialize};
-use tokio::sync::broadcast;
 
+use crate::changes::{FeedError, FeedPage, PageLimit, Retention};
 use crate::disk::{read_file, write_file_atomic, Disk};
 use crate::engine::{BatchOp, KvEngine, KvView, Space};
 use crate::long_keys::LongKeys;
@@ -97,9 +100,6 @@ fn decode_membership(r: &StoredMembershipRecord) -> Result<StoredMembership, Sto
 pub struct ShardState {
     engine: Arc<dyn KvEngine>,
     applied_tx: watch::Sender<u64>,
-    /// Messages PUBLISHed by applied entries, in log order, for this node's
-    /// subscribers.
-    published_tx: broadcast::Sender<Published>,
     snapshots_built: std::sync::atomic::AtomicU64,
     /// The shard clock (the highest timestamp applied), kept beside the
     /// store so a read need not look it up. It moves forward before the
@@ -110,10 +110,6 @@ pub struct ShardState {
 
 /// A message an applied entry published: (channel, message).
 pub use orbit_core::family::Published;
-
-/// Published messages buffered for slow receivers, at most; a receiver that
-/// falls further behind loses the oldest.
-const PUBLISHED_BUFFER: usize = 65_536;
 
 /// The data keyspace of a view, as `orbit_core`'s read-only `Store`.
 struct DataView(Box<dyn KvView>);
@@ -135,13 +131,23 @@ impl ShardState {
         let state = ShardState {
             engine,
             applied_tx: watch::channel(0).0,
-            published_tx: broadcast::channel(PUBLISHED_BUFFER).0,
             snapshots_built: std::sync::atomic::AtomicU64::new(0),
             clock_ms: AtomicU64::new(0),
         };
         let clock_ms = orbit_core::clock::read_clock(&state.data_view())?;
         state.clock_ms.store(clock_ms, Ordering::SeqCst);
         let applied = state.applied()?.map_or(0, |id| id.index);
+        if crate::changes::read_floor(&*state.engine.view())?.is_none() {
+            // A new store, or one written before the change log existed:
+            // the log starts with the next entry.
+            state
+                .engine
+                .write(vec![crate::changes::floor_op(crate::changes::Floor {
+                    floor: applied + 1,
+                    held: 0,
+                    as_of: applied,
+                })])?;
+        }
         // What a restarted replica reports as applied must survive a power
         // loss: when it is past the durable end of the log (entries applied
         // while their own log write failed), openraft purges the log up to
@@ -173,9 +179,19 @@ impl ShardState {
         }
     }
 
-    /// Receives every message published by entries applied from now on.
-    pub fn subscribe_published(&self) -> broadcast::Receiver<Published> {
-        self.published_tx.subscribe()
+    /// Reads the change log from index `from` (see `crate::changes`):
+    /// what the entries applied from there changed and published, up to
+    /// `limit`, or [`FeedError::Lagged`] when retention dropped `from`.
+    pub fn read_changes(&self, from: u64, limit: PageLimit) -> Result<FeedPage, FeedError> {
+        let view = self.engine.view();
+        let applied = read_applied(&*view)?.map_or(0, |id| id.index);
+        crate::changes::read(&*view, applied, from, limit)
+    }
+
+    /// Where a reader of the change log starts to see only what is applied
+    /// from now on.
+    pub fn changes_cursor_now(&self) -> Result<u64, StoreError> {
+        Ok(self.applied()?.map_or(0, |id| id.index) + 1)
     }
 
     /// Watches the applied index (0 before anything is applied).
@@ -465,6 +481,10 @@ pub struct StateMachine {
     /// The last index applied (or installed) since this process opened the
     /// state: the next entry applied must follow it.
     applied_here: Option<u64>,
+    /// The change log's floor and size, read at the first batch and kept
+    /// here after (this is its only writer).
+    change_log: Option<crate::changes::Log>,
+    change_retention: Retention,
 }
 
 impl StateMachine {
@@ -473,7 +493,25 @@ impl StateMachine {
             state,
             disk: snapshot_disk,
             applied_here: None,
+            change_log: None,
+            change_retention: Retention::default(),
         }
+    }
+
+    /// Keeps the change log within `retention` from the next batch on.
+    pub fn with_change_retention(mut self, retention: Retention) -> StateMachine {
+        assert!(retention.entries > 0, "a change log keeping no entry");
+        self.change_retention = retention;
+        self
+    }
+
+    fn change_log(&mut self) -> Result<crate::changes::Log, StoreError> {
+        if let Some(log) = self.change_log {
+            return Ok(log);
+        }
+        let view = self.state.engine.view();
+        let applied = read_applied(&*view)?.map_or(0, |id| id.index);
+        crate::changes::Log::load(&*view, applied)
     }
 
     /// Applies `entries` as one batch (one engine write) and returns each
@@ -488,7 +526,8 @@ impl StateMachine {
         let mut outputs = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
-        let mut published: Vec<Published> = Vec::new();
+        let mut change_log = self.change_log().map_err(sm_err)?;
+        let mut change_ops: Vec<BatchOp> = Vec::new();
         let mut previous_in_batch: Option<u64> = None;
         for entry in entries {
             // Run in production too: an entry applied twice or out of order
@@ -528,7 +567,7 @@ impl StateMachine {
                     };
                     let applied = orbit_core::machine::apply(&ctx, request, &mut overlay)
                         .map_err(|e| sm_err(format!("applying entry {}: {e}", entry.log_id)))?;
-                    published.extend(applied.published);
+                    change_log.append(index, &applied.changes, &applied.published, &mut change_ops);
                     applied.outputs
                 }
                 EntryPayload::Membership(m) => {
@@ -548,6 +587,15 @@ impl StateMachine {
             .into_iter()
             .map(|(key, value)| (Space::Data, key, value))
             .collect();
+        change_log
+            .trim(
+                || state.engine.view(),
+                last_applied.index,
+                self.change_retention,
+                &mut change_ops,
+            )
+            .map_err(sm_err)?;
+        batch.append(&mut change_ops);
         let record_applied = true;
         #[cfg(madsim)]
         let record_applied = record_applied && !orbit_core::fault::bug("drop-applied-index");
@@ -575,11 +623,8 @@ impl StateMachine {
             ));
         }
         state.engine.write(batch).map_err(sm_err)?;
+        self.change_log = Some(change_log);
         state.applied_tx.send_replace(last_applied.index);
-        // Only once the batch is applied; nobody listening is fine.
-        for message in published {
-            let _ = state.published_tx.send(message);
-        }
         Ok(outputs)
     }
 }
@@ -818,6 +863,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .into_iter()
                 .map(|(key, value)| (Space::Data, key, Some(value))),
         );
+        // The change log is this replica's history: what the snapshot
+        // covers was never applied here, so the log restarts after it.
+        state
+            .engine
+            .view()
+            .scan(Space::Changes, &[], &mut |key, _| {
+                batch.push((Space::Changes, key.to_vec(), None));
+                true
+            })
+            .map_err(sm_err)?;
+        let installed = meta.last_log_id.map_or(0, |id| id.index);
+        let change_log = crate::changes::Log {
+            floor: installed + 1,
+            held: 0,
+        };
+        batch.push(crate::changes::floor_op(crate::changes::Floor {
+            floor: installed + 1,
+            held: 0,
+            as_of: installed,
+        }));
         let applied = parsed.header.last_applied.map(|id| encode_framed(&id));
         batch.push((Space::Meta, META_APPLIED.to_vec(), applied));
         batch.push((
@@ -832,6 +897,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .applied_tx
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
         self.applied_here = meta.last_log_id.map(|id| id.index);
+        self.change_log = Some(change_log);
         tracing::info!(snapshot = %parsed_id, "installed snapshot");
         Ok(())
     }

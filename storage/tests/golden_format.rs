@@ -1,11 +1,14 @@
 //! Pins the data format byte for byte: the frames this build writes for log
 //! entries (a sample of every `Command` variant, a blank entry, a joint
 //! membership), the `vote` file and the `purged` file are compared with the
-//! checked-in `tests/golden/format-2.txt`, and every line of that file is
-//! decoded back and compared with its sample. `format-1.txt`, written by
-//! the build before command families, is kept as it was: every one of its
-//! lines must still decode to the same sample (format 1 is read), and its
-//! vote and purged records are still written byte for byte.
+//! checked-in `tests/golden/format-3.txt`, and every line of that file is
+//! decoded back and compared with its sample. The files of older formats
+//! are kept as they were: `format-1.txt` (the build before command
+//! families) must still decode to the same samples, its vote and purged
+//! records still written byte for byte; `format-2.txt` (before the change
+//! log, which lives in the state store) decodes and is written byte for
+//! byte. The change log's record is pinned here too
+//! ([`the_change_record_is_pinned`]).
 //!
 //! Regenerate the file with
 //! `ORBIT_BLESS_GOLDEN=1 cargo test -p orbit-storage --test golden_format`:
@@ -13,7 +16,7 @@
 //! a new data format (see the failure message), not a file to bless.
 //!
 //! The samples ([`samples_of_every_record`], `golden/samples.rs`) are the
-//! values both files must decode to: a format-1 entry reads as an entry of
+//! values every file must decode to: a format-1 entry reads as an entry of
 //! entry format 1, which is what this build writes.
 
 #[path = "golden/samples.rs"]
@@ -49,8 +52,10 @@ const BLESS_VAR: &str = "ORBIT_BLESS_GOLDEN";
 const TS_MS: u64 = 1_700_000_000_123;
 
 const GOLDEN_HEADER: &str = "\
-# Orbit data format 2 (storage/src/format.rs FORMAT = 2), pinned byte for byte.
-# (format-1.txt beside it is the format before: read, never written.)
+# Orbit data format 3 (storage/src/format.rs FORMAT = 3), pinned byte for byte.
+# (format-1.txt and format-2.txt beside it are the formats before: read,
+# never written; format 3 adds the change log to the state store and writes
+# the same log, vote and purged bytes as format 2.)
 # One line per record: name<TAB>the complete frame in hex, that is
 # [len u32 LE][crc32 u32 LE][rkyv 0.8 payload] as this format writes it:
 # log entries (write_entry_frame: blank, joint membership, one entry per
@@ -59,7 +64,7 @@ const GOLDEN_HEADER: &str = "\
 # docs/LOG_FORMAT.md). Regenerate with
 #   ORBIT_BLESS_GOLDEN=1 cargo test -p orbit-storage --test golden_format
 # but a changed line is a new data format: bump FORMAT, keep a reader for
-# format 2 or refuse it, and leave this file as it is.
+# format 3 or refuse it, and leave this file as it is.
 ";
 
 /// What one golden line holds, as the code that writes it sees it.
@@ -593,10 +598,10 @@ fn unread_message(unread: &[String]) -> String {
 /// way it is then compared with what this build writes and decoded back.
 #[test]
 fn the_current_format_is_pinned_by_the_golden_file() {
-    // Goal: this build writes format 2's exact bytes for every record, and
+    // Goal: this build writes format 3's exact bytes for every record, and
     // reads every golden line back as its sample.
     assert_eq!(
-        FORMAT, 2,
+        FORMAT, 3,
         "this build writes format {FORMAT}: pin it in format-{FORMAT}.txt, \
          and keep checking that the older files are still read (or refused)"
     );
@@ -645,4 +650,43 @@ fn format_1_is_still_read() {
             );
         }
     }
+}
+
+#[test]
+fn format_2_is_still_read_and_its_bytes_are_written_unchanged() {
+    // Goal: format 3 changed only the state store (the change log): every
+    // log, vote and purged record of format 2 decodes to its sample, and
+    // this build writes the very same bytes.
+    let samples = samples_of_every_record();
+    let golden = read_golden(2);
+    assert_eq!(golden.len(), samples.len(), "one format-2 line per sample");
+    let unread = decode_failures(&golden, &samples);
+    assert!(unread.is_empty(), "{}", unread_message(&unread));
+    assert_eq!(compare_with_golden(&golden, &encode_all(&samples)), Ok(()));
+}
+
+/// A change-log record (`orbit_storage::changes`, record format 1): a
+/// write of store key `\x01\x00k`, a deletion of `\x01\x00`, and the message
+/// `m` on channel `ch`, byte for byte.
+const CHANGE_RECORD_HEX: &str = "\
+    01 02000000 \
+    00 03000000 01006b \
+    01 02000000 0100 \
+    01000000 02000000 6368 01000000 6d";
+
+#[test]
+fn the_change_record_is_pinned() {
+    // Goal: the change log's record layout cannot drift unnoticed: this
+    // build writes the pinned bytes and reads them back to the same
+    // changes (a new layout needs a new record format byte).
+    let mut effects = orbit_core::family::Effects::default();
+    effects.wrote(b"\x01\x00k");
+    effects.deleted(b"\x01\x00");
+    effects.published.push((b"ch".to_vec(), b"m".to_vec()));
+    let record =
+        orbit_storage::changes::encode(&effects.changes, &effects.published).expect("a record");
+    assert_eq!(to_hex(&record), CHANGE_RECORD_HEX.replace(' ', ""));
+    let back = orbit_storage::changes::decode(9, &record).expect("decodes");
+    assert_eq!(back.changes, effects.changes.to_vec());
+    assert_eq!(back.published, effects.published);
 }

@@ -807,3 +807,182 @@ async fn a_gap_inside_a_batch_stops_the_replica() {
     let (_state, mut sm) = open(dir.path());
     let _ = sm.apply_entries(vec![blank(1), blank(3)]).await;
 }
+
+/// The change log from `from`, as (index, changes, published) with
+/// changes as (store key, deleted).
+type ChangeRow = (u64, Vec<(Vec<u8>, bool)>, Vec<(Vec<u8>, Vec<u8>)>);
+
+fn changes_from(state: &ShardState, from: u64) -> Result<(Vec<ChangeRow>, u64), String> {
+    let page = state
+        .read_changes(from, orbit_storage::changes::PageLimit::default())
+        .map_err(|e| e.to_string())?;
+    let rows = page
+        .entries
+        .into_iter()
+        .map(|e| {
+            let changes = e.changes.into_iter().map(|c| (c.key, c.deleted)).collect();
+            (e.index, changes, e.published)
+        })
+        .collect();
+    Ok((rows, page.next))
+}
+
+#[tokio::test]
+async fn the_change_log_follows_applied_entries_and_survives_reopening() {
+    // Goal: each entry's changes and messages land in the change log with
+    // its data (entries that changed nothing hold no record), a reader
+    // resumes from any index, the log outlives a reopen, and retention
+    // tells a reader it lagged instead of skipping silently.
+    let dir = tempdir();
+    let key_a = orbit_core::redis::keys::data_key(0, b"a");
+    let expected: Vec<ChangeRow> = vec![
+        (2, vec![(key_a.clone(), false)], vec![]),
+        (3, vec![], vec![(b"ch".to_vec(), b"m".to_vec())]),
+        (4, vec![(key_a.clone(), true)], vec![]),
+    ];
+    {
+        let (state, mut sm) = open(dir.path());
+        assert_eq!(state.changes_cursor_now().expect("cursor"), 1);
+        let publish = Command::Publish {
+            channel: b"ch".to_vec(),
+            message: b"m".to_vec(),
+        };
+        let del = |key: &str| Command::Del {
+            keys: vec![key.into()],
+        };
+        let entries = vec![
+            member(1, &[1]),
+            normal(2, 0, set("a", "1")),
+            normal(3, 0, publish),
+            normal(4, 0, del("a")),
+            normal(5, 0, del("missing")),
+            blank(6),
+        ];
+        sm.apply_entries(entries).await.expect("apply");
+        assert_eq!(changes_from(&state, 1), Ok((expected.clone(), 7)));
+        assert_eq!(changes_from(&state, 3), Ok((expected[1..].to_vec(), 7)));
+        assert_eq!(state.changes_cursor_now().expect("cursor"), 7);
+    }
+    let (state, sm) = open(dir.path());
+    assert_eq!(changes_from(&state, 1), Ok((expected, 7)));
+    let mut sm = sm.with_change_retention(orbit_storage::changes::Retention {
+        entries: 3,
+        bytes: u64::MAX,
+    });
+    sm.apply_entries([normal(7, 0, set("b", "2")), normal(8, 0, set("c", "3"))])
+        .await
+        .expect("apply");
+    let lagged = changes_from(&state, 1).unwrap_err();
+    assert!(
+        lagged.starts_with("LAGGED ") && lagged.contains("from index 6"),
+        "{lagged}"
+    );
+    let (rows, next) = changes_from(&state, 6).expect("read");
+    assert_eq!(
+        (rows.iter().map(|r| r.0).collect::<Vec<_>>(), next),
+        (vec![7, 8], 9)
+    );
+}
+
+#[tokio::test]
+async fn installing_a_snapshot_restarts_the_change_log_after_it() {
+    // Goal: a replica that catches up by snapshot never applied what the
+    // snapshot covers: its old change log is gone, a reader below the
+    // snapshot is told it lagged, and the log goes on after it.
+    let (source_dir, target_dir) = (tempdir(), tempdir());
+    let (_, mut source_sm) = source(source_dir.path()).await;
+    let (meta, bytes) = build(&mut source_sm).await;
+    let (target_state, mut target_sm) = busy_target(target_dir.path()).await;
+    assert_eq!(changes_from(&target_state, 2).expect("read").0.len(), 30);
+    install(&mut target_sm, &meta, &bytes)
+        .await
+        .expect("install");
+    let lagged = changes_from(&target_state, 2).unwrap_err();
+    assert!(lagged.contains("from index 16"), "{lagged}");
+    assert_eq!(changes_from(&target_state, 16), Ok((vec![], 16)));
+    target_sm
+        .apply_entries([normal(16, 0, set("z", "1"))])
+        .await
+        .expect("apply");
+    let key_z = orbit_core::redis::keys::data_key(0, b"z");
+    assert_eq!(
+        changes_from(&target_state, 16),
+        Ok((vec![(16, vec![(key_z, false)], vec![])], 17))
+    );
+}
+
+#[tokio::test]
+async fn a_store_from_before_the_change_log_starts_it_after_what_it_applied() {
+    // Goal: a format-2 state store (data and applied index, no change log,
+    // no floor) opens, tells a reader from before it that it lagged, and
+    // records the entries applied from then on.
+    use orbit_storage::engine::{FjallEngine, KvEngine, Space};
+    let dir = tempdir();
+    let path = dir.path().join("state");
+    {
+        let engine = FjallEngine::open(&path).expect("fjall opens");
+        let state = ShardState::open(engine.clone()).expect("state opens");
+        let disk: Arc<dyn Disk> =
+            Arc::new(FsDisk::open(dir.path().join("snapshot")).expect("snapshot dir opens"));
+        let mut sm = StateMachine::new(state, disk);
+        sm.apply_entries([member(1, &[1]), normal(2, 0, set("a", "1"))])
+            .await
+            .expect("apply");
+        // What format 2 left behind: no change records, no floor.
+        let mut strip = vec![(Space::Meta, b"change-floor".to_vec(), None)];
+        engine
+            .view()
+            .scan(Space::Changes, &[], &mut |key, _| {
+                strip.push((Space::Changes, key.to_vec(), None));
+                true
+            })
+            .expect("scan");
+        engine.write(strip).expect("strip");
+        engine.persist().expect("persist");
+    }
+    let (state, mut sm) = open(dir.path());
+    let lagged = changes_from(&state, 2).unwrap_err();
+    assert!(lagged.contains("from index 3"), "{lagged}");
+    sm.apply_entries([normal(3, 0, set("b", "2"))])
+        .await
+        .expect("apply");
+    let key_b = orbit_core::redis::keys::data_key(0, b"b");
+    assert_eq!(
+        changes_from(&state, 3),
+        Ok((vec![(3, vec![(key_b, false)], vec![])], 4))
+    );
+}
+
+#[tokio::test]
+async fn a_change_feed_waits_for_the_next_entry_and_reads_in_pages() {
+    // Goal: ChangeFeed::next waits until something is applied past its
+    // cursor, returns it, and moves on; entries that changed nothing move
+    // the cursor without a record; a seek below the floor is told.
+    let dir = tempdir();
+    let (state, mut sm) = open(dir.path());
+    let mut feed = orbit_storage::feed::ChangeFeed::now(state.clone()).expect("feed");
+    assert_eq!(feed.cursor(), 1);
+    let limit = orbit_storage::changes::PageLimit::default();
+    let waiting = tokio::spawn(async move {
+        let page = feed.next(limit).await.expect("a page");
+        (feed, page)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(!waiting.is_finished(), "nothing applied yet");
+    sm.apply_entries([member(1, &[1]), normal(2, 0, set("a", "1"))])
+        .await
+        .expect("apply");
+    let (mut feed, page) = waiting.await.expect("joined");
+    assert_eq!(
+        page.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert_eq!(feed.cursor(), 3);
+    sm.apply_entries([blank(3)]).await.expect("apply");
+    let page = feed.next(limit).await.expect("a page");
+    assert!(page.entries.is_empty());
+    assert_eq!(feed.cursor(), 4);
+    feed.seek(0);
+    let lagged = feed.next(limit).await.unwrap_err();
+    assert!(lagged.to_string().contains("from index 1"), "{lagged}");
+}

@@ -752,9 +752,9 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         key: Key,
     },
-    /// PUBLISH: no state changes; every replica hands the message to its
-    /// node's subscribers when it applies the entry (see
-    /// [`Command::published`]).
+    /// PUBLISH: no state changes; apply records the message in the
+    /// entry's effects, and every node hands it to its own subscribers from
+    /// its change log.
     Publish {
         #[serde(with = "serde_bytes")]
         channel: Vec<u8>,

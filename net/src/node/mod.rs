@@ -20,7 +20,8 @@ use openraft::error::{ClientWriteError, InitializeError, LinearizableReadError, 
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::SnapshotResponse;
 use openraft::{BasicNode, ReadPolicy, ServerState, SnapshotPolicy};
-use orbit_core::{Entry, Op, Reply, ShardId};
+use orbit_core::{Entry, Op, Reply, ShardId, StoreError};
+use orbit_storage::feed::ChangeFeed;
 use orbit_storage::raft::types::{LogId, RaftMetrics, Snapshot, SnapshotMeta, Vote};
 use orbit_storage::raft::TypeConfig;
 use orbit_storage::watch;
@@ -140,6 +141,8 @@ pub struct NodeConfig {
     /// The largest write one command may make, in bytes as it travels in
     /// the log; a larger one is refused before it is proposed.
     pub entry_bytes_max: usize,
+    /// How much of its change log each shard keeps (`orbit_storage::changes`).
+    pub change_retention: orbit_storage::changes::Retention,
 }
 
 /// The default [`NodeConfig::entry_bytes_max`]: below Redis's 512 MiB bulk
@@ -173,6 +176,7 @@ impl NodeConfig {
             expiry_sweep_interval: Duration::from_millis(1000),
             cluster_secret: Vec::new(),
             entry_bytes_max: ENTRY_BYTES_MAX_DEFAULT,
+            change_retention: orbit_storage::changes::Retention::default(),
         }
     }
 }
@@ -385,14 +389,11 @@ impl Node {
         self.inner.shards.get(&id)
     }
 
-    /// Every message PUBLISHed by entries this node applies from now on, in
-    /// log order (see `docs/ARCHITECTURE.md`, pub/sub). PUBLISH names no
-    /// key, so its entries run on the home shard.
-    pub fn subscribe_published(
-        &self,
-    ) -> Option<tokio::sync::broadcast::Receiver<orbit_storage::Published>> {
-        self.shard(self.inner.shard_map.home())
-            .map(|s| s.state.subscribe_published())
+    /// A reader of what shard `shard` applies on this replica from now on:
+    /// the changes and published messages of each entry, in log order (see
+    /// `docs/ARCHITECTURE.md`, "Effects"). `None` when it is not hosted here.
+    pub fn change_feed(&self, shard: ShardId) -> Option<Result<ChangeFeed, StoreError>> {
+        self.shard(shard).map(|s| ChangeFeed::now(s.state.clone()))
     }
 
     /// The shards of the cluster, home first.
@@ -522,14 +523,6 @@ impl Node {
     /// pop's request id).
     pub fn random_u64(&self) -> u64 {
         self.inner.random.next_u64()
-    }
-
-    /// Watches the applied index of the shard `op` runs on: it moves
-    /// whenever this replica applies entries there (blocking commands wait
-    /// on it).
-    pub fn subscribe_applied(&self, op: &Op) -> Option<watch::Receiver<u64>> {
-        let shard = self.route(op).ok()?;
-        self.shard(shard).map(|s| s.state.subscribe_applied())
     }
 
     /// A read of this replica's applied state as it is, without checking
@@ -800,7 +793,8 @@ async fn open_shard(
     let state = ShardState::open_with(files.engine, files.inline_key_len_new)
         .map_err(|e| storage_err(&e))?;
     let snapshot_disk = files.snapshot_disk;
-    let state_machine = StateMachine::new(state.clone(), snapshot_disk);
+    let state_machine = StateMachine::new(state.clone(), snapshot_disk)
+        .with_change_retention(config.change_retention);
     let raft_config = openraft::Config {
         cluster_name: "orbit".into(),
         heartbeat_interval: config.heartbeat_ms,

@@ -1,8 +1,9 @@
 //! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH.
 //!
-//! A blocked client waits on its node's applied index. Whenever the node
-//! applies entries and one of the keys holds something in the local state
-//! (a hint, possibly stale), the session proposes one pop attempt through
+//! A blocked client waits on its keys in the node's change log
+//! (`super::changes`): whenever this replica applies a write to one of
+//! them and one of the keys holds something in the local state (a hint,
+//! possibly stale), the session proposes one pop attempt through
 //! the log (`Command::BlockingPop`); an attempt that finds the lists empty
 //! (another client was faster) goes back to waiting. Each attempt carries a
 //! request id drawn once, and the state machine remembers what a request
@@ -13,8 +14,7 @@
 
 use std::time::Duration;
 
-use orbit_core::redis::{Command, Output, RedisOp};
-use orbit_core::Op;
+use orbit_core::redis::{keys, Command, Output, RedisOp};
 
 use super::node_ops;
 use orbit_net::ExecError;
@@ -62,13 +62,14 @@ impl Session {
         let node = self.shared.node.clone();
         // A deadline past what the clock can name is no deadline.
         let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
-        let Some(mut applied) = node.subscribe_applied(&Op::Redis(op.clone())) else {
-            return err("ERR the shard of these keys is not hosted here");
-        };
         let keys = match &op.cmd {
             Command::BlockingPop { keys, .. } => keys.clone(),
             _ => return err("ERR internal: not a blocking pop"),
         };
+        // Woken by the change log when one of the keys is written; made
+        // before the first attempt, so a push right after it is not missed.
+        let store_keys = keys.iter().map(|key| keys::data_key(op.db, key)).collect();
+        let changed = self.shared.waiters.register(store_keys);
         let mut cmd = op.cmd.clone();
         // Draw the request id once: every attempt of this call shares it.
         for seed in cmd.seeds_mut() {
@@ -78,7 +79,6 @@ impl Session {
         }
         let mut unknown_since: Option<tokio::time::Instant> = None;
         loop {
-            applied.borrow_and_update();
             let worth_trying = unknown_since.is_some()
                 || match node_ops::read_stale(&node, op.db, Command::Exists { keys: keys.clone() })
                 {
@@ -121,11 +121,7 @@ impl Session {
                 biased;
                 // The client went away: nothing is popped for it.
                 _ = gone => return timeout_reply(&cmd),
-                changed = applied.changed() => {
-                    if changed.is_err() {
-                        return err("ERR the node is shutting down");
-                    }
-                }
+                () = changed.changed() => {}
                 _ = wait => return timeout_reply(&cmd),
             }
         }

@@ -102,6 +102,8 @@ pub struct Shared {
     /// Unparsed input held for every client together (`client_memory`).
     pub query_buffers_bytes: std::sync::atomic::AtomicUsize,
     query_buffers_bytes_max: std::sync::atomic::AtomicUsize,
+    /// Clients blocked on keys, woken by the change log (`changes`).
+    pub waiters: Arc<super::changes::KeyWaiters>,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ impl Shared {
             query_buffers_bytes_max: std::sync::atomic::AtomicUsize::new(
                 super::client_memory::QUERY_BUFFERS_BYTES_MAX_DEFAULT,
             ),
+            waiters: Arc::default(),
         })
     }
 
@@ -239,51 +242,19 @@ impl Shared {
     }
 }
 
-/// Hands every message this node applies to its subscribers, and
-/// disconnects subscribers that cannot keep up.
-async fn deliver_published(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut published) = shared.node.subscribe_published() else {
-        return;
-    };
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = shutdown.changed() => return,
-            next = published.recv() => next,
-        };
-        match next {
-            Ok((channel, payload)) => {
-                let slow = shared.with_hub(|hub| hub.deliver(&channel, &payload));
-                for client in slow {
-                    tracing::warn!(client, "a subscriber fell too far behind; disconnecting it");
-                    shared.kill_clients(None, |id, _| id == client);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                // Nobody may miss messages unknowingly: every subscriber is
-                // disconnected, as Redis disconnects a subscriber past its
-                // output limit, and resubscribes knowing it may have missed
-                // some.
-                let clients = shared.with_hub(|hub| hub.clients());
-                tracing::warn!(
-                    missed,
-                    subscribers = clients.len(),
-                    "pub/sub delivery fell behind and lost messages; disconnecting every subscriber"
-                );
-                shared.kill_clients(None, |id, _| clients.contains(&id));
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
 /// Serves RESP clients on `listener` until `shutdown` turns true.
 pub async fn serve(
     mut listener: Box<dyn Listener>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    tokio::spawn(deliver_published(shared.clone(), shutdown.clone()));
+    for shard in shared.node.shard_ids() {
+        tokio::spawn(super::changes::follow(
+            shared.clone(),
+            shard,
+            shutdown.clone(),
+        ));
+    }
     loop {
         let accepted = tokio::select! {
             biased;
